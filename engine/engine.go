@@ -1,0 +1,219 @@
+// Package engine is the orchestration: it turns a command into a new state
+// and a plan of primitive steps, and commits both as one transaction.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/store"
+)
+
+// Options configure an engine.
+type Options struct {
+	Paths   store.Paths
+	DryRun  bool      // print plans instead of applying them
+	Verbose io.Writer // print each step as it runs; nil for quiet
+	Out     io.Writer // where dry-run plans go
+}
+
+// Engine runs commands against the host.
+type Engine struct {
+	opts Options
+}
+
+// New returns an engine.
+func New(opts Options) *Engine {
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+	}
+	return &Engine{opts: opts}
+}
+
+// Paths returns where state lives.
+func (e *Engine) Paths() store.Paths { return e.opts.Paths }
+
+// tx is one command in progress: the state before, the state being built,
+// and the steps that take the kernel from one to the other.
+type tx struct {
+	e        *Engine
+	old, new *store.State
+	setup    []plan.Step // create kernel objects
+	files    []plan.Step // update other sandboxes' /etc files
+	teardown []plan.Step // delete kernel objects (after their rules went)
+	post     []plan.Step // after everything else (conntrack flushes)
+	rs       *nat.Ruleset
+}
+
+// ruleset returns the kernel's current ruleset, read once per command.
+func (t *tx) ruleset() (*nat.Ruleset, error) {
+	if t.rs == nil {
+		rs, err := nat.Save()
+		if err != nil {
+			return nil, err
+		}
+		t.rs = rs
+	}
+	return t.rs, nil
+}
+
+// View runs fn on the current state under a shared lock.
+func (e *Engine) View(fn func(*store.State) error) error {
+	st, err := store.Open(e.opts.Paths, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	s, err := st.Load()
+	if err != nil {
+		return err
+	}
+	return fn(s)
+}
+
+// mutate runs one command as a transaction. build validates the request
+// and fills the tx; an error from it changes nothing.
+func (e *Engine) mutate(title string, build func(t *tx) error) error {
+	st, err := store.Open(e.opts.Paths, !e.opts.DryRun)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if !e.opts.DryRun {
+		if err := e.recover(st); err != nil {
+			return err
+		}
+	}
+	old, err := st.Load()
+	if err != nil {
+		return err
+	}
+	t := &tx{e: e, old: old, new: old.Clone()}
+	if err := build(t); err != nil {
+		return err
+	}
+	p, err := t.plan(title)
+	if err != nil {
+		return err
+	}
+	if e.opts.DryRun {
+		p.Render(e.opts.Out)
+		return nil
+	}
+	changes, err := st.Diff(t.old, t.new)
+	if err != nil {
+		return err
+	}
+	return e.commit(st, p, changes)
+}
+
+// plan assembles the steps: objects are created, then the rules change,
+// then other sandboxes' files, then objects are deleted (their rules are
+// gone by then), then flushes.
+func (t *tx) plan(title string) (*plan.Plan, error) {
+	p := &plan.Plan{Title: title}
+	p.Add(t.setup...)
+	rules, err := t.ruleSteps()
+	if err != nil {
+		return nil, err
+	}
+	p.Add(rules...)
+	p.Add(t.files...)
+	p.Add(t.teardown...)
+	p.Add(t.post...)
+	return p, nil
+}
+
+// commit journals the plan and the state files it replaces, applies the
+// plan, writes the new state and drops the journal.
+func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChange) error {
+	if p.Empty() && len(changes) == 0 {
+		return nil
+	}
+	before, err := store.BeforeImages(changes)
+	if err != nil {
+		return err
+	}
+	steps, err := plan.Marshal(p.Steps)
+	if err != nil {
+		return err
+	}
+	j := &store.Journal{Title: p.Title, Pid: os.Getpid(), Started: time.Now().UTC(), Steps: steps, Before: before}
+	if err := st.WriteJournal(j); err != nil {
+		return err
+	}
+	ctx := plan.NewContext(e.opts.Verbose)
+	defer ctx.Close()
+	if err := p.Apply(ctx); err != nil {
+		var se *plan.StepError
+		if errors.As(err, &se) && se.Rollback != nil {
+			return err // the journal stays: the next command retries the undo
+		}
+		if rerr := st.RemoveJournal(); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	if err := store.Write(changes); err != nil {
+		uerr := p.Undo(ctx)
+		werr := store.Write(before)
+		if uerr == nil && werr == nil {
+			_ = st.RemoveJournal()
+		}
+		return errors.Join(fmt.Errorf("record the new state: %w", err), uerr, werr)
+	}
+	return st.RemoveJournal()
+}
+
+// recover rolls back a command that was interrupted (its process died
+// while holding the lock): undo its steps, put its state files back, and
+// rewrite every sandbox's /etc files from the restored records.
+func (e *Engine) recover(st *store.Store) error {
+	j, err := st.ReadJournal()
+	if err != nil || j == nil {
+		return err
+	}
+	steps, err := plan.Unmarshal(j.Steps)
+	if err != nil {
+		return fmt.Errorf("interrupted command %q: %w", j.Title, err)
+	}
+	if e.opts.Verbose != nil {
+		fmt.Fprintf(e.opts.Verbose, "# rolling back the interrupted command %q (pid %d, started %s)\n", j.Title, j.Pid, j.Started.Format(time.RFC3339))
+	}
+	ctx := plan.NewContext(e.opts.Verbose)
+	defer ctx.Close()
+	uerr := (&plan.Plan{Steps: steps}).Undo(ctx)
+	if err := store.Write(j.Before); err != nil {
+		return errors.Join(fmt.Errorf("roll back interrupted command %q: %w", j.Title, err), uerr)
+	}
+	if uerr != nil {
+		return fmt.Errorf("roll back interrupted command %q: %w", j.Title, uerr)
+	}
+	s, err := st.Load()
+	if err != nil {
+		return err
+	}
+	if err := e.resyncEtc(s); err != nil {
+		return err
+	}
+	return st.RemoveJournal()
+}
+
+// Pending returns the title of an interrupted command, if any.
+func (e *Engine) Pending() (string, error) {
+	st, err := store.Open(e.opts.Paths, false)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	j, err := st.ReadJournal()
+	if err != nil || j == nil {
+		return "", err
+	}
+	return j.Title, nil
+}

@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/minidocker-net/minidocker-net/bridge"
+)
+
+// MaxNameLen bounds sandbox and network names: a sandbox name is also a
+// hostname candidate and a file name under /var/run/netns and /etc/netns.
+const MaxNameLen = 64
+
+// Docker's rule for container and network names. It also keeps names safe
+// as file names and as arguments: no shell or iptables metacharacters, no
+// leading dash, no "..".
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// ValidateName checks a sandbox, network or alias name.
+func ValidateName(kind, name string) error {
+	if name == "" {
+		return fmt.Errorf("invalid %s name \"\": a name is required", kind)
+	}
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("invalid %s name %q: longer than %d characters", kind, name, MaxNameLen)
+	}
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("invalid %s name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", kind, name)
+	}
+	return nil
+}
+
+var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$`)
+
+// ValidateHostname checks a --hostname value.
+func ValidateHostname(h string) error {
+	if len(h) > 64 || !hostnameRE.MatchString(h) {
+		return fmt.Errorf("invalid hostname %q: letters, digits, '-' and '.', at most 64 characters", h)
+	}
+	return nil
+}
+
+// ifnameRE is what the kernel accepts as an interface name, minus the
+// characters that would need quoting.
+var ifnameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,14}$`)
+
+// ValidateBridgeName checks a bridge name given with -o
+// com.docker.network.bridge.name. It must carry our prefix so that reset
+// can find the bridge even without records.
+func ValidateBridgeName(b string) error {
+	if !ifnameRE.MatchString(b) {
+		return fmt.Errorf("invalid bridge name %q: 1-15 characters of [a-zA-Z0-9_-]", b)
+	}
+	if !strings.HasPrefix(b, bridge.Prefix) {
+		return fmt.Errorf("invalid bridge name %q: it must start with %q so minidocker-net can always find and remove it", b, bridge.Prefix)
+	}
+	return nil
+}
+
+// NewID returns 64 random hex digits, like Docker's IDs.
+func NewID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func linkExists(name string) bool {
+	_, err := netlink.LinkByName(name)
+	return err == nil
+}
+
+// bridgeNameFor derives a readable bridge name: mdn-NAME when it fits in 15
+// characters, else a shortened name plus a piece of the network ID.
+func bridgeNameFor(netName, id string, taken func(string) bool) string {
+	clean := strings.Map(func(r rune) rune {
+		if r == '_' || r == '.' {
+			return '-'
+		}
+		return r
+	}, netName)
+	cands := []string{"mdn-" + clean}
+	for _, k := range []int{4, 6, 8} {
+		keep := 15 - len("mdn--") - k
+		short := clean
+		if len(short) > keep {
+			short = strings.TrimRight(short[:keep], "-")
+		}
+		cands = append(cands, "mdn-"+short+"-"+id[:k])
+	}
+	cands = append(cands, "mdn-"+id[:11])
+	for _, c := range cands {
+		if len(c) <= 15 && !taken(c) {
+			return c
+		}
+	}
+	return "mdn-" + NewID()[:11]
+}
+
+// vethName returns a free host-side veth name for an endpoint.
+func vethName(epID string, taken func(string) bool) string {
+	for i := 0; i+8 <= len(epID); i += 8 {
+		if c := "mdnv" + epID[i:i+8]; !taken(c) {
+			return c
+		}
+	}
+	return "mdnv" + NewID()[:8]
+}

@@ -1,0 +1,379 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/minidocker-net/minidocker-net/bridge"
+	"github.com/minidocker-net/minidocker-net/ipam"
+	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/store"
+	"github.com/minidocker-net/minidocker-net/sysctl"
+)
+
+// Names of the pre-defined networks.
+const (
+	DefaultNetwork = "bridge"
+	DefaultBridge  = "mdn0"
+	HostNetwork    = "host"
+	NoneNetwork    = "none"
+)
+
+// Predefined reports whether a network name is reserved.
+func Predefined(name string) bool {
+	return name == DefaultNetwork || name == HostNetwork || name == NoneNetwork
+}
+
+// Docker's bridge option names and the short forms we also accept.
+const (
+	OptBridgeName = "com.docker.network.bridge.name"
+	OptICC        = "com.docker.network.bridge.enable_icc"
+	OptMasquerade = "com.docker.network.bridge.enable_ip_masquerade"
+	OptMTU        = "com.docker.network.driver.mtu"
+)
+
+var optAliases = map[string]string{
+	OptBridgeName: OptBridgeName, "name": OptBridgeName, "bridge_name": OptBridgeName,
+	OptICC: OptICC, "icc": OptICC, "enable_icc": OptICC,
+	OptMasquerade: OptMasquerade, "masquerade": OptMasquerade, "ip_masquerade": OptMasquerade, "enable_ip_masquerade": OptMasquerade,
+	OptMTU: OptMTU, "mtu": OptMTU,
+}
+
+// NetworkRequest is `network create`.
+type NetworkRequest struct {
+	Name     string
+	Driver   string
+	Subnet   string
+	Gateway  string
+	IPRange  string
+	Internal bool
+	Options  []string // KEY=VALUE
+	Labels   []string // KEY=VALUE
+}
+
+func parseKV(what, s string) (string, string, error) {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return "", "", fmt.Errorf("invalid %s %q: expected KEY=VALUE", what, s)
+	}
+	return k, v, nil
+}
+
+func parseBool(key, v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("invalid value %q for option %s: expected true or false", v, key)
+	}
+	return b, nil
+}
+
+// buildNetwork validates a request into a network record (without subnet).
+func buildNetwork(req NetworkRequest) (*store.Network, error) {
+	if err := ValidateName("network", req.Name); err != nil {
+		return nil, err
+	}
+	if Predefined(req.Name) {
+		return nil, fmt.Errorf("operation is not permitted on predefined %s network", req.Name)
+	}
+	if req.Driver != "" && req.Driver != "bridge" {
+		return nil, fmt.Errorf("driver %q is not supported: minidocker-net builds bridge networks only", req.Driver)
+	}
+	n := &store.Network{ID: NewID(), Name: req.Name, Created: time.Now().UTC(), ICC: true, Masquerade: true, Internal: req.Internal}
+	for _, o := range req.Options {
+		k, v, err := parseKV("option", o)
+		if err != nil {
+			return nil, err
+		}
+		full, ok := optAliases[k]
+		if !ok {
+			return nil, fmt.Errorf("unknown option %q: supported are %s, %s, %s, %s (or name, icc, masquerade, mtu)", k, OptBridgeName, OptICC, OptMasquerade, OptMTU)
+		}
+		switch full {
+		case OptBridgeName:
+			if err := ValidateBridgeName(v); err != nil {
+				return nil, err
+			}
+			n.Bridge = v
+		case OptICC:
+			if n.ICC, err = parseBool(full, v); err != nil {
+				return nil, err
+			}
+			v = strconv.FormatBool(n.ICC)
+		case OptMasquerade:
+			if n.Masquerade, err = parseBool(full, v); err != nil {
+				return nil, err
+			}
+			v = strconv.FormatBool(n.Masquerade)
+		case OptMTU:
+			mtu, err := strconv.Atoi(v)
+			if err != nil || mtu < 68 || mtu > 65535 {
+				return nil, fmt.Errorf("invalid value %q for option %s: an MTU between 68 and 65535", v, full)
+			}
+			n.MTU = mtu
+		}
+		if n.Options == nil {
+			n.Options = map[string]string{}
+		}
+		n.Options[full] = v
+	}
+	for _, l := range req.Labels {
+		k, v, err := parseKV("label", l)
+		if err != nil {
+			return nil, err
+		}
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
+		}
+		n.Labels[k] = v
+	}
+	return n, nil
+}
+
+// hostRoutes returns the host's IPv4 routes other than default routes and
+// those of our own bridges: prefixes a new network must not overlap.
+func hostRoutes(s *store.State) ([]netip.Prefix, error) {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
+	}
+	ours := map[string]bool{}
+	for _, n := range s.Networks {
+		ours[n.Bridge] = true
+	}
+	links := map[int]string{}
+	var out []netip.Prefix
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+			continue
+		}
+		name, ok := links[r.LinkIndex]
+		if !ok {
+			if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+				name = l.Attrs().Name
+			}
+			links[r.LinkIndex] = name
+		}
+		if ours[name] {
+			continue
+		}
+		ones, _ := r.Dst.Mask.Size()
+		a, ok := netip.AddrFromSlice(r.Dst.IP.To4())
+		if ok {
+			out = append(out, netip.PrefixFrom(a, ones).Masked())
+		}
+	}
+	return out, nil
+}
+
+func usedSubnets(s *store.State) []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range s.Networks {
+		out = append(out, n.Subnet)
+	}
+	return out
+}
+
+// assignAddresses gives a network its subnet, gateway and range.
+func (t *tx) assignAddresses(n *store.Network, req NetworkRequest) error {
+	var sub, rng netip.Prefix
+	var gw netip.Addr
+	var err error
+	if req.Subnet != "" {
+		if sub, err = ipam.ParseSubnet(req.Subnet); err != nil {
+			return err
+		}
+		for _, o := range t.new.Networks {
+			if o.Subnet.Overlaps(sub) {
+				return ipam.ErrOverlap
+			}
+		}
+		n.UserSubnet = true
+	} else {
+		if req.Gateway != "" || req.IPRange != "" {
+			return errors.New("--gateway and --ip-range need --subnet")
+		}
+		reserved, err := hostRoutes(t.new)
+		if err != nil {
+			return err
+		}
+		if sub, err = ipam.PickSubnet(usedSubnets(t.new), reserved, n.Default); err != nil {
+			return err
+		}
+	}
+	if req.IPRange != "" {
+		if rng, err = ipam.ParseSubnet(req.IPRange); err != nil {
+			return fmt.Errorf("invalid --ip-range: %w", err)
+		}
+	}
+	if req.Gateway != "" {
+		if gw, err = ipam.ParseAddr("gateway", req.Gateway); err != nil {
+			return err
+		}
+	}
+	pool, err := ipam.NewPool(sub, rng, gw)
+	if err != nil {
+		return err
+	}
+	n.Subnet, n.IPRange, n.Gateway = pool.Subnet, pool.Range, pool.Gateway
+	return nil
+}
+
+// networkSteps are the steps that build a network's kernel objects (its
+// rules come from DesiredRules). Removing the network runs them reversed.
+func networkSteps(n *store.Network) []plan.Step {
+	steps := []plan.Step{
+		&bridge.Create{Name: n.Bridge, MTU: n.MTU, MAC: bridge.MACFor(n.Gateway), Alias: "minidocker-net network " + n.Name},
+		&bridge.Addr{Link: n.Bridge, CIDR: netip.PrefixFrom(n.Gateway, n.Subnet.Bits())},
+	}
+	if !n.Internal {
+		// Published ports answer on 127.0.0.1: the DNAT target is routed out
+		// of this bridge with a loopback source. Only this bridge allows it,
+		// and a raw rule drops 127/8 arriving from its sandboxes.
+		steps = append(steps, &sysctl.Step{Key: "net.ipv4.conf." + n.Bridge + ".route_localnet", Value: "1", Old: "0"})
+	}
+	return append(steps, &bridge.Up{Link: n.Bridge})
+}
+
+// addNetwork adds a network to the new state and plans its creation.
+func (t *tx) addNetwork(n *store.Network, req NetworkRequest) error {
+	if _, ok := t.new.Networks[n.Name]; ok {
+		return fmt.Errorf("network with name %s already exists", n.Name)
+	}
+	if err := t.assignAddresses(n, req); err != nil {
+		return err
+	}
+	bridges := map[string]bool{}
+	for _, o := range t.new.Networks {
+		bridges[o.Bridge] = true
+	}
+	if n.Bridge == "" {
+		n.Bridge = bridgeNameFor(n.Name, n.ID, func(b string) bool { return bridges[b] || linkExists(b) })
+	} else if bridges[n.Bridge] || linkExists(n.Bridge) {
+		return fmt.Errorf("bridge name %s is already in use on this host", n.Bridge)
+	}
+	if err := t.hostSetup(); err != nil {
+		return err
+	}
+	t.new.Networks[n.Name] = n
+	t.setup = append(t.setup, networkSteps(n)...)
+	return nil
+}
+
+// CreateNetwork is `network create`.
+func (e *Engine) CreateNetwork(req NetworkRequest) (*store.Network, error) {
+	n, err := buildNetwork(req)
+	if err != nil {
+		return nil, err
+	}
+	err = e.mutate("network create "+req.Name, func(t *tx) error { return t.addNetwork(n, req) })
+	return n, err
+}
+
+// ensureDefault creates the pre-defined network "bridge" on first use.
+func (t *tx) ensureDefault() error {
+	if _, ok := t.new.Networks[DefaultNetwork]; ok {
+		return nil
+	}
+	n := &store.Network{
+		ID: NewID(), Name: DefaultNetwork, Created: time.Now().UTC(), Bridge: DefaultBridge,
+		ICC: true, Masquerade: true, Default: true,
+		Options: map[string]string{
+			"com.docker.network.bridge.default_bridge": "true",
+			OptICC:        "true",
+			OptMasquerade: "true",
+			OptBridgeName: DefaultBridge,
+		},
+	}
+	if linkExists(DefaultBridge) {
+		return fmt.Errorf("cannot create the default network: an interface named %s already exists (left by another tool? 'minidocker-net reset' removes ours)", DefaultBridge)
+	}
+	if err := t.assignAddresses(n, NetworkRequest{}); err != nil {
+		return err
+	}
+	if err := t.hostSetup(); err != nil {
+		return err
+	}
+	t.new.Networks[n.Name] = n
+	t.setup = append(t.setup, networkSteps(n)...)
+	return nil
+}
+
+// ActiveEndpointsError is Docker 28's refusal to remove a network in use.
+type ActiveEndpointsError struct {
+	Network   string
+	Sandboxes []*store.Sandbox
+}
+
+func (e *ActiveEndpointsError) Error() string {
+	var parts []string
+	for _, sb := range e.Sandboxes {
+		parts = append(parts, fmt.Sprintf("name:%q id:%q", sb.Name, sb.ID[:12]))
+	}
+	return fmt.Sprintf("error while removing network: network %s has active endpoints (%s)", e.Network, strings.Join(parts, ", "))
+}
+
+// NotFoundError is a missing network or sandbox.
+type NotFoundError struct{ Kind, Name string }
+
+func (e *NotFoundError) Error() string {
+	if e.Kind == "network" {
+		return "network " + e.Name + " not found"
+	}
+	return "No such sandbox: " + e.Name
+}
+
+// removeNetwork plans the removal of a network without endpoints.
+func (t *tx) removeNetwork(name string, allowDefault bool) error {
+	n, ok := t.new.Networks[name]
+	if !ok {
+		if name == HostNetwork || name == NoneNetwork {
+			return fmt.Errorf("%s is a pre-defined network and cannot be removed", name)
+		}
+		return &NotFoundError{Kind: "network", Name: name}
+	}
+	if n.Default && !allowDefault {
+		return fmt.Errorf("%s is a pre-defined network and cannot be removed", name)
+	}
+	if att := t.new.Attached(name); len(att) > 0 {
+		return &ActiveEndpointsError{Network: name, Sandboxes: att}
+	}
+	delete(t.new.Networks, name)
+	t.teardown = append(t.teardown, plan.Reversed(networkSteps(n))...)
+	t.hostTeardown()
+	return nil
+}
+
+// RemoveNetwork is `network rm` for one network.
+func (e *Engine) RemoveNetwork(name string) error {
+	return e.mutate("network rm "+name, func(t *tx) error { return t.removeNetwork(name, false) })
+}
+
+// PruneNetworks removes every user network without endpoints.
+func (e *Engine) PruneNetworks() ([]string, error) {
+	var removed []string
+	err := e.mutate("network prune", func(t *tx) error {
+		for _, name := range t.new.NetworkNames() {
+			n := t.new.Networks[name]
+			if n.Default || len(t.new.Attached(name)) > 0 {
+				continue
+			}
+			if err := t.removeNetwork(name, false); err != nil {
+				return err
+			}
+			removed = append(removed, name)
+		}
+		return nil
+	})
+	sort.Strings(removed)
+	if e.opts.DryRun {
+		return nil, err
+	}
+	return removed, err
+}

@@ -1,0 +1,221 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/portspec"
+	"github.com/minidocker-net/minidocker-net/store"
+)
+
+func parseSpecs(raw []string, parse func(string) (portspec.Spec, error)) ([]portspec.Spec, error) {
+	var out []portspec.Spec
+	for _, r := range raw {
+		s, err := parse(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func hostIPText(a netip.Addr) string {
+	if !a.IsValid() || a.IsUnspecified() {
+		return "0.0.0.0"
+	}
+	return a.String()
+}
+
+// clash reports whether two mappings want the same host port: same
+// protocol, overlapping ports, and the same address or either on all.
+func clash(a, b store.Port) bool {
+	if a.Proto != b.Proto || a.HostPort > b.HostPortEnd || b.HostPort > a.HostPortEnd {
+		return false
+	}
+	all := func(p store.Port) bool { return !p.HostIP.IsValid() || p.HostIP.IsUnspecified() }
+	return all(a) || all(b) || a.HostIP == b.HostIP
+}
+
+func allPorts(s *store.State) []store.Port {
+	var out []store.Port
+	for _, sb := range s.Sandboxes {
+		out = append(out, sb.Ports...)
+	}
+	return out
+}
+
+// ephemeralRange is where ports come from when none is given, as Docker.
+func ephemeralRange() (int, int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		f := strings.Fields(string(b))
+		if len(f) == 2 {
+			lo, err1 := strconv.Atoi(f[0])
+			hi, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil && lo > 0 && hi >= lo {
+				return lo, hi
+			}
+		}
+	}
+	return 49153, 65535
+}
+
+// hostHolds reports whether a process on the host holds the port: a bind
+// is the only exact test (a listener elsewhere may be on any address).
+func hostHolds(ip netip.Addr, proto string, port int) error {
+	addr := net.JoinHostPort(hostIPText(ip), strconv.Itoa(port))
+	var err error
+	if proto == "udp" {
+		var c net.PacketConn
+		if c, err = net.ListenPacket("udp4", addr); err == nil {
+			c.Close()
+		}
+	} else {
+		var l net.Listener
+		if l, err = net.Listen("tcp4", addr); err == nil {
+			l.Close()
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return errors.New("address already in use")
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return errors.New("cannot assign requested address: not an address of this host")
+	}
+	return err
+}
+
+// publish allocates host ports for specs and records them on the sandbox.
+// Ports answer on the sandbox's gateway endpoint, as on Docker.
+func (t *tx) publish(sb *store.Sandbox, specs []portspec.Spec) error {
+	gw := GatewayEndpoint(t.new, sb)
+	if gw == nil {
+		return fmt.Errorf("cannot publish ports of sandbox %s: it is on no network that reaches the host (internal networks cannot publish)", sb.Name)
+	}
+	taken := allPorts(t.new)
+	for _, sp := range specs {
+		p, err := t.allocate(sp, taken, gw.IP)
+		if err != nil {
+			return err
+		}
+		taken = append(taken, p)
+		sb.Ports = append(sb.Ports, p)
+		t.flushPorts([]store.Port{p})
+	}
+	return nil
+}
+
+func (t *tx) allocate(sp portspec.Spec, taken []store.Port, ctrIP netip.Addr) (store.Port, error) {
+	n := sp.Len()
+	try := func(lo int) (store.Port, error) {
+		p := store.Port{HostIP: sp.HostIP, HostPort: lo, HostPortEnd: lo + n - 1, Port: sp.Port, PortEnd: sp.PortEnd, Proto: sp.Proto}
+		for _, q := range taken {
+			if clash(p, q) {
+				return p, fmt.Errorf("Bind for %s:%d failed: port is already allocated", hostIPText(q.HostIP), max(p.HostPort, q.HostPort))
+			}
+		}
+		for port := p.HostPort; port <= p.HostPortEnd; port++ {
+			if err := hostHolds(sp.HostIP, sp.Proto, port); err != nil {
+				return p, fmt.Errorf("failed to bind host port for %s:%d:%s:%d/%s: %v", hostIPText(sp.HostIP), port, ctrIP, sp.Port+port-p.HostPort, sp.Proto, err)
+			}
+		}
+		return p, nil
+	}
+	switch {
+	case sp.HostPort != 0 && sp.HostPortEnd-sp.HostPort+1 == n:
+		return try(sp.HostPort)
+	case sp.HostPort != 0:
+		// A host range for one container port: the first free one.
+		var last error
+		for lo := sp.HostPort; lo <= sp.HostPortEnd; lo++ {
+			p, err := try(lo)
+			if err == nil {
+				return p, nil
+			}
+			last = err
+		}
+		return store.Port{}, last
+	default:
+		lo, hi := ephemeralRange()
+		for start := lo; start+n-1 <= hi; start++ {
+			if p, err := try(start); err == nil {
+				return p, nil
+			}
+		}
+		return store.Port{}, errors.New("all ports are allocated")
+	}
+}
+
+// flushPorts plans a conntrack flush of the UDP mappings, so datagrams keep
+// reaching the mapping's current owner instead of a stale entry.
+func (t *tx) flushPorts(ports []store.Port) {
+	for _, p := range ports {
+		if p.Proto == "udp" {
+			t.post = append(t.post, &nat.FlushConntrack{Proto: p.Proto, Port: p.HostPort, PortEnd: p.HostPortEnd})
+		}
+	}
+}
+
+// Expose publishes ports of a running sandbox (`expose NAME SPEC...`).
+func (e *Engine) Expose(name string, raw []string) ([]store.Port, error) {
+	specs, err := parseSpecs(raw, portspec.ParseExpose)
+	if err != nil {
+		return nil, err
+	}
+	var added []store.Port
+	err = e.mutate("expose "+name+" "+strings.Join(raw, " "), func(t *tx) error {
+		sb, err := t.sandbox(name)
+		if err != nil {
+			return err
+		}
+		if sb.Mode != store.ModeBridge {
+			return fmt.Errorf("cannot publish ports of sandbox %s: it is in %s network mode", name, sb.Mode)
+		}
+		before := len(sb.Ports)
+		if err := t.publish(sb, specs); err != nil {
+			return err
+		}
+		added = sb.Ports[before:]
+		return nil
+	})
+	return added, err
+}
+
+// Unexpose removes published mappings that match the specs.
+func (e *Engine) Unexpose(name string, raw []string) error {
+	specs, err := parseSpecs(raw, portspec.ParseExpose)
+	if err != nil {
+		return err
+	}
+	return e.mutate("unexpose "+name+" "+strings.Join(raw, " "), func(t *tx) error {
+		sb, err := t.sandbox(name)
+		if err != nil {
+			return err
+		}
+		for i, sp := range specs {
+			j := slices.IndexFunc(sb.Ports, func(p store.Port) bool {
+				return p.Proto == sp.Proto && p.Port == sp.Port && p.PortEnd == sp.PortEnd &&
+					(sp.HostPort == 0 || p.HostPort == sp.HostPort && p.HostPortEnd == sp.HostPortEnd) &&
+					(!sp.HostIP.IsValid() || p.HostIP == sp.HostIP)
+			})
+			if j < 0 {
+				return fmt.Errorf("sandbox %s has no published port matching %s", name, raw[i])
+			}
+			t.flushPorts(sb.Ports[j : j+1])
+			sb.Ports = slices.Delete(sb.Ports, j, j+1)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"slices"
+
+	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/store"
+	"github.com/minidocker-net/minidocker-net/sysctl"
+)
+
+func natNetwork(n *store.Network) nat.Network {
+	return nat.Network{Name: n.Name, Bridge: n.Bridge, Subnet: n.Subnet, Internal: n.Internal, ICC: n.ICC, Masquerade: n.Masquerade}
+}
+
+// PortRuleSpecs returns the mappings of a sandbox as the nat package sees
+// them, bound to its gateway endpoint (nil when it has none).
+func PortRuleSpecs(s *store.State, sb *store.Sandbox) []nat.Port {
+	gw := GatewayEndpoint(s, sb)
+	if gw == nil {
+		return nil
+	}
+	br := s.Networks[gw.Network].Bridge
+	var out []nat.Port
+	for _, p := range sb.Ports {
+		out = append(out, nat.Port{
+			Sandbox: sb.Name, Bridge: br, IP: gw.IP, HostIP: p.HostIP, Proto: p.Proto,
+			HostPort: p.HostPort, HostPortEnd: p.HostPortEnd, Port: p.Port, PortEnd: p.PortEnd,
+		})
+	}
+	return out
+}
+
+// DesiredRules is every rule the state calls for, in order: the skeleton,
+// then per network, per endpoint and per published port. It is a pure
+// function of the state, so a command's rule change is a diff of two calls.
+func DesiredRules(s *store.State) []nat.Rule {
+	if len(s.Networks) == 0 {
+		return nil
+	}
+	rules := nat.BaseRules()
+	for _, name := range s.NetworkNames() {
+		rules = append(rules, nat.NetworkRules(natNetwork(s.Networks[name]))...)
+	}
+	for _, name := range s.SandboxNames() {
+		sb := s.Sandboxes[name]
+		for _, ep := range sb.Endpoints {
+			n := s.Networks[ep.Network]
+			if n == nil || n.Internal {
+				continue
+			}
+			rules = append(rules, nat.EndpointRules(nat.Endpoint{Sandbox: sb.Name, Network: n.Name, Bridge: n.Bridge, IP: ep.IP})...)
+		}
+		for _, p := range PortRuleSpecs(s, sb) {
+			rules = append(rules, nat.PortRules(p)...)
+		}
+	}
+	return rules
+}
+
+// ruleSteps computes the batched iptables steps between the old and the
+// new state, checked against the kernel's ruleset.
+func (t *tx) ruleSteps() ([]plan.Step, error) {
+	c := nat.Diff(DesiredRules(t.old), DesiredRules(t.new))
+	had, has := len(t.old.Networks) > 0, len(t.new.Networks) > 0
+	if !had && has {
+		c.NewChains = nat.BaseChains
+	}
+	var rs *nat.Ruleset
+	if had && !has {
+		var err error
+		if rs, err = t.ruleset(); err != nil {
+			return nil, err
+		}
+		c.DelChains = map[string][]string{}
+		for table, chains := range nat.BaseChains {
+			c.DelChains[table] = slices.Clone(chains)
+		}
+		// The admin's rules in MINIDOCKER-USER are theirs: keep the chain
+		// and its jump when it is not empty.
+		if len(rs.RulesIn("filter", nat.ChainUser)) > 0 {
+			c.DelChains["filter"] = slices.DeleteFunc(c.DelChains["filter"], func(ch string) bool { return ch == nat.ChainUser })
+			c.Del = slices.DeleteFunc(c.Del, func(r nat.Rule) bool { return r.Chain == "FORWARD" && r.Spec == "-j "+nat.ChainUser })
+		}
+	}
+	if t.new.Host.ForwardingEnabled != t.old.Host.ForwardingEnabled {
+		op := nat.Op{Kind: nat.OpPolicy, Chain: "FORWARD", Policy: "DROP", OldPolicy: t.new.Host.ForwardPolicyWas,
+			Why: "ip_forward was off: only what minidocker-net accepts is forwarded (as Docker does)"}
+		if !t.new.Host.ForwardingEnabled {
+			op.Policy, op.OldPolicy = t.old.Host.ForwardPolicyWas, "DROP"
+		}
+		c.Policies = map[string]nat.Op{"filter": op}
+	}
+	if len(c.Add) == 0 && len(c.Del) == 0 && len(c.NewChains) == 0 && len(c.DelChains) == 0 && len(c.Policies) == 0 {
+		return nil, nil
+	}
+	if rs == nil {
+		var err error
+		if rs, err = t.ruleset(); err != nil {
+			return nil, err
+		}
+	}
+	return c.Steps(rs), nil
+}
+
+// hostSetup records and plans what the first network changes on the host:
+// IP forwarding (with the FORWARD policy DROP when we had to turn it on)
+// and which iptables tables did not exist yet.
+func (t *tx) hostSetup() error {
+	if len(t.old.Networks) > 0 {
+		return nil
+	}
+	rs, err := t.ruleset()
+	if err != nil {
+		return err
+	}
+	t.new.Host.TablesCreated = nil
+	for _, table := range nat.Tables {
+		if !rs.HasTable(table) {
+			t.new.Host.TablesCreated = append(t.new.Host.TablesCreated, table)
+		}
+	}
+	step, err := sysctl.NewStep("net.ipv4.ip_forward", "1")
+	if err != nil {
+		return err
+	}
+	if step != nil {
+		t.new.Host.ForwardingEnabled = true
+		t.new.Host.ForwardPolicyWas = rs.Policy("filter", "FORWARD")
+		t.setup = append(t.setup, step)
+	}
+	return nil
+}
+
+// hostTeardown puts the host back as the first network found it, once the
+// last network is gone.
+func (t *tx) hostTeardown() {
+	if len(t.new.Networks) > 0 {
+		return
+	}
+	if t.old.Host.ForwardingEnabled {
+		t.teardown = append(t.teardown, plan.Reverse{Inner: &sysctl.Step{Key: "net.ipv4.ip_forward", Value: "1", Old: "0"}})
+	}
+	for _, table := range t.old.Host.TablesCreated {
+		t.teardown = append(t.teardown, &nat.DropTable{Table: table})
+	}
+	t.new.Host = store.Host{Schema: store.Schema}
+}

@@ -1,0 +1,260 @@
+package nsnet
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/minidocker-net/minidocker-net/bridge"
+	"github.com/minidocker-net/minidocker-net/plan"
+)
+
+// Veth creates a veth pair in one netlink request: the host end, up and on
+// the bridge, and the peer directly inside the sandbox's namespace under its
+// final name (eth0, eth1, ...), so it never appears on the host.
+type Veth struct {
+	Host   string `json:"host"`
+	Peer   string `json:"peer"`
+	Netns  string `json:"netns"`
+	MAC    string `json:"mac"`
+	MTU    int    `json:"mtu,omitempty"`
+	Bridge string `json:"bridge"`
+	Alias  string `json:"alias"`
+}
+
+func (s *Veth) Kind() string { return "veth" }
+
+func (s *Veth) Commands() []string {
+	mtu := ""
+	if s.MTU > 0 {
+		mtu = " mtu " + strconv.Itoa(s.MTU)
+	}
+	return []string{
+		"ip link add " + s.Host + mtu + " type veth peer name " + s.Peer + " address " + s.MAC + " netns " + s.Netns,
+		"ip link set " + s.Host + " master " + s.Bridge + " alias '" + s.Alias + "' up",
+	}
+}
+
+func (s *Veth) UndoCommands() []string { return []string{"ip link del " + s.Host} }
+
+func (s *Veth) Apply(ctx *plan.Context) error {
+	if l, err := netlink.LinkByName(s.Host); err == nil {
+		if l.Type() != "veth" {
+			return fmt.Errorf("create veth %s: an interface of type %s already has that name", s.Host, l.Type())
+		}
+		return nil
+	} else if !bridge.NotFound(err) {
+		return fmt.Errorf("look up %s: %w", s.Host, err)
+	}
+	h, err := handle(ctx, s.Netns)
+	if err != nil {
+		return err
+	}
+	if h == nil {
+		return fmt.Errorf("create veth %s: namespace %s does not exist", s.Host, s.Netns)
+	}
+	br, err := netlink.LinkByName(s.Bridge)
+	if err != nil {
+		return fmt.Errorf("create veth %s: bridge %s: %w", s.Host, s.Bridge, err)
+	}
+	mac, err := net.ParseMAC(s.MAC)
+	if err != nil {
+		return fmt.Errorf("create veth %s: %w", s.Host, err)
+	}
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.MTU, attrs.Alias, attrs.Flags = s.Host, s.MTU, s.Alias, net.FlagUp
+	attrs.MasterIndex = br.Attrs().Index
+	veth := &netlink.Veth{
+		LinkAttrs:        attrs,
+		PeerName:         s.Peer,
+		PeerHardwareAddr: mac,
+		PeerNamespace:    netlink.NsFd(int(h.ns)),
+		PeerMTU:          uint32(s.MTU),
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("ip link add %s type veth peer name %s netns %s: %s already exists in the sandbox", s.Host, s.Peer, s.Netns, s.Peer)
+		}
+		return fmt.Errorf("ip link add %s type veth peer name %s netns %s: %w", s.Host, s.Peer, s.Netns, err)
+	}
+	return nil
+}
+
+func (s *Veth) Undo(*plan.Context) error {
+	l, err := netlink.LinkByName(s.Host)
+	if bridge.NotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up %s: %w", s.Host, err)
+	}
+	if err := netlink.LinkDel(l); err != nil && !bridge.NotFound(err) {
+		return fmt.Errorf("ip link del %s: %w", s.Host, err)
+	}
+	return nil
+}
+
+// Addr puts an address on an interface inside a sandbox.
+type Addr struct {
+	Netns string       `json:"netns"`
+	Link  string       `json:"link"`
+	CIDR  netip.Prefix `json:"cidr"`
+}
+
+func (s *Addr) Kind() string { return "ns-addr" }
+func (s *Addr) Commands() []string {
+	return []string{"ip -n " + s.Netns + " addr add " + s.CIDR.String() + " dev " + s.Link}
+}
+func (s *Addr) UndoCommands() []string {
+	return []string{"ip -n " + s.Netns + " addr del " + s.CIDR.String() + " dev " + s.Link}
+}
+
+func ipnet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}
+}
+
+// nsLink finds a link in a namespace; nil, nil when namespace or link is gone.
+func nsLink(ctx *plan.Context, ns, name string) (*Handle, netlink.Link, error) {
+	h, err := handle(ctx, ns)
+	if err != nil || h == nil {
+		return nil, nil, err
+	}
+	l, err := h.LinkByName(name)
+	if bridge.NotFound(err) {
+		return h, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("look up %s in %s: %w", name, ns, err)
+	}
+	return h, l, nil
+}
+
+func (s *Addr) Apply(ctx *plan.Context) error {
+	h, l, err := nsLink(ctx, s.Netns, s.Link)
+	if err == nil && l == nil {
+		err = fmt.Errorf("%s does not exist in %s", s.Link, s.Netns)
+	}
+	if err == nil {
+		err = h.AddrReplace(l, &netlink.Addr{IPNet: ipnet(s.CIDR)})
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Commands()[0], err)
+	}
+	return nil
+}
+
+func (s *Addr) Undo(ctx *plan.Context) error {
+	h, l, err := nsLink(ctx, s.Netns, s.Link)
+	if err != nil || l == nil {
+		return err
+	}
+	if err := h.AddrDel(l, &netlink.Addr{IPNet: ipnet(s.CIDR)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		return fmt.Errorf("%s: %w", s.UndoCommands()[0], err)
+	}
+	return nil
+}
+
+// Up brings an interface inside a sandbox up.
+type Up struct {
+	Netns string `json:"netns"`
+	Link  string `json:"link"`
+}
+
+func (s *Up) Kind() string       { return "ns-up" }
+func (s *Up) Commands() []string { return []string{"ip -n " + s.Netns + " link set " + s.Link + " up"} }
+func (s *Up) UndoCommands() []string {
+	return []string{"ip -n " + s.Netns + " link set " + s.Link + " down"}
+}
+
+func (s *Up) Apply(ctx *plan.Context) error {
+	h, l, err := nsLink(ctx, s.Netns, s.Link)
+	if err == nil && l == nil {
+		err = fmt.Errorf("%s does not exist in %s", s.Link, s.Netns)
+	}
+	if err == nil {
+		err = h.LinkSetUp(l)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Commands()[0], err)
+	}
+	return nil
+}
+
+func (s *Up) Undo(ctx *plan.Context) error {
+	h, l, err := nsLink(ctx, s.Netns, s.Link)
+	if err != nil || l == nil {
+		return err
+	}
+	if err := h.LinkSetDown(l); err != nil {
+		return fmt.Errorf("%s: %w", s.UndoCommands()[0], err)
+	}
+	return nil
+}
+
+// Gateway is a default route: via an address on one interface.
+type Gateway struct {
+	Via  netip.Addr `json:"via"`
+	Link string     `json:"link"`
+}
+
+// DefaultRoute sets a sandbox's default route; undo puts the previous one
+// back (or none). Connecting a network can move the default route, as
+// Docker's gateway selection does.
+type DefaultRoute struct {
+	Netns string   `json:"netns"`
+	To    *Gateway `json:"to"`   // nil: no default route
+	From  *Gateway `json:"from"` // the route before, nil if none
+}
+
+func (s *DefaultRoute) Kind() string { return "ns-route" }
+
+func routeCmd(ns string, g *Gateway) string {
+	if g == nil {
+		return "ip -n " + ns + " route del default"
+	}
+	return "ip -n " + ns + " route replace default via " + g.Via.String() + " dev " + g.Link
+}
+
+func (s *DefaultRoute) Commands() []string     { return []string{routeCmd(s.Netns, s.To)} }
+func (s *DefaultRoute) UndoCommands() []string { return []string{routeCmd(s.Netns, s.From)} }
+func (s *DefaultRoute) Apply(ctx *plan.Context) error {
+	return setDefault(ctx, s.Netns, s.To, true)
+}
+func (s *DefaultRoute) Undo(ctx *plan.Context) error { return setDefault(ctx, s.Netns, s.From, false) }
+
+func setDefault(ctx *plan.Context, ns string, g *Gateway, strict bool) error {
+	h, err := handle(ctx, ns)
+	if err != nil {
+		return err
+	}
+	if h == nil {
+		if strict {
+			return fmt.Errorf("set default route: namespace %s does not exist", ns)
+		}
+		return nil
+	}
+	if g == nil {
+		err := h.RouteDel(&netlink.Route{Dst: nil, Table: unix.RT_TABLE_MAIN})
+		if err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("%s: %w", routeCmd(ns, nil), err)
+		}
+		return nil
+	}
+	l, err := h.LinkByName(g.Link)
+	if err != nil {
+		if !strict && bridge.NotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("%s: %w", routeCmd(ns, g), err)
+	}
+	r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: g.Via.AsSlice(), Table: unix.RT_TABLE_MAIN}
+	if err := h.RouteReplace(r); err != nil {
+		return fmt.Errorf("%s: %w", routeCmd(ns, g), err)
+	}
+	return nil
+}

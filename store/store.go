@@ -1,0 +1,310 @@
+// Package store keeps minidocker-net's records: network definitions under a
+// directory that survives a reboot, sandboxes and host facts under one that
+// does not. Files are JSON with a schema version, written atomically, and
+// every command holds a file lock for its whole run, so parallel
+// invocations never hand out the same address or port.
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Default locations.
+const (
+	DefaultLib = "/var/lib/minidocker-net"
+	DefaultRun = "/run/minidocker-net"
+	// EnvStateDir overrides both: DIR/lib and DIR/run.
+	EnvStateDir = "MINIDOCKER_NET_STATE_DIR"
+)
+
+// Paths says where state lives.
+type Paths struct {
+	Lib string // survives a reboot: network definitions
+	Run string // cleared by a reboot: sandboxes, host facts, journal, lock
+}
+
+// PathsFor returns the default paths, or DIR/lib and DIR/run for a state
+// directory given by flag or environment.
+func PathsFor(stateDir string) Paths {
+	if stateDir == "" {
+		return Paths{Lib: DefaultLib, Run: DefaultRun}
+	}
+	return Paths{Lib: filepath.Join(stateDir, "lib"), Run: filepath.Join(stateDir, "run")}
+}
+
+func (p Paths) networksDir() string  { return filepath.Join(p.Lib, "networks") }
+func (p Paths) sandboxesDir() string { return filepath.Join(p.Run, "sandboxes") }
+
+// NetworkFile is where a network definition is stored.
+func (p Paths) NetworkFile(name string) string { return filepath.Join(p.networksDir(), name+".json") }
+
+// SandboxFile is where a sandbox record is stored.
+func (p Paths) SandboxFile(name string) string { return filepath.Join(p.sandboxesDir(), name+".json") }
+
+// HostFile is where host facts are stored.
+func (p Paths) HostFile() string { return filepath.Join(p.Run, "host.json") }
+
+// JournalFile holds the plan of a command in progress.
+func (p Paths) JournalFile() string { return filepath.Join(p.Run, "journal.json") }
+
+// LogFile keeps the output of a sandbox's detached process.
+func (p Paths) LogFile(name string) string { return filepath.Join(p.Run, "logs", name+".log") }
+
+// Store is an open, locked state directory.
+type Store struct {
+	Paths
+	lock *os.File
+}
+
+// Open creates the directories if needed and takes the lock: exclusive for
+// commands that change something, shared for those that only read.
+func Open(p Paths, exclusive bool) (*Store, error) {
+	for _, d := range []string{p.networksDir(), p.sandboxesDir(), filepath.Join(p.Run, "logs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create state directory: %w", err)
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(p.Run, "lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open state lock: %w", err)
+	}
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock state directory %s: %w", p.Run, err)
+	}
+	return &Store{Paths: p, lock: f}, nil
+}
+
+// Close releases the lock.
+func (s *Store) Close() error { return s.lock.Close() }
+
+// CorruptError reports a state file that cannot be read back. The file is
+// left as it is: nothing is ever silently reset.
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("state file %s is corrupt (%v); it was left untouched: repair or remove it, 'minidocker-net doctor' shows what the kernel holds", e.Path, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+func decode(path string, data []byte, v any, name string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &CorruptError{Path: path, Err: err}
+	}
+	var probe struct {
+		Schema int    `json:"schema"`
+		Name   string `json:"name"`
+	}
+	_ = json.Unmarshal(data, &probe)
+	if probe.Schema != Schema {
+		return &CorruptError{Path: path, Err: fmt.Errorf("schema version %d, this minidocker-net reads %d", probe.Schema, Schema)}
+	}
+	if name != "" && probe.Name != name {
+		return &CorruptError{Path: path, Err: fmt.Errorf("it names %q, not %q", probe.Name, name)}
+	}
+	return nil
+}
+
+// Load reads every record.
+func (s *Store) Load() (*State, error) {
+	st := NewState()
+	err := loadDir(s.networksDir(), func(path, name string, data []byte) error {
+		n := &Network{}
+		if err := decode(path, data, n, name); err != nil {
+			return err
+		}
+		st.Networks[name] = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = loadDir(s.sandboxesDir(), func(path, name string, data []byte) error {
+		sb := &Sandbox{}
+		if err := decode(path, data, sb, name); err != nil {
+			return err
+		}
+		st.Sandboxes[name] = sb
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(s.HostFile())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", s.HostFile(), err)
+	default:
+		if err := decode(s.HostFile(), data, &st.Host, ""); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+func loadDir(dir string, each func(path, name string, data []byte) error) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read state directory: %w", err)
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || e.IsDir() {
+			continue // temporary files of an interrupted write
+		}
+		path := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		if err := each(path, name, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Files returns the content of every state file for st, keyed by path.
+func (s *Store) Files(st *State) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	for name, n := range st.Networks {
+		n.Schema = Schema
+		b, err := json.MarshalIndent(n, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		files[s.NetworkFile(name)] = append(b, '\n')
+	}
+	for name, sb := range st.Sandboxes {
+		sb.Schema = Schema
+		b, err := json.MarshalIndent(sb, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		files[s.SandboxFile(name)] = append(b, '\n')
+	}
+	st.Host.Schema = Schema
+	b, err := json.MarshalIndent(st.Host, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	files[s.HostFile()] = append(b, '\n')
+	return files, nil
+}
+
+// FileChange is the content a file must have after a command; nil removes it.
+type FileChange struct {
+	Path string  `json:"path"`
+	Data *string `json:"data"`
+}
+
+// Diff lists the files that differ between two states, with the content
+// each must have in `to` (nil: remove).
+func (s *Store) Diff(from, to *State) ([]FileChange, error) {
+	a, err := s.Files(from)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.Files(to)
+	if err != nil {
+		return nil, err
+	}
+	var out []FileChange
+	for p, data := range b {
+		if old, ok := a[p]; !ok || !bytes.Equal(old, data) {
+			d := string(data)
+			out = append(out, FileChange{Path: p, Data: &d})
+		}
+	}
+	for p := range a {
+		if _, ok := b[p]; !ok {
+			out = append(out, FileChange{Path: p})
+		}
+	}
+	// The host file is written only when it says something, so an unused
+	// state directory stays empty.
+	for i, c := range out {
+		if c.Path == s.HostFile() && c.Data != nil && to.Host.empty() {
+			out[i].Data = nil
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+func (h Host) empty() bool {
+	return !h.ForwardingEnabled && h.ForwardPolicyWas == "" && len(h.TablesCreated) == 0
+}
+
+// Write applies file changes, each atomically.
+func Write(changes []FileChange) error {
+	for _, c := range changes {
+		if c.Data == nil {
+			if err := os.Remove(c.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove %s: %w", c.Path, err)
+			}
+			continue
+		}
+		if err := WriteFileAtomic(c.Path, []byte(*c.Data), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteFileAtomic writes a temporary file, syncs it and renames it over
+// path, so a reader sees the old content or the new, never a mix.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), perm)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
