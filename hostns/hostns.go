@@ -49,6 +49,12 @@ func Init(args []string) int {
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
 	}
+	// Only Command's clone flags make a throwaway host. Run any other way,
+	// the mounts below would land on the real machine: refuse.
+	if os.Getpid() != 1 {
+		fmt.Fprintln(os.Stderr, "throwaway host: not the first process of a new PID namespace; start it with hostns.Command (minidocker-net demo does)")
+		return 125
+	}
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "throwaway host: "+err.Error())
 		return 125

@@ -87,6 +87,15 @@ func createNamed(name string) error {
 			errc <- fmt.Errorf("unshare net: %w", err)
 			return
 		}
+		// Sandboxes are IPv4-only, as Docker's are without --ipv6: no
+		// link-local addresses, router solicitations or DAD. /proc/sys/net
+		// shows the namespace of the thread that opens it.
+		for _, key := range []string{"all", "default"} {
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+key+"/disable_ipv6", []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errc <- fmt.Errorf("disable IPv6: %w", err)
+				return
+			}
+		}
 		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
 		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
 			errc <- fmt.Errorf("mount %s: %w", path, err)
@@ -162,7 +171,11 @@ func init() {
 
 func (s *Netns) Kind() string { return "netns" }
 func (s *Netns) Commands() []string {
-	return []string{"ip netns add " + s.Name, "ip -n " + s.Name + " link set lo up alias " + Marker}
+	return []string{
+		"ip netns add " + s.Name,
+		"ip netns exec " + s.Name + " sysctl -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1",
+		"ip -n " + s.Name + " link set lo up alias " + Marker,
+	}
 }
 func (s *Netns) UndoCommands() []string { return []string{"ip netns del " + s.Name} }
 

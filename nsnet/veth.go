@@ -239,7 +239,8 @@ func setDefault(ctx *plan.Context, ns string, g *Gateway, strict bool) error {
 		return nil
 	}
 	if g == nil {
-		err := h.RouteDel(&netlink.Route{Dst: nil, Table: unix.RT_TABLE_MAIN})
+		def := &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}
+		err := h.RouteDel(&netlink.Route{Dst: def, Table: unix.RT_TABLE_MAIN})
 		if err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("%s: %w", routeCmd(ns, nil), err)
 		}
