@@ -73,13 +73,17 @@ func (s *Create) Apply(*plan.Context) error {
 		return fmt.Errorf("create bridge %s: %w", s.Name, err)
 	}
 	attrs := netlink.NewLinkAttrs()
-	attrs.Name, attrs.MTU, attrs.HardwareAddr, attrs.Alias = s.Name, s.MTU, mac, s.Alias
+	attrs.Name, attrs.MTU, attrs.HardwareAddr = s.Name, s.MTU, mac
 	br := &netlink.Bridge{LinkAttrs: attrs}
 	if err := netlink.LinkAdd(br); err != nil {
 		return fmt.Errorf("ip link add %s type bridge: %w", s.Name, err)
 	}
 	if err := setNfCallIptables(br.Index); err != nil {
 		return fmt.Errorf("bridge %s: %w", s.Name, err)
+	}
+	// The kernel ignores IFLA_IFALIAS when a link is created.
+	if err := netlink.LinkSetAlias(br, s.Alias); err != nil {
+		return fmt.Errorf("ip link set %s alias: %w", s.Name, err)
 	}
 	return nil
 }

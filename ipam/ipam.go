@@ -84,7 +84,7 @@ func ParseSubnet(s string) (netip.Prefix, error) {
 		return p, fmt.Errorf("invalid subnet %s: only IPv4 is supported", s)
 	}
 	if p.Masked() != p {
-		return p, fmt.Errorf("invalid network config:\ninvalid subnet %s: it should be %s", p, p.Masked())
+		return p, fmt.Errorf("invalid network config: invalid subnet %s: it should be %s", p, p.Masked())
 	}
 	if p.Bits() > 30 {
 		return p, fmt.Errorf("invalid subnet %s: too small, a network needs at least a /30 (gateway and one sandbox)", p)

@@ -67,7 +67,7 @@ func (s *Veth) Apply(ctx *plan.Context) error {
 		return fmt.Errorf("create veth %s: %w", s.Host, err)
 	}
 	attrs := netlink.NewLinkAttrs()
-	attrs.Name, attrs.MTU, attrs.Alias, attrs.Flags = s.Host, s.MTU, s.Alias, net.FlagUp
+	attrs.Name, attrs.MTU, attrs.Flags = s.Host, s.MTU, net.FlagUp
 	attrs.MasterIndex = br.Attrs().Index
 	veth := &netlink.Veth{
 		LinkAttrs:        attrs,
@@ -81,6 +81,10 @@ func (s *Veth) Apply(ctx *plan.Context) error {
 			return fmt.Errorf("ip link add %s type veth peer name %s netns %s: %s already exists in the sandbox", s.Host, s.Peer, s.Netns, s.Peer)
 		}
 		return fmt.Errorf("ip link add %s type veth peer name %s netns %s: %w", s.Host, s.Peer, s.Netns, err)
+	}
+	// The kernel ignores IFLA_IFALIAS when a link is created.
+	if err := netlink.LinkSetAlias(veth, s.Alias); err != nil {
+		return fmt.Errorf("ip link set %s alias: %w", s.Host, err)
 	}
 	return nil
 }

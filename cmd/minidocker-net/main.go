@@ -71,8 +71,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// usageError reports a usage mistake in one line, without the help text.
+func usageError(c *cli.Context, err error, _ bool) error {
+	return fmt.Errorf("%v (see 'minidocker-net %s --help')", err, c.Command.FullName())
+}
+
+func setUsageErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.OnUsageError = usageError
+		setUsageErrors(c.Subcommands)
+	}
+}
+
 func newApp(stdout, stderr io.Writer) *cli.App {
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
+	cmds := append(networkCommands(), sandboxCommands()...)
+	setUsageErrors(cmds)
 	return &cli.App{
 		Name:                   "minidocker-net",
 		Usage:                  "Docker's networking rebuilt from kernel primitives: bridges, namespaces, veths, routes and iptables",
@@ -88,10 +102,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "verbose", Usage: "print each step as a shell command as it runs"},
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run() prints errors
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%v (see '%s --help')", err, c.Command.HelpName)
-		},
-		Commands: append(networkCommands(), sandboxCommands()...),
+		OnUsageError:   usageError,
+		Commands:       cmds,
 	}
 }
 

@@ -1,0 +1,251 @@
+// Package e2e holds the end-to-end tests. Each test runs in its own
+// throwaway host (new network, mount, PID and UTS namespaces with private
+// /var/run/netns, /etc/netns, /run and state directory), so tests run in
+// parallel and never touch the machine's interfaces or iptables. Packets
+// only go to namespaces the test or the tool created.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minidocker-net/minidocker-net/hostns"
+)
+
+var bin string // the minidocker-net binary under test
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mdn-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "minidocker-net")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/minidocker-net")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build minidocker-net:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Host is a throwaway host.
+type Host struct {
+	t    *testing.T
+	init *exec.Cmd
+	pid  int
+}
+
+// NewHost starts a throwaway host that lives until the test ends.
+func NewHost(t *testing.T) *Host {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("end-to-end tests need root: they create namespaces, bridges and iptables rules (CI runs them as root)")
+	}
+	for _, tool := range []string{"nsenter", "iptables-save", "ip", "ping", "nc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("end-to-end tests need %s: run scripts/test.sh, which installs it", tool)
+		}
+	}
+	cmd := hostns.Command(bin)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start throwaway host: %v", err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		_ = cmd.Process.Kill()
+		t.Fatalf("throwaway host did not start: %q %v", line, err)
+	}
+	h := &Host{t: t, init: cmd, pid: cmd.Process.Pid}
+	t.Cleanup(func() {
+		stdin.Close() // the host's first process exits, and every process of the host with it
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	return h
+}
+
+// Result is what a command printed and how it exited.
+type Result struct {
+	Args   []string
+	Stdout string
+	Stderr string
+	Code   int
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("$ %s\n(exit %d)\nstdout: %s\nstderr: %s", strings.Join(r.Args, " "), r.Code, r.Stdout, r.Stderr)
+}
+
+// Run runs a command inside the host, with a timeout.
+func (h *Host) Run(args ...string) Result {
+	return h.RunIn("", args...)
+}
+
+// RunIn runs a command with stdin text.
+func (h *Host) RunIn(stdin string, args ...string) Result {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	full := append([]string{"--target", fmt.Sprint(h.pid), "--net", "--mount", "--pid", "--uts", "--"}, args...)
+	cmd := exec.CommandContext(ctx, "nsenter", full...)
+	cmd.Env = append(os.Environ(), "MINIDOCKER_NET_STATE_DIR="+hostns.StateDir)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := Result{Args: args, Stdout: out.String(), Stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.Code = ee.ExitCode()
+	} else if err != nil {
+		h.t.Fatalf("run %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		h.t.Fatalf("timeout: %s", r)
+	}
+	return r
+}
+
+// Sh runs a shell snippet inside the host.
+func (h *Host) Sh(script string) Result {
+	h.t.Helper()
+	return h.Run("sh", "-c", script)
+}
+
+// MDN runs minidocker-net inside the host.
+func (h *Host) MDN(args ...string) Result {
+	h.t.Helper()
+	return h.Run(append([]string{bin}, args...)...)
+}
+
+// Must runs a command and fails the test unless it exits 0.
+func (h *Host) Must(args ...string) string {
+	h.t.Helper()
+	r := h.Run(args...)
+	if r.Code != 0 {
+		h.t.Fatalf("command failed:\n%s", r)
+	}
+	return r.Stdout
+}
+
+// MustMDN runs minidocker-net and fails the test unless it exits 0.
+func (h *Host) MustMDN(args ...string) string {
+	h.t.Helper()
+	return h.Must(append([]string{bin}, args...)...)
+}
+
+// MustSh runs a shell snippet and fails the test unless it exits 0.
+func (h *Host) MustSh(script string) string {
+	h.t.Helper()
+	return h.Must("sh", "-c", script)
+}
+
+// Fails runs minidocker-net, expects a non-zero exit and an error that
+// contains want, and checks that the host did not change.
+func (h *Host) Fails(want string, args ...string) {
+	h.t.Helper()
+	before := h.Snapshot()
+	r := h.MDN(args...)
+	if r.Code == 0 {
+		h.t.Fatalf("expected failure, got success:\n%s", r)
+	}
+	if !strings.Contains(r.Stderr, want) {
+		h.t.Fatalf("expected error containing %q:\n%s", want, r)
+	}
+	if n := strings.Count(strings.TrimSpace(r.Stderr), "\n"); n > 0 && !strings.Contains(want, "\n") {
+		h.t.Errorf("error is not one line:\n%s", r.Stderr)
+	}
+	h.SameAs(before, "after failed command %v", args)
+}
+
+var counters = regexp.MustCompile(`\[\d+:\d+\]`)
+
+// Snapshot captures everything a command may change on the host.
+type Snapshot map[string]string
+
+// Snapshot returns the host's links, addresses, routes, namespaces (and
+// what is inside them), owned sysctls, ruleset and state files.
+func (h *Host) Snapshot() Snapshot {
+	h.t.Helper()
+	s := Snapshot{}
+	s["links"] = h.Must("ip", "-o", "link", "show")
+	s["addresses"] = h.Must("ip", "-o", "addr", "show")
+	s["routes"] = h.Must("ip", "route", "show", "table", "all")
+	var rules []string
+	for _, l := range strings.Split(h.Must("iptables-save"), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			rules = append(rules, counters.ReplaceAllString(l, "[0:0]"))
+		}
+	}
+	s["iptables"] = strings.Join(rules, "\n")
+	s["sysctl"] = h.MustSh("sysctl net.ipv4.ip_forward; for f in /proc/sys/net/ipv4/conf/*/route_localnet; do echo $f $(cat $f); done")
+	s["netns"] = h.MustSh("ls -1 /var/run/netns 2>/dev/null; true")
+	for _, ns := range strings.Fields(s["netns"]) {
+		s["netns "+ns] = h.MustSh("ip -n " + ns + " -o addr; ip -n " + ns + " route")
+	}
+	s["etc"] = h.MustSh("find /etc/netns -type f -exec sh -c 'echo == $1; cat $1' _ {} \\; | sort")
+	s["state"] = h.MustSh("cd " + hostns.StateDir + " 2>/dev/null && find . -type f ! -name lock -exec sh -c 'echo == $1; cat $1' _ {} \\; ; true")
+	return s
+}
+
+// SameAs fails the test if the host differs from a snapshot.
+func (h *Host) SameAs(before Snapshot, format string, a ...any) {
+	h.t.Helper()
+	after := h.Snapshot()
+	keys := map[string]bool{}
+	for k := range before {
+		keys[k] = true
+	}
+	for k := range after {
+		keys[k] = true
+	}
+	var names []string
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if before[k] != after[k] {
+			h.t.Errorf("%s: %s changed\nbefore:\n%s\nafter:\n%s", fmt.Sprintf(format, a...), k, before[k], after[k])
+		}
+	}
+}
+
+// Ping reports whether one ICMP echo from a sandbox (or the host, from "")
+// to target is answered.
+func (h *Host) Ping(from, target string) bool {
+	h.t.Helper()
+	args := []string{"ping", "-c1", "-W1", target}
+	if from != "" {
+		args = append([]string{bin, "exec", from, "--"}, args...)
+	}
+	return h.Run(args...).Code == 0
+}
