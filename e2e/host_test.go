@@ -22,7 +22,10 @@ import (
 	"github.com/minidocker-net/minidocker-net/hostns"
 )
 
-var bin string // the minidocker-net binary under test
+var (
+	bin   string // the minidocker-net binary under test
+	probe string // the probe program (e2e/probe)
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "mdn-e2e-")
@@ -30,12 +33,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "minidocker-net")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/minidocker-net")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build minidocker-net:", err)
-		os.Exit(1)
+	bin, probe = filepath.Join(dir, "minidocker-net"), filepath.Join(dir, "probe")
+	for out, pkg := range map[string]string{bin: "../cmd/minidocker-net", probe: "./probe"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg+":", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -197,8 +202,10 @@ func (h *Host) Snapshot() Snapshot {
 	h.t.Helper()
 	s := Snapshot{}
 	s["links"] = h.Must("ip", "-o", "link", "show")
-	s["addresses"] = h.Must("ip", "-o", "addr", "show")
-	s["routes"] = h.Must("ip", "route", "show", "table", "all")
+	// IPv6 link-local addresses and their routes appear on their own when
+	// a link gets carrier (kernel autoconfiguration, at its own pace).
+	s["addresses"] = dropLines(h.Must("ip", "-o", "addr", "show"), "inet6 fe80::")
+	s["routes"] = dropLines(h.Must("ip", "route", "show", "table", "all"), "fe80::", "ff00::/8", "multicast ff00")
 	var rules []string
 	for _, l := range strings.Split(h.Must("iptables-save"), "\n") {
 		if !strings.HasPrefix(l, "#") {
@@ -209,11 +216,25 @@ func (h *Host) Snapshot() Snapshot {
 	s["sysctl"] = h.MustSh("sysctl net.ipv4.ip_forward; for f in /proc/sys/net/ipv4/conf/*/route_localnet; do echo $f $(cat $f); done")
 	s["netns"] = h.MustSh("ls -1 /var/run/netns 2>/dev/null; true")
 	for _, ns := range strings.Fields(s["netns"]) {
-		s["netns "+ns] = h.MustSh("ip -n " + ns + " -o addr; ip -n " + ns + " route")
+		s["netns "+ns] = dropLines(h.MustSh("ip -n "+ns+" -o addr; ip -n "+ns+" route"), "inet6 fe80::")
 	}
 	s["etc"] = h.MustSh("find /etc/netns -type f -exec sh -c 'echo == $1; cat $1' _ {} \\; | sort")
 	s["state"] = h.MustSh("cd " + hostns.StateDir + " 2>/dev/null && find . -type f ! -name lock -exec sh -c 'echo == $1; cat $1' _ {} \\; ; true")
 	return s
+}
+
+func dropLines(text string, subs ...string) string {
+	var keep []string
+	for _, l := range strings.Split(text, "\n") {
+		drop := false
+		for _, s := range subs {
+			drop = drop || strings.Contains(l, s)
+		}
+		if !drop {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 // SameAs fails the test if the host differs from a snapshot.
@@ -248,4 +269,50 @@ func (h *Host) Ping(from, target string) bool {
 		args = append([]string{bin, "exec", from, "--"}, args...)
 	}
 	return h.Run(args...).Code == 0
+}
+
+// in returns the command prefix that runs something in a place: "" is the
+// host, "ns:NAME" a namespace the test made, anything else a sandbox.
+func in(place string, args ...string) []string {
+	switch {
+	case place == "":
+		return args
+	case strings.HasPrefix(place, "ns:"):
+		return append([]string{"ip", "netns", "exec", place[3:]}, args...)
+	}
+	return append([]string{bin, "exec", place, "--"}, args...)
+}
+
+// Serve starts a probe server in a place and waits until it listens.
+func (h *Host) Serve(place, proto string, port int) { h.ServeOn(place, proto, "", port) }
+
+// ServeOn starts a probe server bound to one address ("" for all).
+func (h *Host) ServeOn(place, proto, addr string, port int) {
+	h.t.Helper()
+	flag := "-Hltn"
+	if proto == "udp" {
+		flag = "-Hlun"
+	}
+	start := fmt.Sprintf("setsid %s serve %s %s:%d >/dev/null 2>&1 < /dev/null &", probe, proto, addr, port)
+	h.Must(in(place, "sh", "-c", start)...)
+	wait := fmt.Sprintf("for i in $(seq 100); do ss %s | grep -q ':%d ' && exit 0; sleep 0.02; done; exit 1", flag, port)
+	h.Must(in(place, "sh", "-c", wait)...)
+}
+
+// Reach sends a probe from a place and returns the server's reply ("TOKEN
+// from SRC:PORT") and whether it arrived.
+func (h *Host) Reach(from, proto, addr string) (string, bool) {
+	h.t.Helper()
+	r := h.Run(in(from, probe, "send", proto, addr, "hello")...)
+	return strings.TrimSpace(r.Stdout), r.Code == 0
+}
+
+// Resolves returns the address a name resolves to in a place, or "".
+func (h *Host) Resolves(from, name string) string {
+	h.t.Helper()
+	r := h.Run(in(from, "getent", "hosts", name)...)
+	if f := strings.Fields(r.Stdout); r.Code == 0 && len(f) > 0 {
+		return f[0]
+	}
+	return ""
 }

@@ -1,0 +1,106 @@
+// Command probe sends and answers test packets for the end-to-end tests.
+//
+//	probe serve tcp|udp [ADDR:]PORT  answer every message with "TOKEN from SRC"
+//	probe send tcp|udp HOST:PORT TOKEN
+//
+// send prints the reply and exits 0 only if one arrived within a second,
+// so a test asserts on a packet that made the round trip, and the reply
+// says which source address the server saw (masquerading shows there).
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 4 {
+		fmt.Fprintln(os.Stderr, "usage: probe serve PROTO PORT | probe send PROTO HOST:PORT TOKEN")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2], os.Args[3])
+	case "send":
+		if len(os.Args) < 5 {
+			err = fmt.Errorf("send needs a token")
+			break
+		}
+		err = send(os.Args[2], os.Args[3], os.Args[4])
+	default:
+		err = fmt.Errorf("unknown mode %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "probe:", err)
+		os.Exit(1)
+	}
+}
+
+func serve(proto, addr string) error {
+	if !strings.Contains(addr, ":") {
+		addr = ":" + addr
+	}
+	if proto == "udp" {
+		// Bind the service address when given: a UDP reply from an
+		// unbound socket takes the route's source address, which a client
+		// on a multi-homed server does not accept.
+		c, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return err
+			}
+			msg := strings.TrimSpace(string(buf[:n]))
+			fmt.Printf("%s from %s\n", msg, from)
+			_, _ = c.WriteTo([]byte(msg+" from "+from.String()+"\n"), from)
+		}
+	}
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		go func(c net.Conn) {
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			msg := strings.TrimSpace(line)
+			fmt.Printf("%s from %s\n", msg, c.RemoteAddr())
+			fmt.Fprintf(c, "%s from %s\n", msg, c.RemoteAddr())
+		}(conn)
+	}
+}
+
+func send(proto, addr, token string) error {
+	c, err := net.DialTimeout(proto+"4", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := fmt.Fprintln(c, token); err != nil {
+		return err
+	}
+	reply, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("no reply: %w", err)
+	}
+	if !strings.HasPrefix(reply, token+" ") {
+		return fmt.Errorf("unexpected reply %q", reply)
+	}
+	fmt.Print(reply)
+	return nil
+}
