@@ -1,0 +1,129 @@
+package ipam
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestPickSubnetFollowsDockerOrder(t *testing.T) {
+	var used []netip.Prefix
+	var got []string
+	for i := 0; i < 16; i++ {
+		p, err := PickSubnet(used, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		used = append(used, p)
+		got = append(got, p.String())
+	}
+	want := "172.18.0.0/16 172.19.0.0/16 172.20.0.0/16 172.21.0.0/16 172.22.0.0/16 172.23.0.0/16 172.24.0.0/16 172.25.0.0/16 " +
+		"172.26.0.0/16 172.27.0.0/16 172.28.0.0/16 172.29.0.0/16 172.30.0.0/16 172.31.0.0/16 192.168.0.0/20 192.168.16.0/20"
+	if strings.Join(got, " ") != want {
+		t.Errorf("got  %s\nwant %s", strings.Join(got, " "), want)
+	}
+	d, _ := PickSubnet(nil, nil, true)
+	if d != DefaultSubnet {
+		t.Errorf("the default network takes %s, got %s", DefaultSubnet, d)
+	}
+}
+
+func TestPickSubnetSkipsRoutesAndReuses(t *testing.T) {
+	used := []netip.Prefix{netip.MustParsePrefix("172.18.0.0/16"), netip.MustParsePrefix("172.20.0.0/16")}
+	reserved := []netip.Prefix{netip.MustParsePrefix("172.19.5.0/24")} // a partial overlap disqualifies the /16
+	p, _ := PickSubnet(used, reserved, false)
+	if p.String() != "172.21.0.0/16" {
+		t.Errorf("got %s", p)
+	}
+	// With the default subnet routed (Docker's docker0), the default network moves on.
+	p, _ = PickSubnet(nil, []netip.Prefix{DefaultSubnet}, true)
+	if p.String() != "172.18.0.0/16" {
+		t.Errorf("default network beside docker0: %s", p)
+	}
+	var all []netip.Prefix
+	for _, c := range candidates(true) {
+		all = append(all, c)
+	}
+	if _, err := PickSubnet(all, nil, false); err != ErrPoolsExhausted {
+		t.Errorf("exhausted pools: %v", err)
+	}
+}
+
+func TestParseSubnet(t *testing.T) {
+	for in, want := range map[string]string{
+		"172.20.0.0/16": "",
+		"172.20.0.1/16": "it should be 172.20.0.0/16",
+		"10.0.0.0/31":   "too small",
+		"0.0.0.0/0":     "larger than a /8",
+		"fd00::/64":     "only IPv4",
+		"10.0.0.0":      "not an IPv4 CIDR",
+		"":              "not an IPv4 CIDR",
+		"10.0.0.0/33":   "not an IPv4 CIDR",
+	} {
+		_, err := ParseSubnet(in)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("ParseSubnet(%q) = %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestAddressesLowestFreeAndReuse(t *testing.T) {
+	p, err := NewPool(netip.MustParsePrefix("10.0.0.0/29"), netip.Prefix{}, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Gateway.String() != "10.0.0.1" {
+		t.Fatalf("gateway %s", p.Gateway)
+	}
+	used := map[netip.Addr]bool{}
+	var got []string
+	for {
+		a, err := p.Next(used)
+		if err != nil {
+			if !strings.Contains(err.Error(), "no available addresses") {
+				t.Fatal(err)
+			}
+			break
+		}
+		used[a] = true
+		got = append(got, a.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5 10.0.0.6" {
+		t.Errorf("allocation order %v (network, gateway and broadcast are reserved)", got)
+	}
+	delete(used, netip.MustParseAddr("10.0.0.3"))
+	if a, _ := p.Next(used); a.String() != "10.0.0.3" {
+		t.Errorf("a released address is reused first, got %s", a)
+	}
+}
+
+func TestPoolRangeAndStaticAddresses(t *testing.T) {
+	sub := netip.MustParsePrefix("172.30.0.0/16")
+	p, err := NewPool(sub, netip.MustParsePrefix("172.30.5.0/24"), netip.MustParseAddr("172.30.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := p.Next(map[netip.Addr]bool{})
+	if a.String() != "172.30.5.0" {
+		t.Errorf("first address of the range: %s", a)
+	}
+	used := map[netip.Addr]bool{netip.MustParseAddr("172.30.5.9"): true}
+	for ip, want := range map[string]string{
+		"172.30.5.10":    "",
+		"172.30.5.9":     "Address already in use",
+		"172.30.0.1":     "no configured subnet or ip-range contain", // the gateway, outside the range
+		"172.30.9.1":     "no configured subnet or ip-range contain the IP address",
+		"172.30.255.255": "no configured subnet or ip-range contain the IP address",
+	} {
+		err := p.Check(netip.MustParseAddr(ip), used)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("Check(%s) = %v, want %q", ip, err, want)
+		}
+	}
+	if _, err := NewPool(sub, netip.Prefix{}, netip.MustParseAddr("10.0.0.1")); err == nil || !strings.Contains(err.Error(), "no matching subnet for gateway 10.0.0.1") {
+		t.Errorf("gateway outside: %v", err)
+	}
+	if _, err := NewPool(sub, netip.MustParsePrefix("10.1.0.0/24"), netip.Addr{}); err == nil {
+		t.Error("a range outside the subnet must fail")
+	}
+}

@@ -1,0 +1,209 @@
+package nat
+
+import (
+	"net/netip"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// normalize maps our rules onto Docker's layout: our chains lose the MINI
+// prefix, and rules we keep in our own POSTROUTING/PREROUTING chains are
+// shown in the built-in chain Docker puts them in.
+func normalize(rs []Rule, bridge string) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range rs {
+		chain := r.Chain
+		switch chain {
+		case ChainPostrouting:
+			chain = "POSTROUTING"
+		case ChainPrerouting:
+			chain = "PREROUTING"
+		}
+		line := "-A " + chain + " " + r.Spec
+		line = strings.ReplaceAll(line, "MINIDOCKER", "DOCKER")
+		out[r.Table+" "+strings.ReplaceAll(line, "mdn-dummy", bridge)] = true
+	}
+	return out
+}
+
+func golden(t *testing.T, name string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := ParseSave(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for table, tab := range rs.Tables {
+		for _, lines := range tab.Rules {
+			for _, l := range lines {
+				out[table+" "+l] = true
+			}
+		}
+	}
+	return out
+}
+
+func diff(ours, docker map[string]bool) (missing, extra []string) {
+	for l := range docker {
+		if !ours[l] {
+			missing = append(missing, l)
+		}
+	}
+	for l := range ours {
+		if !docker[l] {
+			extra = append(extra, l)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	return
+}
+
+// The rules we add beyond Docker 28/29's, each for a documented reason.
+var ourExtras = []string{
+	// a user chain first in FORWARD (Docker's DOCKER-USER, created by the daemon, not the driver)
+	"filter -A FORWARD -j DOCKER-USER",
+	// two-stage isolation between networks (Docker 28; 29 dropped it)
+	"filter -A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1",
+	"filter -A DOCKER-ISOLATION-STAGE-1 -i br-dummy ! -o br-dummy -j DOCKER-ISOLATION-STAGE-2",
+	"filter -A DOCKER-ISOLATION-STAGE-2 -o br-dummy -j DROP",
+	// published ports stay reachable from other networks (Docker 29's behaviour)
+	"filter -A DOCKER-ISOLATION-STAGE-1 -m conntrack --ctstate DNAT -j RETURN",
+	// our masquerade and raw rules live in our own chains, reached by one jump
+	"nat -A POSTROUTING -j DOCKER-POSTROUTING",
+	"raw -A PREROUTING -j DOCKER-PREROUTING",
+	// route_localnet is on for the bridge: no sandbox may reach the host's 127/8 (CVE-2020-8558)
+	"raw -A PREROUTING -d 127.0.0.0/8 -i br-dummy -j DROP",
+}
+
+func TestSameRulesAsDockerGolden(t *testing.T) {
+	docker := golden(t, "hairpin-true_internal-false_icc-true_masq-true_snat-false_gwm-nat_bindlh-false__iptables.golden")
+	n := Network{Name: "dummy", Bridge: "mdn-dummy", Subnet: netip.MustParsePrefix("192.168.0.0/24"), ICC: true, Masquerade: true}
+	ip := netip.MustParseAddr("192.168.0.2")
+	var rs []Rule
+	rs = append(rs, BaseRules()...)
+	rs = append(rs, NetworkRules(n)...)
+	rs = append(rs, EndpointRules(Endpoint{Sandbox: "c", Network: "dummy", Bridge: "mdn-dummy", IP: ip})...)
+	rs = append(rs, PortRules(Port{Sandbox: "c", Bridge: "mdn-dummy", IP: ip, Proto: "tcp", HostPort: 8080, HostPortEnd: 8080, Port: 80, PortEnd: 80})...)
+	missing, extra := diff(normalize(rs, "br-dummy"), docker)
+	if len(missing) > 0 {
+		t.Errorf("Docker has rules we lack:\n%s", strings.Join(missing, "\n"))
+	}
+	want := slices.Clone(ourExtras)
+	sort.Strings(want)
+	if !slices.Equal(extra, want) {
+		t.Errorf("our extra rules changed:\n%s\nwant:\n%s", strings.Join(extra, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestSameRulesAsDockerGoldenInternal(t *testing.T) {
+	docker := golden(t, "hairpin-false_internal-true_icc-true__iptables.golden")
+	// Docker's proxy-on OUTPUT jump skips 127/8; we DNAT localhost in the kernel.
+	delete(docker, "nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER")
+	n := Network{Name: "dummy", Bridge: "mdn-dummy", Subnet: netip.MustParsePrefix("192.168.0.0/24"), ICC: true, Internal: true}
+	missing, _ := diff(normalize(append(BaseRules(), NetworkRules(n)...), "br-dummy"), docker)
+	if len(missing) > 0 {
+		t.Errorf("Docker has rules we lack:\n%s", strings.Join(missing, "\n"))
+	}
+}
+
+func TestPortRulesRangesAndLoopback(t *testing.T) {
+	ip := netip.MustParseAddr("172.18.0.2")
+	base := Port{Sandbox: "s", Bridge: "mdn-x", IP: ip, Proto: "udp"}
+	same := base
+	same.HostPort, same.HostPortEnd, same.Port, same.PortEnd = 8000, 8999, 8000, 8999
+	shifted := base
+	shifted.HostPort, shifted.HostPortEnd, shifted.Port, shifted.PortEnd = 9000, 9009, 100, 109
+	local := base
+	local.HostIP, local.Proto = netip.MustParseAddr("127.0.0.1"), "tcp"
+	local.HostPort, local.HostPortEnd, local.Port, local.PortEnd = 8080, 8080, 80, 80
+	for _, c := range []struct {
+		p    Port
+		want []string
+	}{
+		{same, []string{
+			"nat -A MINIDOCKER -p udp -m udp --dport 8000:8999 -j DNAT --to-destination 172.18.0.2",
+			"nat -A MINIDOCKER-POSTROUTING -s 172.18.0.2/32 -d 172.18.0.2/32 -p udp -m udp --dport 8000:8999 -j MASQUERADE",
+			"filter -A MINIDOCKER -d 172.18.0.2/32 ! -i mdn-x -o mdn-x -p udp -m udp --dport 8000:8999 -j ACCEPT"}},
+		{shifted, []string{
+			"nat -A MINIDOCKER -p udp -m udp --dport 9000:9009 -j DNAT --to-destination 172.18.0.2:100-109/9000",
+			"nat -A MINIDOCKER-POSTROUTING -s 172.18.0.2/32 -d 172.18.0.2/32 -p udp -m udp --dport 100:109 -j MASQUERADE",
+			"filter -A MINIDOCKER -d 172.18.0.2/32 ! -i mdn-x -o mdn-x -p udp -m udp --dport 100:109 -j ACCEPT"}},
+		{local, []string{
+			"nat -A MINIDOCKER -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.18.0.2:80",
+			"nat -A MINIDOCKER-POSTROUTING -s 172.18.0.2/32 -d 172.18.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE",
+			"filter -A MINIDOCKER -d 172.18.0.2/32 ! -i mdn-x -o mdn-x -p tcp -m tcp --dport 80 -j ACCEPT",
+			"raw -A MINIDOCKER-PREROUTING -d 127.0.0.1/32 ! -i lo -p tcp -m tcp --dport 8080 -j DROP"}},
+	} {
+		var got []string
+		for _, r := range PortRules(c.p) {
+			got = append(got, r.Key())
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s:\ngot  %s\nwant %s", c.p, strings.Join(got, "\n     "), strings.Join(c.want, "\n     "))
+		}
+	}
+}
+
+func TestParseSave(t *testing.T) {
+	rs, err := ParseSave([]byte(`# Generated by iptables-save v1.8.9 (nf_tables) on Thu
+*filter
+:INPUT ACCEPT [12:345]
+:FORWARD DROP [0:0]
+:MINIDOCKER - [0:0]
+-A FORWARD -j MINIDOCKER
+COMMIT
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rs.NFTables || !rs.HasChain("filter", "MINIDOCKER") || rs.Policy("filter", "FORWARD") != "DROP" ||
+		!rs.HasRule(Rule{Table: "filter", Chain: "FORWARD", Spec: "-j MINIDOCKER"}) || rs.HasTable("nat") {
+		t.Errorf("parsed %+v", rs.Tables["filter"])
+	}
+	if rs.Tables["filter"].Empty() {
+		t.Error("a table with a DROP policy and rules is not empty")
+	}
+	if _, err := ParseSave([]byte("-A FORWARD -j X\n")); err == nil {
+		t.Error("a rule outside a table must be an error")
+	}
+}
+
+func TestChangeStepsOrderAndCheck(t *testing.T) {
+	n := Network{Name: "x", Bridge: "mdn-x", Subnet: netip.MustParsePrefix("172.18.0.0/16"), ICC: true, Masquerade: true}
+	c := Diff(nil, append(BaseRules(), NetworkRules(n)...))
+	c.NewChains = BaseChains
+	// The kernel already has the FORWARD jump to MINIDOCKER-USER: not added twice.
+	rs := &Ruleset{Tables: map[string]*Table{}}
+	rs.apply("filter", Op{Kind: OpNewChain, Chain: ChainUser})
+	rs.apply("filter", Op{Kind: OpAdd, Chain: "FORWARD", Spec: "-j " + ChainUser})
+	steps := c.Steps(rs)
+	if len(steps) != 3 {
+		t.Fatalf("want one step per table, got %d", len(steps))
+	}
+	f := steps[2].(*TableStep)
+	if f.Table != "filter" {
+		t.Fatalf("tables in order raw, nat, filter; got %s last", f.Table)
+	}
+	var kinds []string
+	for _, o := range f.Ops {
+		kinds = append(kinds, string(o.Kind)+" "+o.Chain+" "+o.Spec)
+		if o.Chain == ChainUser && o.Kind == OpNewChain || o.Spec == "-j "+ChainUser {
+			t.Errorf("op already satisfied by the kernel was planned: %+v", o)
+		}
+	}
+	if !strings.HasPrefix(kinds[0], "new-chain") || !strings.HasPrefix(kinds[len(kinds)-1], "add FORWARD -j MINIDOCKER-FORWARD") {
+		t.Errorf("chains first, inserts last:\n%s", strings.Join(kinds, "\n"))
+	}
+	inv := inverseAll(f.Ops)
+	if inv[0].Kind != OpDel || inv[len(inv)-1].Kind != OpDelChain {
+		t.Errorf("undo deletes rules before chains: %+v ... %+v", inv[0], inv[len(inv)-1])
+	}
+}
