@@ -1,0 +1,124 @@
+package store
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func open(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(PathsFor(t.TempDir()), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func sample() *State {
+	st := NewState()
+	st.Networks["net"] = &Network{ID: "id1", Name: "net", Subnet: netip.MustParsePrefix("172.18.0.0/16"), Gateway: netip.MustParseAddr("172.18.0.1"), Bridge: "mdn-net", ICC: true}
+	st.Sandboxes["box"] = &Sandbox{ID: "id2", Name: "box", Mode: ModeBridge, Endpoints: []*Endpoint{{ID: "e", Network: "net", IP: netip.MustParseAddr("172.18.0.2")}}}
+	return st
+}
+
+func TestWriteLoadRoundTrip(t *testing.T) {
+	s := open(t)
+	changes, err := s.Diff(NewState(), sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 2 {
+		t.Fatalf("a new network and sandbox are two files (the empty host record is not written): %+v", changes)
+	}
+	if err := Write(changes); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Networks["net"].Subnet.String() != "172.18.0.0/16" || got.Sandboxes["box"].Endpoints[0].IP.String() != "172.18.0.2" {
+		t.Errorf("loaded %+v", got)
+	}
+	// Removing the sandbox removes its file only.
+	next := got.Clone()
+	delete(next.Sandboxes, "box")
+	changes, _ = s.Diff(got, next)
+	if len(changes) != 1 || changes[0].Data != nil || !strings.HasSuffix(changes[0].Path, "box.json") {
+		t.Errorf("diff after removal: %+v", changes)
+	}
+}
+
+func TestCorruptFilesAreReportedNotReset(t *testing.T) {
+	s := open(t)
+	changes, _ := s.Diff(NewState(), sample())
+	if err := Write(changes); err != nil {
+		t.Fatal(err)
+	}
+	path := s.SandboxFile("box")
+	data, _ := os.ReadFile(path)
+	for name, bad := range map[string][]byte{
+		"truncated":    data[:len(data)/2],
+		"empty":        {},
+		"other schema": []byte(strings.Replace(string(data), `"schema": 1`, `"schema": 99`, 1)),
+		"wrong name":   []byte(strings.Replace(string(data), `"name": "box"`, `"name": "other"`, 1)),
+		"unknown key":  []byte(strings.Replace(string(data), `"schema": 1`, `"schema": 1, "surprise": true`, 1)),
+	} {
+		if err := os.WriteFile(path, bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Load()
+		var ce *CorruptError
+		if !errors.As(err, &ce) || ce.Path != path {
+			t.Errorf("%s: want a CorruptError naming %s, got %v", name, path, err)
+		}
+		if after, _ := os.ReadFile(path); string(after) != string(bad) {
+			t.Errorf("%s: the corrupt file was changed", name)
+		}
+	}
+}
+
+func TestJournal(t *testing.T) {
+	s := open(t)
+	if j, err := s.ReadJournal(); j != nil || err != nil {
+		t.Fatalf("no journal yet: %v %v", j, err)
+	}
+	old := "before"
+	j := &Journal{Title: "network create x", Steps: []byte(`[]`), Before: []FileChange{{Path: "/x", Data: &old}, {Path: "/y"}}}
+	if err := s.WriteJournal(j); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ReadJournal()
+	if err != nil || got.Title != j.Title || *got.Before[0].Data != "before" || got.Before[1].Data != nil {
+		t.Fatalf("journal round trip: %+v %v", got, err)
+	}
+	if err := os.WriteFile(s.JournalFile(), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var ce *CorruptError
+	if _, err := s.ReadJournal(); !errors.As(err, &ce) {
+		t.Errorf("a torn journal must be reported: %v", err)
+	}
+	if err := s.RemoveJournal(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWriteFileAtomicLeavesNoTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.json")
+	for i := 0; i < 3; i++ {
+		if err := WriteFileAtomic(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+}
