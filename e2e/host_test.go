@@ -218,8 +218,9 @@ func (h *Host) Snapshot() Snapshot {
 	for _, ns := range strings.Fields(s["netns"]) {
 		s["netns "+ns] = dropLines(h.MustSh("ip -n "+ns+" -o addr; ip -n "+ns+" route"), "inet6 fe80::")
 	}
-	s["etc"] = h.MustSh("find /etc/netns -type f -exec sh -c 'echo == $1; cat $1' _ {} \\; | sort")
-	s["state"] = h.MustSh("cd " + hostns.StateDir + " 2>/dev/null && find . -type f ! -name lock -exec sh -c 'echo == $1; cat $1' _ {} \\; ; true")
+	dump := "for f in $(find . -type f ! -name lock | sort); do echo == $f; cat $f; done"
+	s["etc"] = h.MustSh("cd /etc/netns && " + dump)
+	s["state"] = h.MustSh("cd " + hostns.StateDir + " 2>/dev/null && " + dump + "; true")
 	return s
 }
 

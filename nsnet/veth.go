@@ -37,6 +37,7 @@ func (s *Veth) Commands() []string {
 	return []string{
 		"ip link add " + s.Host + mtu + " type veth peer name " + s.Peer + " address " + s.MAC + " netns " + s.Netns,
 		"ip link set " + s.Host + " master " + s.Bridge + " alias '" + s.Alias + "' up",
+		"bridge link set dev " + s.Host + " hairpin on",
 	}
 }
 
@@ -85,6 +86,12 @@ func (s *Veth) Apply(ctx *plan.Context) error {
 	// The kernel ignores IFLA_IFALIAS when a link is created.
 	if err := netlink.LinkSetAlias(veth, s.Alias); err != nil {
 		return fmt.Errorf("ip link set %s alias: %w", s.Host, err)
+	}
+	// A sandbox reaching its own published port: after DNAT, br_netfilter
+	// bridges the frame back out of the port it came in on, which the
+	// bridge allows only in hairpin mode (Docker sets it for the same reason).
+	if err := netlink.LinkSetHairpin(veth, true); err != nil {
+		return fmt.Errorf("bridge link set dev %s hairpin on: %w", s.Host, err)
 	}
 	return nil
 }

@@ -1,8 +1,10 @@
 // Command probe sends and answers test packets for the end-to-end tests.
 //
 //	probe serve tcp|udp [ADDR:]PORT  answer every message with "TOKEN from SRC"
-//	probe send tcp|udp HOST:PORT TOKEN
+//	probe send tcp|udp HOST:PORT TOKEN [SRCPORT]
 //
+// The reply is "TOKEN from SRC at HOSTNAME": which address the server saw,
+// and which server (sandbox) answered.
 // send prints the reply and exits 0 only if one arrived within a second,
 // so a test asserts on a packet that made the round trip, and the reply
 // says which source address the server saw (masquerading shows there).
@@ -31,7 +33,11 @@ func main() {
 			err = fmt.Errorf("send needs a token")
 			break
 		}
-		err = send(os.Args[2], os.Args[3], os.Args[4])
+		src := ""
+		if len(os.Args) > 5 {
+			src = os.Args[5]
+		}
+		err = send(os.Args[2], os.Args[3], os.Args[4], src)
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -42,6 +48,7 @@ func main() {
 }
 
 func serve(proto, addr string) error {
+	host, _ := os.Hostname()
 	if !strings.Contains(addr, ":") {
 		addr = ":" + addr
 	}
@@ -60,8 +67,8 @@ func serve(proto, addr string) error {
 				return err
 			}
 			msg := strings.TrimSpace(string(buf[:n]))
-			fmt.Printf("%s from %s\n", msg, from)
-			_, _ = c.WriteTo([]byte(msg+" from "+from.String()+"\n"), from)
+			fmt.Printf("%s from %s at %s\n", msg, from, host)
+			_, _ = c.WriteTo([]byte(msg+" from "+from.String()+" at "+host+"\n"), from)
 		}
 	}
 	l, err := net.Listen("tcp4", addr)
@@ -78,14 +85,26 @@ func serve(proto, addr string) error {
 			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 			line, _ := bufio.NewReader(c).ReadString('\n')
 			msg := strings.TrimSpace(line)
-			fmt.Printf("%s from %s\n", msg, c.RemoteAddr())
-			fmt.Fprintf(c, "%s from %s\n", msg, c.RemoteAddr())
+			fmt.Printf("%s from %s at %s\n", msg, c.RemoteAddr(), host)
+			fmt.Fprintf(c, "%s from %s at %s\n", msg, c.RemoteAddr(), host)
 		}(conn)
 	}
 }
 
-func send(proto, addr, token string) error {
-	c, err := net.DialTimeout(proto+"4", addr, time.Second)
+func send(proto, addr, token, srcPort string) error {
+	d := net.Dialer{Timeout: time.Second}
+	if srcPort != "" {
+		var err error
+		if proto == "udp" {
+			d.LocalAddr, err = net.ResolveUDPAddr("udp4", ":"+srcPort)
+		} else {
+			d.LocalAddr, err = net.ResolveTCPAddr("tcp4", ":"+srcPort)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	c, err := d.Dial(proto+"4", addr)
 	if err != nil {
 		return err
 	}
