@@ -35,7 +35,8 @@ func TestMain(m *testing.M) {
 	}
 	bin, probe = filepath.Join(dir, "minidocker-net"), filepath.Join(dir, "probe")
 	for out, pkg := range map[string]string{bin: "../cmd/minidocker-net", probe: "./probe"} {
-		build := exec.Command("go", "build", "-o", out, pkg)
+		build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", out, pkg)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build", pkg+":", err)

@@ -185,15 +185,21 @@ func TestChangeStepsOrderAndCheck(t *testing.T) {
 	rs.apply("filter", Op{Kind: OpNewChain, Chain: ChainUser})
 	rs.apply("filter", Op{Kind: OpAdd, Chain: "FORWARD", Spec: "-j " + ChainUser})
 	steps := c.Steps(rs)
-	if len(steps) != 3 {
-		t.Fatalf("want one step per table, got %d", len(steps))
+	if len(steps) != 1 {
+		t.Fatalf("want one step for all tables, got %d", len(steps))
 	}
-	f := steps[2].(*TableStep)
-	if f.Table != "filter" {
-		t.Fatalf("tables in order raw, nat, filter; got %s last", f.Table)
+	all := steps[0].(*RulesStep).Ops
+	if all[0].Table != "raw" || all[len(all)-1].Table != "filter" {
+		t.Fatalf("tables in order raw, nat, filter: %+v ... %+v", all[0], all[len(all)-1])
 	}
 	var kinds []string
-	for _, o := range f.Ops {
+	var f []TableOp
+	for _, o := range all {
+		if o.Table == "filter" {
+			f = append(f, o)
+		}
+	}
+	for _, o := range f {
 		kinds = append(kinds, string(o.Kind)+" "+o.Chain+" "+o.Spec)
 		if o.Chain == ChainUser && o.Kind == OpNewChain || o.Spec == "-j "+ChainUser {
 			t.Errorf("op already satisfied by the kernel was planned: %+v", o)
@@ -202,7 +208,7 @@ func TestChangeStepsOrderAndCheck(t *testing.T) {
 	if !strings.HasPrefix(kinds[0], "new-chain") || !strings.HasPrefix(kinds[len(kinds)-1], "add FORWARD -j MINIDOCKER-FORWARD") {
 		t.Errorf("chains first, inserts last:\n%s", strings.Join(kinds, "\n"))
 	}
-	inv := inverseAll(f.Ops)
+	inv := inverseAll(f)
 	if inv[0].Kind != OpDel || inv[len(inv)-1].Kind != OpDelChain {
 		t.Errorf("undo deletes rules before chains: %+v ... %+v", inv[0], inv[len(inv)-1])
 	}
