@@ -85,7 +85,7 @@ func setUsageErrors(cmds []*cli.Command) {
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
-	cmds := append(networkCommands(), sandboxCommands()...)
+	cmds := append(append(networkCommands(), sandboxCommands()...), viewCommands()...)
 	setUsageErrors(cmds)
 	return &cli.App{
 		Name:                   "minidocker-net",
