@@ -85,7 +85,7 @@ func setUsageErrors(cmds []*cli.Command) {
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
-	cmds := append(append(networkCommands(), sandboxCommands()...), viewCommands()...)
+	cmds := append(append(append(networkCommands(), sandboxCommands()...), viewCommands()...), traceCommands()...)
 	setUsageErrors(cmds)
 	return &cli.App{
 		Name:                   "minidocker-net",

@@ -1,12 +1,19 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/minidocker-net/minidocker-net/engine"
 	"github.com/minidocker-net/minidocker-net/nat"
 	"github.com/minidocker-net/minidocker-net/store"
+	"github.com/minidocker-net/minidocker-net/trace"
 	"github.com/minidocker-net/minidocker-net/view"
 )
 
@@ -60,4 +67,96 @@ func graphCmd(c *cli.Context) error {
 		}
 		return nil
 	})
+}
+
+func traceCommands() []*cli.Command {
+	return []*cli.Command{
+		{Name: "trace", Usage: "explain hop by hop whether a packet would get there, and why", ArgsUsage: "FROM TO[:PORT[/PROTO]]",
+			Description: "FROM and TO are sandbox names, 'host', or IPv4 addresses (FROM: another machine sending to the host).\n" +
+				"Exit status: 0 when the packet would arrive, 1 when it would not. With --probe a real packet is sent from FROM\n" +
+				"and the status is 0 when both agree it arrives, 1 when both agree it does not, 2 when they disagree.",
+			Flags:  []cli.Flag{&cli.BoolFlag{Name: "probe", Usage: "also send one real packet and report what happened"}},
+			Action: traceCmd},
+		{Name: trace.ProbeCommand, Hidden: true, Action: probeCmd},
+	}
+}
+
+func traceCmd(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return errors.New("\"trace\" requires exactly 2 arguments.\nUsage:  minidocker-net trace FROM TO[:PORT[/PROTO]]")
+	}
+	to, err := trace.ParseTarget(c.Args().Get(1))
+	if err != nil {
+		return err
+	}
+	e := eng(c)
+	var rep *trace.Report
+	var probeSb *store.Sandbox
+	err = e.View(func(s *store.State) error {
+		rs, err := nat.Save()
+		if err != nil {
+			return err
+		}
+		rep, err = trace.Trace(s, rs, c.Args().Get(0), to)
+		if err != nil {
+			return err
+		}
+		probeSb = s.Sandboxes[rep.ProbeFrom]
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w := c.App.Writer
+	for _, l := range rep.Lines {
+		fmt.Fprintln(w, l)
+	}
+	fmt.Fprintln(w, "verdict: "+rep.Verdict)
+	if !c.Bool("probe") {
+		if rep.Arrives {
+			return nil
+		}
+		return withCode(1, nil)
+	}
+	if rep.ProbeFrom == "" {
+		return errors.New("--probe needs FROM to be a sandbox or the host: nothing can be sent from an outside address")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := []string{self, trace.ProbeCommand, to.Proto, rep.ProbeAddr, strconv.Itoa(to.Port)}
+	var p *exec.Cmd
+	if probeSb != nil {
+		if p, err = engine.Command(probeSb, args); err != nil {
+			return err
+		}
+	} else {
+		p = exec.Command(args[0], args[1:]...)
+	}
+	out, err := p.Output()
+	reached := err == nil
+	if _, isExit := err.(*exec.ExitError); err != nil && !isExit {
+		return fmt.Errorf("probe: %w", err)
+	}
+	fmt.Fprintf(w, "probe:   %s\n", strings.TrimSpace(string(out)))
+	switch {
+	case reached == rep.Arrives && reached:
+		return nil
+	case reached == rep.Arrives:
+		return withCode(1, nil)
+	}
+	fmt.Fprintln(w, "the probe DISAGREES with the explanation: please report it, with 'minidocker-net rules' and this output")
+	return withCode(2, nil)
+}
+
+func probeCmd(c *cli.Context) error {
+	port, _ := strconv.Atoi(c.Args().Get(2))
+	ok, msg := trace.Probe(c.Args().Get(0), c.Args().Get(1), port)
+	if ok {
+		fmt.Fprintln(c.App.Writer, "arrived: "+msg)
+		return nil
+	}
+	fmt.Fprintln(c.App.Writer, "did not arrive: "+msg)
+	return withCode(1, nil)
 }

@@ -1,0 +1,77 @@
+package e2e
+
+import (
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestTraceAgreesWithProbes runs trace --probe for every pair of the lesson
+// topology, by name and by address, over ICMP, TCP and UDP: the explanation
+// and a real packet must agree every time (exit status 2 means they do not).
+func TestTraceAgreesWithProbes(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	lesson(t, h)
+	h.MustMDN("run", "-d", "--name", "echo-server", "-p", "45678:7000", "-p", "45678:7001/udp")
+	sandboxes := []string{"apple-server", "orange-server", "red-apple", "echo-server"}
+	for _, sb := range sandboxes {
+		h.Serve(sb, "tcp", 7000)
+		h.Serve(sb, "udp", 7001)
+	}
+	froms := append([]string{"host"}, sandboxes...)
+	var targets []string
+	for _, to := range append([]string{"172.18.0.2", "172.18.0.3", "172.19.0.3", "172.17.0.2"}, sandboxes...) {
+		targets = append(targets, to, to+":7000", to+":7001/udp")
+	}
+	targets = append(targets, "host", "host:45678", "host:45678/udp") // the published ports
+	var (
+		mu      sync.Mutex
+		arrives = map[string]bool{}
+		wg      sync.WaitGroup
+	)
+	for _, from := range froms {
+		for _, to := range targets {
+			wg.Add(1)
+			go func(from, to string) {
+				defer wg.Done()
+				r := h.MDN("trace", "--probe", from, to)
+				if r.Code != 0 && r.Code != 1 {
+					t.Errorf("trace --probe %s %s: explanation and probe disagree, or trace failed:\n%s", from, to, r)
+					return
+				}
+				mu.Lock()
+				arrives[from+" -> "+to] = r.Code == 0
+				mu.Unlock()
+			}(from, to)
+		}
+	}
+	wg.Wait()
+	if len(arrives) != len(froms)*len(targets) {
+		t.Errorf("%d verdicts for %d pairs", len(arrives), len(froms)*len(targets))
+	}
+	// The verdicts are the lesson's.
+	for pair, want := range map[string]bool{
+		"red-apple -> apple-server":          true,
+		"red-apple -> orange-server":         false,
+		"red-apple -> 172.18.0.3":            false,
+		"red-apple -> 172.18.0.2:7000":       false,
+		"apple-server -> orange-server:7000": true,
+		"apple-server -> red-apple:7001/udp": true,
+		"orange-server -> red-apple":         false,
+		"red-apple -> host:45678":            true,
+		"orange-server -> host:45678/udp":    true,
+		"host -> echo-server:7000":           true,
+		"echo-server -> apple-server":        false,
+		"echo-server -> 172.19.0.3":          false,
+		"echo-server -> host:45678":          true,
+	} {
+		if got, ok := arrives[pair]; !ok || got != want {
+			t.Errorf("%s: arrives=%v (traced: %v), want %v", pair, got, ok, want)
+		}
+	}
+	r := h.MDN("trace", "red-apple", "172.18.0.3")
+	if r.Code != 1 || !strings.Contains(r.Stdout, "drops it") {
+		t.Errorf("trace should say which rule drops red-apple's packet to orange-server:\n%s", r)
+	}
+}

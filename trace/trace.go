@@ -1,0 +1,534 @@
+// Package trace explains, hop by hop, whether a packet from a sandbox, the
+// host or an outside address would reach a destination: name resolution,
+// routing (asked of the kernel), bridging or forwarding, every iptables rule
+// it meets (read from the kernel), DNAT and masquerading, and the verdict.
+package trace
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/minidocker-net/minidocker-net/engine"
+	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/nsnet"
+	"github.com/minidocker-net/minidocker-net/store"
+)
+
+// Target is what to trace to: TO[:PORT[/PROTO]].
+type Target struct {
+	Name  string
+	Port  int
+	Proto string // icmp without a port, tcp by default with one
+}
+
+// ParseTarget reads TO[:PORT[/PROTO]].
+func ParseTarget(s string) (Target, error) {
+	t := Target{Proto: "icmp"}
+	body := s
+	if i := strings.LastIndex(s, "/"); i >= 0 {
+		body, t.Proto = s[:i], s[i+1:]
+		if t.Proto != "tcp" && t.Proto != "udp" {
+			return t, fmt.Errorf("invalid destination %q: protocol must be tcp or udp", s)
+		}
+	}
+	name, port, hasPort := strings.Cut(body, ":")
+	t.Name = name
+	if hasPort {
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 1 || p > 65535 {
+			return t, fmt.Errorf("invalid destination %q: port must be 1-65535", s)
+		}
+		t.Port = p
+		if t.Proto == "icmp" {
+			t.Proto = "tcp"
+		}
+	} else if t.Proto != "icmp" {
+		return t, fmt.Errorf("invalid destination %q: %s needs a port", s, t.Proto)
+	}
+	if t.Name == "" {
+		return t, fmt.Errorf("invalid destination %q", s)
+	}
+	return t, nil
+}
+
+// Report is the explanation and the verdict.
+type Report struct {
+	Lines   []string
+	Arrives bool
+	Verdict string
+	// Probe is how a real packet is sent from the source: "" when the
+	// source is an outside address, where nothing can be sent from.
+	ProbeFrom string
+	ProbeAddr string // address (or name) the probe is sent to
+}
+
+type tracer struct {
+	s     *store.State
+	rs    *nat.Ruleset
+	why   map[string]string
+	local map[netip.Addr]bool
+	rep   *Report
+	n     int
+}
+
+func (t *tracer) say(kind, format string, a ...any) {
+	t.n++
+	t.rep.Lines = append(t.rep.Lines, fmt.Sprintf("%2d. %-7s %s", t.n, kind, fmt.Sprintf(format, a...)))
+}
+
+func (t *tracer) note(format string, a ...any) {
+	t.rep.Lines = append(t.rep.Lines, "             "+fmt.Sprintf(format, a...))
+}
+
+func (t *tracer) done(arrives bool, format string, a ...any) *Report {
+	t.rep.Arrives = arrives
+	t.rep.Verdict = fmt.Sprintf(format, a...)
+	return t.rep
+}
+
+// Trace explains the way from `from` (a sandbox, "host" or an IPv4
+// address) to the target.
+func Trace(s *store.State, rs *nat.Ruleset, from string, to Target) (*Report, error) {
+	t := &tracer{s: s, rs: rs, why: map[string]string{}, local: map[netip.Addr]bool{}, rep: &Report{}}
+	for _, r := range engine.DesiredRules(s) {
+		t.why[r.Table+" "+r.Line()] = r.Why
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("list host addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
+			t.local[ip] = true
+		}
+	}
+	proto := to.Proto
+	if to.Port > 0 {
+		proto += " port " + strconv.Itoa(to.Port)
+	}
+	t.rep.Lines = append(t.rep.Lines, fmt.Sprintf("trace %s -> %s (%s)", from, to.Name, proto))
+
+	if sb := s.Sandboxes[from]; sb != nil && sb.Mode != store.ModeHost {
+		return t.fromSandbox(sb, to)
+	}
+	if sb := s.Sandboxes[from]; from == "host" || sb != nil {
+		if sb != nil {
+			t.say("source", "%s runs in the host's network namespace (--net host): it sends as the host", from)
+			t.rep.ProbeFrom = from
+		} else {
+			t.rep.ProbeFrom = "host"
+		}
+		dst, ok := t.resolveFromHost(to.Name)
+		if !ok {
+			return nil, fmt.Errorf("unknown destination %q: not a sandbox, \"host\" or an IPv4 address", to.Name)
+		}
+		t.rep.ProbeAddr = dst.String()
+		return t.fromHost(dst, to)
+	}
+	src, err := netip.ParseAddr(from)
+	if err != nil || !src.Is4() {
+		return nil, fmt.Errorf("unknown source %q: not a sandbox, \"host\" or an IPv4 address", from)
+	}
+	return t.fromOutside(src, to)
+}
+
+func (t *tracer) isLocal(a netip.Addr) bool { return a.IsLoopback() || t.local[a] }
+
+// resolveFromHost names what the host would send to: the host has no
+// names for sandboxes, so a sandbox name means its main address.
+func (t *tracer) resolveFromHost(name string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(name); err == nil && a.Is4() {
+		return a, true
+	}
+	if name == "host" || name == "localhost" {
+		return netip.MustParseAddr("127.0.0.1"), true
+	}
+	if sb := t.s.Sandboxes[name]; sb != nil && len(sb.Endpoints) > 0 {
+		ep := engine.GatewayEndpoint(t.s, sb)
+		if ep == nil {
+			ep = sb.Endpoints[0]
+		}
+		t.say("name", "the host resolves no sandbox names; using %s's address %s (%s)", name, ep.IP, ep.Network)
+		return ep.IP, true
+	}
+	return netip.Addr{}, false
+}
+
+// hostsLookup finds a name in a sandbox's /etc/hosts, as the resolver does.
+func hostsLookup(text, name string) (netip.Addr, bool) {
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		for _, n := range f[1:] {
+			if strings.EqualFold(n, name) {
+				a, err := netip.ParseAddr(f[0])
+				if err == nil && a.Is4() {
+					return a, true
+				}
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
+	t.rep.ProbeFrom, t.rep.ProbeAddr = sb.Name, to.Name
+	var dst netip.Addr
+	if a, err := netip.ParseAddr(to.Name); err == nil && a.Is4() {
+		dst = a
+	} else {
+		name := to.Name
+		if name == "host" {
+			name = "host.docker.internal"
+			t.rep.ProbeAddr = name
+		}
+		a, ok := hostsLookup(engine.HostsFile(t.s, sb), name)
+		if !ok {
+			t.say("name", "%s's /etc/hosts has no entry for %s, and the resolver finds it nowhere else", sb.Name, name)
+			if o := t.s.Sandboxes[name]; o != nil {
+				t.note("%s is a sandbox, but it shares no user-defined network with %s", name, sb.Name)
+			}
+			return t.done(false, "does not arrive: %s does not resolve in %s", name, sb.Name), nil
+		}
+		t.say("name", "%s resolves to %s in %s's /etc/hosts", name, a, sb.Name)
+		dst = a
+	}
+	if sb.Mode == store.ModeNone {
+		if dst.IsLoopback() {
+			return t.done(true, "arrives: loopback inside %s", sb.Name), nil
+		}
+		t.say("route", "%s has loopback only (--net none): no route to %s", sb.Name, dst)
+		return t.done(false, "does not arrive: %s has no network", sb.Name), nil
+	}
+	for _, ep := range sb.Endpoints {
+		if ep.IP == dst {
+			return t.done(true, "arrives: %s is %s's own address", dst, sb.Name), nil
+		}
+	}
+	h, err := nsnet.Open(sb.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	routes, err := h.RouteGet(dst.AsSlice())
+	if err != nil || len(routes) == 0 {
+		t.say("route", "in %s: no route to %s (ip -n %s route get %s fails)", sb.Name, dst, sb.Name, dst)
+		if gw := engine.GatewayEndpoint(t.s, sb); gw == nil {
+			t.note("%s has no default route: all its networks are internal", sb.Name)
+		}
+		return t.done(false, "does not arrive: no route from %s", sb.Name), nil
+	}
+	r := routes[0]
+	link, err := h.LinkByIndex(r.LinkIndex)
+	if err != nil {
+		return nil, err
+	}
+	ifname := link.Attrs().Name
+	var ep *store.Endpoint
+	for _, e := range sb.Endpoints {
+		if e.IfName == ifname {
+			ep = e
+		}
+	}
+	if ep == nil {
+		return nil, fmt.Errorf("%s in %s is not in the records", ifname, sb.Name)
+	}
+	n := t.s.Networks[ep.Network]
+	pkt := nat.Packet{Src: ep.IP, Dst: dst, Proto: to.Proto, DPort: to.Port}
+	if r.Gw == nil {
+		t.say("route", "in %s: %s is on-link via %s (network %s, %s)", sb.Name, dst, ifname, n.Name, n.Subnet)
+		owner := t.ownerOn(n.Name, dst)
+		if owner == "" {
+			if dst == n.Gateway {
+				t.say("bridge", "%s is the gateway: the bridge %s itself, i.e. the host", dst, n.Bridge)
+				pkt.In = n.Bridge
+				return t.hostPath(pkt)
+			}
+			return t.done(false, "does not arrive: nobody on %s has %s (ARP gets no answer)", n.Name, dst), nil
+		}
+		t.say("bridge", "ARP finds %s on bridge %s; the frame is bridged, and the bridge's nf_call_iptables=1 passes it through iptables", owner, n.Bridge)
+		pkt.In, pkt.Out = n.Bridge, n.Bridge
+		if !t.walk("raw", "PREROUTING", pkt) || !t.walk("filter", "FORWARD", pkt) {
+			return t.rep, nil
+		}
+		return t.done(true, "arrives at %s (%s)", owner, dst), nil
+	}
+	gw, _ := netip.AddrFromSlice(r.Gw.To4())
+	t.say("route", "in %s: %s via %s dev %s (the default route, network %s)", sb.Name, dst, gw, ifname, n.Name)
+	t.say("host", "the packet enters the host on %s (network %s)", n.Bridge, n.Name)
+	pkt.In = n.Bridge
+	return t.hostPath(pkt)
+}
+
+func (t *tracer) fromOutside(src netip.Addr, to Target) (*Report, error) {
+	dst, ok := t.resolveFromHost(to.Name)
+	if !ok {
+		return nil, fmt.Errorf("unknown destination %q: an outside machine resolves no sandbox names; give an address", to.Name)
+	}
+	routes, err := netlink.RouteGet(src.AsSlice())
+	if err != nil || len(routes) == 0 {
+		return nil, fmt.Errorf("the host has no route to %s, so it cannot say where its packets arrive", src)
+	}
+	link, err := netlink.LinkByIndex(routes[0].LinkIndex)
+	if err != nil {
+		return nil, err
+	}
+	in := link.Attrs().Name
+	if to.Name == "host" {
+		if a, err := netlink.AddrList(link, netlink.FAMILY_V4); err == nil && len(a) > 0 {
+			dst, _ = netip.AddrFromSlice(a[0].IP.To4())
+		}
+	}
+	t.say("host", "a packet from %s arrives on %s (the host's route back to %s)", src, in, src)
+	return t.hostPath(nat.Packet{In: in, Src: src, Dst: dst, Proto: to.Proto, DPort: to.Port})
+}
+
+// fromHost follows a packet the host itself sends.
+func (t *tracer) fromHost(dst netip.Addr, to Target) (*Report, error) {
+	pkt := nat.Packet{Dst: dst, Proto: to.Proto, DPort: to.Port, LocalSrc: true, LocalDst: t.isLocal(dst)}
+	if !t.dnat("OUTPUT", &pkt) {
+		return t.rep, nil
+	}
+	if t.isLocal(pkt.Dst) {
+		return t.done(true, "arrives: %s is the host's own address", pkt.Dst), nil
+	}
+	out, ok := t.hostRoute(pkt.Dst)
+	if !ok {
+		return t.done(false, "does not arrive: the host has no route to %s", pkt.Dst), nil
+	}
+	pkt.Out = out
+	pkt.Src = t.sourceFor(pkt.Dst)
+	t.postrouting(pkt)
+	return t.deliver(pkt)
+}
+
+// hostPath follows a packet that entered the host on pkt.In.
+func (t *tracer) hostPath(pkt nat.Packet) (*Report, error) {
+	pkt.LocalDst = t.isLocal(pkt.Dst)
+	if !t.walk("raw", "PREROUTING", pkt) {
+		return t.rep, nil
+	}
+	if !t.dnat("PREROUTING", &pkt) {
+		return t.rep, nil
+	}
+	if t.isLocal(pkt.Dst) {
+		t.say("route", "host: %s is the host's own address: delivered locally (INPUT; minidocker-net adds no INPUT rules)", pkt.Dst)
+		return t.done(true, "arrives at the host (%s)", pkt.Dst), nil
+	}
+	out, ok := t.hostRoute(pkt.Dst)
+	if !ok {
+		return t.done(false, "does not arrive: the host has no route to %s", pkt.Dst), nil
+	}
+	pkt.Out = out
+	if !t.walk("filter", "FORWARD", pkt) {
+		return t.rep, nil
+	}
+	t.postrouting(pkt)
+	return t.deliver(pkt)
+}
+
+func (t *tracer) deliver(pkt nat.Packet) (*Report, error) {
+	for _, n := range t.s.Networks {
+		if n.Bridge != pkt.Out {
+			continue
+		}
+		if owner := t.ownerOn(n.Name, pkt.Dst); owner != "" {
+			return t.done(true, "arrives at %s (%s)", owner, dstPort(pkt)), nil
+		}
+		return t.done(false, "does not arrive: nobody on %s has %s", n.Name, pkt.Dst), nil
+	}
+	return t.done(true, "leaves the host through %s towards %s: from here on it is the outside network's business", pkt.Out, pkt.Dst), nil
+}
+
+func dstPort(p nat.Packet) string {
+	if p.DPort > 0 {
+		return netip.AddrPortFrom(p.Dst, uint16(p.DPort)).String()
+	}
+	return p.Dst.String()
+}
+
+func (t *tracer) ownerOn(network string, ip netip.Addr) string {
+	for _, sb := range t.s.Attached(network) {
+		if ep := sb.Endpoint(network); ep != nil && ep.IP == ip {
+			return sb.Name + " " + ep.IfName
+		}
+	}
+	return ""
+}
+
+func (t *tracer) hostRoute(dst netip.Addr) (string, bool) {
+	routes, err := netlink.RouteGet(dst.AsSlice())
+	if err != nil || len(routes) == 0 {
+		t.say("route", "host: no route to %s", dst)
+		return "", false
+	}
+	link, err := netlink.LinkByIndex(routes[0].LinkIndex)
+	if err != nil {
+		return "", false
+	}
+	name := link.Attrs().Name
+	via := ""
+	if routes[0].Gw != nil {
+		via = " via " + routes[0].Gw.String()
+	}
+	t.say("route", "host: %s%s dev %s%s", dst, via, name, t.networkOf(name))
+	return name, true
+}
+
+func (t *tracer) sourceFor(dst netip.Addr) netip.Addr {
+	routes, err := netlink.RouteGet(dst.AsSlice())
+	if err == nil && len(routes) > 0 && routes[0].Src != nil {
+		if a, ok := netip.AddrFromSlice(routes[0].Src.To4()); ok {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+func (t *tracer) networkOf(bridge string) string {
+	for _, n := range t.s.Networks {
+		if n.Bridge == bridge {
+			return " (network " + n.Name + ")"
+		}
+	}
+	return ""
+}
+
+func (t *tracer) rule(table string, m nat.Match) string {
+	line := m.Line
+	if w := t.why[table+" "+line]; w != "" {
+		return line + "   # " + w
+	}
+	return line
+}
+
+// walk evaluates a chain; it reports false (and the verdict) on a drop.
+func (t *tracer) walk(table, chain string, pkt nat.Packet) bool {
+	v := t.rs.Walk(table, chain, pkt)
+	for _, u := range v.Unknown {
+		t.note("(could not evaluate %q: taken as not matching)", u)
+	}
+	decisive := !v.Policy && len(v.Path) > 0 && (v.Target == "ACCEPT" || v.Target == "DROP" || v.Target == "REJECT")
+	switch {
+	case v.Policy && v.Target != "ACCEPT":
+		t.say(table, "%s: no rule accepts it; the chain's policy is %s", chain, v.Target)
+	case v.Policy:
+		t.say(table, "%s: no rule stops it (policy ACCEPT)", chain)
+	default:
+		t.say(table, "%s:", chain)
+	}
+	for i, m := range v.Path {
+		mark := ""
+		if decisive && i == len(v.Path)-1 {
+			mark = "   <- " + v.Target
+		}
+		t.note("%s%s", t.rule(table, m), mark)
+	}
+	if v.Target == "DROP" || v.Target == "REJECT" {
+		last := "the " + chain + " policy"
+		if len(v.Path) > 0 && !v.Policy {
+			last = v.Path[len(v.Path)-1].Line
+			if w := t.why[table+" "+last]; w != "" {
+				last += " (" + w + ")"
+			}
+		}
+		t.done(false, "does not arrive: %s %s drops it: %s", table, chain, last)
+		return false
+	}
+	return true
+}
+
+// dnat applies the nat chain of a hook and rewrites the destination.
+func (t *tracer) dnat(chain string, pkt *nat.Packet) bool {
+	v := t.rs.Walk("nat", chain, *pkt)
+	if v.Target != "DNAT" {
+		if pkt.LocalDst {
+			t.say("nat", "%s: %s is a host address, but no published port matches %s", chain, pkt.Dst, strings.TrimSpace(pkt.Proto+" "+portText(pkt.DPort)))
+		} else {
+			t.say("nat", "%s: no DNAT (%s is not a host address)", chain, pkt.Dst)
+		}
+		return true
+	}
+	ip, port, err := nat.DNATTarget(v.To, pkt.DPort)
+	if err != nil {
+		t.say("nat", "%s: %v", chain, err)
+		return false
+	}
+	t.say("nat", "%s: DNAT %s -> %s", chain, dstPort(*pkt), netip.AddrPortFrom(ip, uint16(port)))
+	t.note("%s", t.rule("nat", v.Path[len(v.Path)-1]))
+	pkt.Dst, pkt.DPort, pkt.DNATed, pkt.LocalDst = ip, port, true, t.isLocal(ip)
+	return true
+}
+
+func portText(p int) string {
+	if p == 0 {
+		return ""
+	}
+	return "port " + strconv.Itoa(p)
+}
+
+func (t *tracer) postrouting(pkt nat.Packet) {
+	v := t.rs.Walk("nat", "POSTROUTING", pkt)
+	switch v.Target {
+	case "MASQUERADE":
+		t.say("nat", "POSTROUTING: MASQUERADE: the source becomes %s's address", pkt.Out)
+		t.note("%s", t.rule("nat", v.Path[len(v.Path)-1]))
+	case "SNAT":
+		t.say("nat", "POSTROUTING: SNAT")
+	default:
+		if pkt.Src.IsValid() {
+			t.say("nat", "POSTROUTING: the source stays %s", pkt.Src)
+		}
+	}
+}
+
+// ProbeCommand is the hidden command that sends one real packet.
+const ProbeCommand = "__probe"
+
+// Probe sends one packet to addr (a name or an address) and reports
+// whether something answered from there: a reply, a TCP reset or an ICMP
+// port unreachable all prove the packet arrived.
+func Probe(proto, addr string, port int) (bool, string) {
+	switch proto {
+	case "icmp":
+		return pingOnce(addr)
+	case "tcp":
+		c, err := net.DialTimeout("tcp4", net.JoinHostPort(addr, strconv.Itoa(port)), timeout)
+		if err == nil {
+			c.Close()
+			return true, "TCP connection established"
+		}
+		if isRefused(err) {
+			return true, "TCP reset: the packet arrived, nothing listens on the port"
+		}
+		return false, "no answer: " + err.Error()
+	case "udp":
+		c, err := net.DialTimeout("udp4", net.JoinHostPort(addr, strconv.Itoa(port)), timeout)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.Close()
+		_ = c.SetDeadline(deadline())
+		if _, err := c.Write([]byte("minidocker-net probe\n")); err != nil {
+			return false, err.Error()
+		}
+		buf := make([]byte, 512)
+		if _, err = c.Read(buf); err == nil {
+			return true, "UDP reply received"
+		}
+		if isRefused(err) {
+			return true, "ICMP port unreachable: the packet arrived, nothing listens on the port"
+		}
+		return false, "no answer within a second (for UDP a silent listener looks the same as a drop)"
+	}
+	return false, "unknown protocol " + proto
+}
