@@ -166,6 +166,10 @@ func inverseAll(ops []TableOp) []TableOp {
 // rulesetKey caches the saved ruleset for the whole plan.
 const rulesetKey = "nat.ruleset"
 
+// ForgetRuleset makes the next Current read the kernel again, after
+// changes made outside the plan's steps.
+func ForgetRuleset(ctx *plan.Context) { ctx.Forget(rulesetKey) }
+
 // Current returns the ruleset as the plan sees it: saved once, then kept
 // up to date by every step.
 func Current(ctx *plan.Context) (*Ruleset, error) {

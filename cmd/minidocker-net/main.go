@@ -85,7 +85,7 @@ func setUsageErrors(cmds []*cli.Command) {
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
-	cmds := append(append(append(networkCommands(), sandboxCommands()...), viewCommands()...), traceCommands()...)
+	cmds := append(append(append(networkCommands(), sandboxCommands()...), viewCommands()...), append(traceCommands(), adminCommands()...)...)
 	setUsageErrors(cmds)
 	return &cli.App{
 		Name:                   "minidocker-net",

@@ -1,0 +1,27 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestDemo runs the guided demo (on the test's throwaway host) and checks
+// that every lesson passed and the host was left as it was.
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	before := h.Snapshot()
+	r := h.MDN("demo", "--on-host")
+	if r.Code != 0 {
+		t.Fatalf("demo failed:\n%s", r)
+	}
+	for _, want := range []string{"terminal 2 printed: hello through the kernel", "reader printed: hello from a sandbox", "0 failed.", "drops it"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if strings.Contains(r.Stdout, "✗") {
+		t.Errorf("a lesson failed:\n%s", r.Stdout)
+	}
+	h.SameAs(before, "after the demo")
+}

@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/minidocker-net/minidocker-net/bridge"
+	"github.com/minidocker-net/minidocker-net/etcfiles"
+	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/nsnet"
+	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/store"
+	"github.com/minidocker-net/minidocker-net/sysctl"
+)
+
+// action is one thing reset removes.
+type action struct {
+	cmd string
+	do  func() error
+}
+
+// Reset removes everything minidocker-net ever created on the host, found
+// by what marks it rather than by the records (which may be corrupt or
+// gone): interfaces named mdn*, namespaces whose lo carries our marker,
+// chains named MINIDOCKER* and the jumps into them, and the records. Host
+// settings (ip_forward, the FORWARD policy) go back only when the records
+// say what they were. It returns the shell equivalent of what it did.
+func (e *Engine) Reset() ([]string, error) {
+	st, err := store.Open(e.opts.Paths, !e.opts.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	host := store.Host{}
+	if s, err := st.Load(); err == nil {
+		host = s.Host
+	}
+	var acts []action
+	var errs []error
+
+	// Processes first, so that namespaces can go.
+	names, err := nsnet.List()
+	if err != nil {
+		return nil, err
+	}
+	var ours []string
+	for _, n := range names {
+		if nsnet.IsOurs(n) {
+			ours = append(ours, n)
+		}
+	}
+	for _, n := range ours {
+		n := n
+		if ps, _ := nsnet.Processes(n); len(ps) > 0 {
+			acts = append(acts, action{fmt.Sprintf("ip netns pids %s | xargs kill -9", n), func() error { return nsnet.Kill(n) }})
+		}
+	}
+	if s, err := st.Load(); err == nil {
+		for _, sb := range s.Sandboxes {
+			if sb.Mode == store.ModeHost && nsnet.Alive(sb.Pid, sb.PidStart) {
+				sb := sb
+				acts = append(acts, action{fmt.Sprintf("kill -9 %d", sb.Pid), func() error { return Stop(sb) }})
+			}
+		}
+	}
+
+	// Rules: jumps out of built-in chains, then our chains.
+	rs, err := nat.Save()
+	if err != nil {
+		return nil, err
+	}
+	policy := ""
+	if host.ForwardingEnabled {
+		policy = host.ForwardPolicyWas
+	}
+	if rm := nat.FindOwned(rs, policy); len(rm.Commands) > 0 {
+		acts = append(acts, action{strings.Join(rm.Commands, "\n"), rm.Apply})
+	}
+	if len(host.TablesCreated) > 0 {
+		ctx := plan.NewContext(e.opts.Verbose)
+		defer ctx.Close()
+		for _, table := range host.TablesCreated {
+			s := &nat.DropTable{Table: table}
+			acts = append(acts, action{s.Commands()[0], func() error {
+				nat.ForgetRuleset(ctx)
+				return s.Apply(ctx)
+			}})
+		}
+	}
+
+	// Interfaces: veths before bridges, and only bridges and veths.
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(links, func(i, j int) bool { return links[i].Type() == "veth" && links[j].Type() != "veth" })
+	for _, l := range links {
+		a := l.Attrs()
+		if !strings.HasPrefix(a.Name, bridge.Prefix) || (l.Type() != "bridge" && l.Type() != "veth") {
+			continue
+		}
+		l := l
+		acts = append(acts, action{"ip link del " + a.Name, func() error {
+			if err := netlink.LinkDel(l); err != nil && !bridge.NotFound(err) {
+				return err
+			}
+			return nil
+		}})
+	}
+	for _, n := range ours {
+		n := n
+		acts = append(acts, action{"ip netns del " + n + " && rm -rf " + etcfiles.Dir(n), func() error {
+			if err := nsnet.Remove(n); err != nil {
+				return err
+			}
+			return os.RemoveAll(etcfiles.Dir(n))
+		}})
+	}
+	if host.ForwardingEnabled {
+		acts = append(acts, action{"sysctl -w net.ipv4.ip_forward=0", func() error { return sysctl.Set("net.ipv4.ip_forward", "0") }})
+	}
+
+	// Records last: if anything above failed, they still say what to retry.
+	for _, d := range []string{filepath.Join(st.Lib, "networks"), filepath.Join(st.Run, "sandboxes"), filepath.Join(st.Run, "logs")} {
+		entries, _ := os.ReadDir(d)
+		for _, en := range entries {
+			p := filepath.Join(d, en.Name())
+			acts = append(acts, action{"rm " + p, func() error { return os.Remove(p) }})
+		}
+	}
+	for _, p := range []string{st.HostFile(), st.JournalFile()} {
+		if _, err := os.Stat(p); err == nil {
+			p := p
+			acts = append(acts, action{"rm " + p, func() error { return os.Remove(p) }})
+		}
+	}
+
+	var done []string
+	for _, a := range acts {
+		done = append(done, a.cmd)
+		if e.opts.DryRun {
+			continue
+		}
+		if e.opts.Verbose != nil {
+			fmt.Fprintln(e.opts.Verbose, a.cmd)
+		}
+		if err := a.do(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", strings.SplitN(a.cmd, "\n", 2)[0], err))
+		}
+	}
+	return done, errors.Join(errs...)
+}
