@@ -375,3 +375,26 @@ func TestSandboxBadInput(t *testing.T) {
 		h.Fails(c.want, c.args...)
 	}
 }
+
+func TestLogsExecAndAutoRemove(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	// What the sandboxes see of the host's resolver: no loopback nameservers.
+	h.MustSh("printf 'nameserver 127.0.0.53\\nnameserver 198.51.100.53\\nnameserver fd00::53\\nsearch example.test\\noptions ndots:2\\n' > /etc/resolv.conf")
+	h.MustMDN("run", "-d", "--name", "talker", "--", "sh", "-c", "echo first line; echo second line >&2")
+	h.MustMDN("exec", "-d", "talker", "--", "echo", "from exec")
+	h.MustSh("sleep 0.3")
+	logs := h.MustMDN("logs", "talker")
+	hasLines(t, logs, "first line", "second line", "from exec")
+	resolv := h.MustMDN("exec", "talker", "--", "cat", "/etc/resolv.conf")
+	if !strings.Contains(resolv, "nameserver 198.51.100.53") || strings.Contains(resolv, "127.0.0.53") || strings.Contains(resolv, "fd00::53") ||
+		!strings.Contains(resolv, "search example.test") || !strings.Contains(resolv, "options ndots:2") {
+		t.Errorf("resolv.conf in the sandbox:\n%s", resolv)
+	}
+	// run -d --rm: removed once its program ends.
+	h.MustMDN("run", "-d", "--rm", "--name", "brief", "--", "sleep", "0.2")
+	h.MustSh("for i in $(seq 50); do " + bin + " ps -q | grep -q brief || exit 0; sleep 0.1; done; exit 1")
+	if r := h.MDN("logs", "ghost"); r.Code == 0 || !strings.Contains(r.Stderr, "No such sandbox: ghost") {
+		t.Errorf("logs of a missing sandbox:\n%s", r)
+	}
+}

@@ -122,13 +122,8 @@ func setup() error {
 	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /sys: %w", err)
 	}
-	// iproute2's place for a namespace's /etc files; an empty directory on
-	// the machine is the only trace a throwaway host can leave.
-	if err := os.MkdirAll("/etc/netns", 0o755); err != nil {
+	if err := privateEtc(); err != nil {
 		return err
-	}
-	if err := unix.Mount("tmpfs", "/etc/netns", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
-		return fmt.Errorf("mount /etc/netns: %w", err)
 	}
 	if err := privateResolvConf(); err != nil {
 		return err
@@ -141,6 +136,28 @@ func setup() error {
 		return fmt.Errorf("ip link set lo up: %w", err)
 	}
 	return unix.Sethostname([]byte(Hostname))
+}
+
+// privateEtc gives the host a private /etc/netns (iproute2's place for a
+// namespace's /etc files). With overlayfs, /etc becomes a copy-on-write
+// view whose changes live in /run's tmpfs, so even the directory's mount
+// point never touches the machine; without it, an empty /etc/netns is the
+// one trace a throwaway host can leave.
+func privateEtc() error {
+	for _, d := range []string{"/run/etc-upper", "/run/etc-work"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	// Without overlayfs the mkdir below lands on the machine's /etc.
+	_ = unix.Mount("overlay", "/etc", "overlay", 0, "lowerdir=/etc,upperdir=/run/etc-upper,workdir=/run/etc-work")
+	if err := os.MkdirAll("/etc/netns", 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", "/etc/netns", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		return fmt.Errorf("mount /etc/netns: %w", err)
+	}
+	return nil
 }
 
 // ResolvConf is the throwaway host's resolver configuration: no nameserver,
