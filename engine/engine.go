@@ -79,6 +79,10 @@ func (e *Engine) View(fn func(*store.State) error) error {
 // mutate runs one command as a transaction. build validates the request
 // and fills the tx; an error from it changes nothing.
 func (e *Engine) mutate(title string, build func(t *tx) error) error {
+	return e.transact(title, build, false)
+}
+
+func (e *Engine) transact(title string, build func(t *tx) error, converge bool) error {
 	st, err := store.Open(e.opts.Paths, !e.opts.DryRun)
 	if err != nil {
 		return err
@@ -107,6 +111,15 @@ func (e *Engine) mutate(title string, build func(t *tx) error) error {
 	}
 	changes, err := st.Diff(t.old, t.new)
 	if err != nil {
+		return err
+	}
+	if converge {
+		ctx := plan.NewContext(e.opts.Verbose)
+		defer ctx.Close()
+		err := p.Converge(ctx)
+		if werr := store.Write(changes); werr != nil {
+			return errors.Join(err, werr)
+		}
 		return err
 	}
 	return e.commit(st, p, changes)

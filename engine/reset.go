@@ -86,10 +86,10 @@ func (e *Engine) Reset() ([]string, error) {
 		ctx := plan.NewContext(e.opts.Verbose)
 		defer ctx.Close()
 		for _, table := range host.TablesCreated {
-			s := &nat.DropTable{Table: table}
-			acts = append(acts, action{s.Commands()[0], func() error {
+			s := &nat.CreatedTable{Table: table}
+			acts = append(acts, action{s.UndoCommands()[0], func() error {
 				nat.ForgetRuleset(ctx)
-				return s.Apply(ctx)
+				return s.Undo(ctx)
 			}})
 		}
 	}

@@ -118,6 +118,7 @@ func (t *tx) hostSetup() error {
 	for _, table := range nat.Tables {
 		if !rs.HasTable(table) {
 			t.new.Host.TablesCreated = append(t.new.Host.TablesCreated, table)
+			t.setup = append(t.setup, &nat.CreatedTable{Table: table})
 		}
 	}
 	step, err := sysctl.NewStep("net.ipv4.ip_forward", "1")
@@ -142,7 +143,7 @@ func (t *tx) hostTeardown() {
 		t.teardown = append(t.teardown, plan.Reverse{Inner: &sysctl.Step{Key: "net.ipv4.ip_forward", Value: "1", Old: "0"}})
 	}
 	for _, table := range t.old.Host.TablesCreated {
-		t.teardown = append(t.teardown, &nat.DropTable{Table: table})
+		t.teardown = append(t.teardown, plan.Reverse{Inner: &nat.CreatedTable{Table: table}})
 	}
 	t.new.Host = store.Host{Schema: store.Schema}
 }

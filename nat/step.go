@@ -133,7 +133,7 @@ type RulesStep struct {
 
 func init() {
 	plan.Register("iptables", func() plan.Step { return &RulesStep{} })
-	plan.Register("nft-drop-table", func() plan.Step { return &DropTable{} })
+	plan.Register("iptables-table", func() plan.Step { return &CreatedTable{} })
 }
 
 func (s *RulesStep) Kind() string { return "iptables" }

@@ -9,25 +9,28 @@ import (
 	"github.com/minidocker-net/minidocker-net/plan"
 )
 
-// DropTable deletes an iptables table that minidocker-net caused to exist
-// and that is empty again, so that iptables-save prints exactly what it
-// printed before the first network. iptables-nft creates a table on first
-// use but offers no way to delete one; nftables does, over netlink. On the
-// legacy backend tables cannot be removed and the step does nothing.
-type DropTable struct {
+// CreatedTable stands for an iptables table that did not exist before
+// minidocker-net's first rule. Applying it changes nothing (iptables
+// creates the table on first use); undoing it deletes the table again if it
+// is empty, so iptables-save prints exactly what it printed before. The
+// first network's setup holds one per such table, and removing the last
+// network runs them reversed. iptables-nft cannot delete a table; nftables
+// can, over netlink. On the legacy backend tables cannot go and undo does
+// nothing.
+type CreatedTable struct {
 	Table string `json:"table"`
 }
 
-func (s *DropTable) Kind() string       { return "nft-drop-table" }
-func (s *DropTable) Commands() []string { return []string{"nft delete table ip " + s.Table} }
-func (s *DropTable) UndoCommands() []string {
-	return []string{"# table ip " + s.Table + " is created again by the next iptables command"}
+func (s *CreatedTable) Kind() string { return "iptables-table" }
+func (s *CreatedTable) Commands() []string {
+	return []string{"# table " + s.Table + " is created by its first rule"}
 }
+func (s *CreatedTable) UndoCommands() []string { return []string{"nft delete table ip " + s.Table} }
 
-// Undo does nothing: iptables-restore creates the table when it next needs it.
-func (s *DropTable) Undo(*plan.Context) error { return nil }
+// Apply does nothing: the rules create the table.
+func (s *CreatedTable) Apply(*plan.Context) error { return nil }
 
-func (s *DropTable) Apply(ctx *plan.Context) error {
+func (s *CreatedTable) Undo(ctx *plan.Context) error {
 	rs, err := Current(ctx)
 	if err != nil {
 		return err

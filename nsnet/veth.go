@@ -48,7 +48,7 @@ func (s *Veth) Apply(ctx *plan.Context) error {
 		if l.Type() != "veth" {
 			return fmt.Errorf("create veth %s: an interface of type %s already has that name", s.Host, l.Type())
 		}
-		return nil
+		return s.attach(l) // in place: make sure it is on the bridge (which may have been recreated)
 	} else if !bridge.NotFound(err) {
 		return fmt.Errorf("look up %s: %w", s.Host, err)
 	}
@@ -87,10 +87,31 @@ func (s *Veth) Apply(ctx *plan.Context) error {
 	if err := netlink.LinkSetAlias(veth, s.Alias); err != nil {
 		return fmt.Errorf("ip link set %s alias: %w", s.Host, err)
 	}
-	// A sandbox reaching its own published port: after DNAT, br_netfilter
-	// bridges the frame back out of the port it came in on, which the
-	// bridge allows only in hairpin mode (Docker sets it for the same reason).
-	if err := netlink.LinkSetHairpin(veth, true); err != nil {
+	return s.hairpin(veth)
+}
+
+// attach puts an existing host end back on its bridge, up, in hairpin mode.
+func (s *Veth) attach(l netlink.Link) error {
+	br, err := netlink.LinkByName(s.Bridge)
+	if err != nil {
+		return fmt.Errorf("veth %s: bridge %s: %w", s.Host, s.Bridge, err)
+	}
+	if l.Attrs().MasterIndex != br.Attrs().Index {
+		if err := netlink.LinkSetMaster(l, br); err != nil {
+			return fmt.Errorf("ip link set %s master %s: %w", s.Host, s.Bridge, err)
+		}
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("ip link set %s up: %w", s.Host, err)
+	}
+	return s.hairpin(l)
+}
+
+// A sandbox reaching its own published port: after DNAT, br_netfilter
+// bridges the frame back out of the port it came in on, which the bridge
+// allows only in hairpin mode (Docker sets it for the same reason).
+func (s *Veth) hairpin(l netlink.Link) error {
+	if err := netlink.LinkSetHairpin(l, true); err != nil {
 		return fmt.Errorf("bridge link set dev %s hairpin on: %w", s.Host, err)
 	}
 	return nil

@@ -178,6 +178,22 @@ func (p *Plan) Apply(ctx *Context) error {
 	return nil
 }
 
+// Converge applies every step and keeps going past failures: for repairs,
+// where undoing would take down what was healthy before. Steps are
+// idempotent, so a step that finds its object in place changes nothing.
+func (p *Plan) Converge(ctx *Context) error {
+	var errs []error
+	for i, s := range p.Steps {
+		if ctx.Verbose != nil {
+			writeStep(ctx.Verbose, i+1, s.Commands())
+		}
+		if err := s.Apply(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("step %d (%s): %w", i+1, strings.SplitN(s.Commands()[0], "\n", 2)[0], err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Undo undoes every step in reverse order, continuing past failures, and
 // returns all errors joined. Crash recovery uses it on a journaled plan.
 func (p *Plan) Undo(ctx *Context) error { return undo(ctx, p.Steps) }

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/minidocker-net/minidocker-net/demo"
+	"github.com/minidocker-net/minidocker-net/engine"
 	"github.com/minidocker-net/minidocker-net/hostns"
 	"github.com/minidocker-net/minidocker-net/store"
 )
@@ -25,6 +26,11 @@ func adminCommands() []*cli.Command {
 				&cli.IntFlag{Name: "lines-per-step", Value: 6, Usage: "lines shown per primitive step before eliding (0: all)"},
 			}},
 		{Name: "reset", Usage: "remove everything minidocker-net created on this host, found by name even without records", Action: resetCmd},
+		{Name: "restore", Usage: "rebuild in the kernel what the records describe (after a reboot, an iptables flush, a deleted bridge)", Action: restoreCmd},
+		{Name: "doctor", Usage: "check the host, and compare the records with the kernel", Action: doctorCmd,
+			Description: "Exit status 1 when something needs fixing. --fix rolls back an interrupted command, removes\n" +
+				"interfaces and namespaces no record names, and rebuilds what the records describe.",
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "fix", Usage: "repair what differs"}}},
 	}
 }
 
@@ -80,6 +86,41 @@ func resetCmd(c *cli.Context) error {
 	}
 	if !c.Bool("dry-run") {
 		fmt.Fprintf(c.App.Writer, "removed everything minidocker-net created (%d actions)\n", len(done))
+	}
+	return nil
+}
+
+func restoreCmd(c *cli.Context) error {
+	return eng(c).Restore()
+}
+
+func doctorCmd(c *cli.Context) error {
+	e := eng(c)
+	if c.Bool("fix") {
+		if err := e.DoctorFix(); err != nil {
+			return err
+		}
+		if c.Bool("dry-run") {
+			return nil
+		}
+	}
+	findings, err := e.Doctor()
+	if err != nil {
+		return err
+	}
+	bad := 0
+	marks := map[string]string{engine.OK: "ok   ", engine.Info: "info ", engine.Drift: "DRIFT", engine.Fault: "ERROR"}
+	for _, f := range findings {
+		fmt.Fprintf(c.App.Writer, "%s  %s\n", marks[f.Level], f.What)
+		if f.Fix != "" {
+			fmt.Fprintf(c.App.Writer, "       fix: %s\n", f.Fix)
+		}
+		if f.Level == engine.Drift || f.Level == engine.Fault {
+			bad++
+		}
+	}
+	if bad > 0 {
+		return withCode(1, fmt.Errorf("%d problems found", bad))
 	}
 	return nil
 }

@@ -1,0 +1,350 @@
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/minidocker-net/minidocker-net/bridge"
+	"github.com/minidocker-net/minidocker-net/etcfiles"
+	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/nsnet"
+	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/store"
+	"github.com/minidocker-net/minidocker-net/sysctl"
+)
+
+// Finding levels.
+const (
+	OK    = "ok"
+	Info  = "info"
+	Drift = "drift" // the kernel and the records disagree: doctor --fix
+	Fault = "error" // the host needs a change minidocker-net will not make
+)
+
+// Finding is one line of doctor's report.
+type Finding struct {
+	Level string
+	What  string
+	Fix   string
+}
+
+type checker struct {
+	out []Finding
+}
+
+func (c *checker) add(level, what, fix string) { c.out = append(c.out, Finding{level, what, fix}) }
+
+// Doctor checks the host and compares the records with the kernel.
+func (e *Engine) Doctor() ([]Finding, error) {
+	st, err := store.Open(e.opts.Paths, false)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	c := &checker{}
+	s, lerr := st.Load()
+	if lerr != nil {
+		c.add(Fault, lerr.Error(), "repair or remove the file; 'minidocker-net reset' removes everything by name")
+		s = store.NewState()
+	}
+	if j, err := st.ReadJournal(); err != nil {
+		c.add(Fault, err.Error(), "remove the journal file; then 'minidocker-net doctor' again")
+	} else if j != nil {
+		c.add(Drift, fmt.Sprintf("the command %q (pid %d) was interrupted half-way", j.Title, j.Pid),
+			"the next command rolls it back; or 'minidocker-net doctor --fix'")
+	}
+	checkHost(c, s)
+	rs, err := nat.Save()
+	if err != nil {
+		c.add(Fault, err.Error(), "install iptables: apt-get install iptables")
+		return c.out, nil
+	}
+	checkNetworks(c, s)
+	checkSandboxes(c, s)
+	checkRules(c, s, rs)
+	checkOrphans(c, s)
+	return c.out, nil
+}
+
+func checkHost(c *checker, s *store.State) {
+	for _, bin := range []string{"iptables-save", "iptables-restore"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			c.add(Fault, bin+" is missing", "apt-get install iptables")
+		}
+	}
+	if out, err := exec.Command("iptables", "--version").Output(); err == nil {
+		backend := "legacy"
+		other := "iptables-nft-save"
+		if strings.Contains(string(out), "nf_tables") {
+			backend, other = "nf_tables", "iptables-legacy-save"
+		}
+		c.add(OK, "iptables backend: "+backend, "")
+		if o, err := exec.Command(other).Output(); err == nil && strings.Contains(string(o), "\n-A ") {
+			c.add(Fault, "rules also exist in the other iptables backend ("+other+" shows some): two firewalls judge every packet",
+				"keep one: move those rules to the "+backend+" backend, or 'update-alternatives --config iptables'")
+		}
+	}
+	if _, err := os.Stat("/proc/sys/net/bridge"); err != nil {
+		c.add(Fault, "br_netfilter is not loaded: icc=false and a sandbox reaching a published port on its own network need it", "modprobe br_netfilter")
+	} else {
+		c.add(OK, "br_netfilter is loaded", "")
+	}
+	fwd, _ := sysctl.Get("net.ipv4.ip_forward")
+	switch {
+	case len(s.Networks) > 0 && fwd != "1":
+		c.add(Drift, "networks exist but net.ipv4.ip_forward is "+fwd+" (after a reboot?)", "minidocker-net restore")
+	case fwd == "1":
+		c.add(OK, "net.ipv4.ip_forward is 1", "")
+	}
+	if rs, err := nat.Save(); err == nil && rs.Policy("filter", "FORWARD") == "DROP" {
+		if s.Host.ForwardingEnabled {
+			c.add(Info, "the FORWARD policy is DROP: set by minidocker-net when it turned ip_forward on (as Docker does); put back with the last network", "")
+		} else {
+			c.add(Info, "the FORWARD policy is DROP (set by another tool, Docker perhaps): minidocker-net's own chains accept its traffic; other bridges and VMs need their own rules", "")
+		}
+	}
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return
+	}
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+			continue
+		}
+		l, err := netlink.LinkByIndex(r.LinkIndex)
+		if err != nil {
+			continue
+		}
+		a, _ := netip.AddrFromSlice(r.Dst.IP.To4())
+		ones, _ := r.Dst.Mask.Size()
+		p := netip.PrefixFrom(a, ones).Masked()
+		for _, n := range s.Networks {
+			if n.Bridge != l.Attrs().Name && n.Subnet.Overlaps(p) {
+				c.add(Fault, fmt.Sprintf("the route %s dev %s overlaps network %s (%s): some sandbox addresses are sent out of %s", p, l.Attrs().Name, n.Name, n.Subnet, l.Attrs().Name),
+					"remove that route, or recreate the network with another --subnet")
+			}
+		}
+	}
+}
+
+func checkNetworks(c *checker, s *store.State) {
+	for _, name := range s.NetworkNames() {
+		n := s.Networks[name]
+		l, err := netlink.LinkByName(n.Bridge)
+		if err != nil {
+			c.add(Drift, fmt.Sprintf("network %s: its bridge %s is missing", name, n.Bridge), "minidocker-net restore")
+			continue
+		}
+		var probs []string
+		if l.Type() != "bridge" {
+			probs = append(probs, n.Bridge+" is a "+l.Type()+", not a bridge")
+		}
+		if l.Attrs().Flags&1 == 0 {
+			probs = append(probs, n.Bridge+" is down")
+		}
+		if !hasAddr(l, netip.PrefixFrom(n.Gateway, n.Subnet.Bits())) {
+			probs = append(probs, fmt.Sprintf("%s lacks its address %s/%d", n.Bridge, n.Gateway, n.Subnet.Bits()))
+		}
+		if v, err := sysctl.Get("net.ipv4.conf." + n.Bridge + ".route_localnet"); !n.Internal && err == nil && v != "1" {
+			probs = append(probs, "route_localnet is off on "+n.Bridge+" (127.0.0.1 ports do not answer)")
+		}
+		if len(probs) > 0 {
+			c.add(Drift, "network "+name+": "+strings.Join(probs, "; "), "minidocker-net restore")
+		} else {
+			c.add(OK, fmt.Sprintf("network %s: bridge %s, %s", name, n.Bridge, n.Subnet), "")
+		}
+	}
+}
+
+func hasAddr(l netlink.Link, p netip.Prefix) bool {
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if a.IPNet.String() == p.String() {
+			return true
+		}
+	}
+	return false
+}
+
+func checkSandboxes(c *checker, s *store.State) {
+	for _, name := range s.SandboxNames() {
+		sb := s.Sandboxes[name]
+		if sb.Mode == store.ModeHost {
+			continue
+		}
+		if !nsnet.Exists(name) {
+			c.add(Drift, "sandbox "+name+": its namespace "+nsnet.Path(name)+" is missing", "minidocker-net restore (the sandbox comes back without processes)")
+			continue
+		}
+		var probs []string
+		h, err := nsnet.Open(name)
+		if err != nil {
+			c.add(Drift, "sandbox "+name+": "+err.Error(), "minidocker-net restore")
+			continue
+		}
+		for _, ep := range sb.Endpoints {
+			n := s.Networks[ep.Network]
+			if n == nil {
+				probs = append(probs, "its network "+ep.Network+" has no record")
+				continue
+			}
+			hl, err := netlink.LinkByName(ep.HostVeth)
+			if err != nil {
+				probs = append(probs, "the host end "+ep.HostVeth+" of "+ep.IfName+" is missing")
+			} else if br, err := netlink.LinkByName(n.Bridge); err == nil && hl.Attrs().MasterIndex != br.Attrs().Index {
+				probs = append(probs, ep.HostVeth+" is not on bridge "+n.Bridge)
+			}
+			il, err := h.LinkByName(ep.IfName)
+			if err != nil {
+				probs = append(probs, ep.IfName+" is missing inside")
+				continue
+			}
+			addrs, _ := h.AddrList(il, netlink.FAMILY_V4)
+			found := false
+			for _, a := range addrs {
+				found = found || a.IPNet.String() == netip.PrefixFrom(ep.IP, n.Subnet.Bits()).String()
+			}
+			if !found {
+				probs = append(probs, fmt.Sprintf("%s lacks %s", ep.IfName, ep.IP))
+			}
+		}
+		if gw := gatewayOf(s, sb); gw != nil {
+			routes, _ := h.RouteList(nil, netlink.FAMILY_V4)
+			ok := false
+			for _, r := range routes {
+				isDefault := r.Dst == nil || r.Dst.IP.IsUnspecified()
+				if isDefault && r.Gw != nil && r.Gw.String() == gw.Via.String() {
+					ok = true
+				}
+			}
+			if !ok {
+				probs = append(probs, "its default route is not via "+gw.Via.String())
+			}
+		}
+		h.Close()
+		if b, err := os.ReadFile(filepath.Join(etcfiles.Dir(name), "hosts")); err != nil || string(b) != HostsFile(s, sb) {
+			probs = append(probs, "/etc/netns/"+name+"/hosts differs from the records")
+		}
+		if len(probs) > 0 {
+			c.add(Drift, "sandbox "+name+": "+strings.Join(probs, "; "), "minidocker-net restore")
+		} else {
+			c.add(OK, "sandbox "+name, "")
+		}
+	}
+}
+
+func checkRules(c *checker, s *store.State, rs *nat.Ruleset) {
+	want := DesiredRules(s)
+	missing := 0
+	for _, r := range want {
+		if !rs.HasRule(r) {
+			missing++
+			if missing <= 5 {
+				c.add(Drift, "rule missing: iptables -t "+r.Table+" "+r.Line()+"   ("+r.Why+")", "minidocker-net restore")
+			}
+		}
+	}
+	if missing > 5 {
+		c.add(Drift, fmt.Sprintf("... and %d more rules missing", missing-5), "minidocker-net restore")
+	}
+	known := map[string]bool{}
+	for _, r := range want {
+		known[r.Key()] = true
+	}
+	extra := 0
+	for _, table := range nat.Tables {
+		t := rs.Tables[table]
+		if t == nil {
+			continue
+		}
+		for _, ch := range t.Chains {
+			if !strings.HasPrefix(ch, nat.Prefix) || ch == nat.ChainUser {
+				continue
+			}
+			for _, l := range t.Rules[ch] {
+				if !known[table+" "+l] {
+					extra++
+					if extra <= 5 {
+						c.add(Drift, "rule not in the records: iptables -t "+table+" "+l, "minidocker-net doctor --fix rebuilds the chain")
+					}
+				}
+			}
+		}
+	}
+	if missing == 0 && extra == 0 && len(want) > 0 {
+		c.add(OK, fmt.Sprintf("all %d rules in place", len(want)), "")
+	}
+}
+
+// orphans are what carries our marks but no record names.
+func orphans(s *store.State) (links []netlink.Link, namespaces []string) {
+	known := map[string]bool{}
+	for _, n := range s.Networks {
+		known[n.Bridge] = true
+	}
+	for _, sb := range s.Sandboxes {
+		for _, ep := range sb.Endpoints {
+			known[ep.HostVeth] = true
+		}
+	}
+	all, _ := netlink.LinkList()
+	for _, l := range all {
+		a := l.Attrs()
+		if strings.HasPrefix(a.Name, bridge.Prefix) && !known[a.Name] && (l.Type() == "bridge" || l.Type() == "veth") {
+			links = append(links, l)
+		}
+	}
+	names, _ := nsnet.List()
+	for _, n := range names {
+		if s.Sandboxes[n] == nil && nsnet.IsOurs(n) {
+			namespaces = append(namespaces, n)
+		}
+	}
+	return links, namespaces
+}
+
+func checkOrphans(c *checker, s *store.State) {
+	links, nss := orphans(s)
+	for _, l := range links {
+		c.add(Drift, fmt.Sprintf("%s %s is not in the records (left by a crash?)", l.Type(), l.Attrs().Name), "minidocker-net doctor --fix removes it")
+	}
+	for _, n := range nss {
+		c.add(Drift, "namespace "+n+" is marked as minidocker-net's but no sandbox has that name", "minidocker-net doctor --fix removes it")
+	}
+}
+
+// DoctorFix rolls back an interrupted command, removes what no record
+// names, and rebuilds what the records describe.
+func (e *Engine) DoctorFix() error {
+	return e.converge("doctor --fix", func(t *tx) error {
+		links, nss := orphans(t.new)
+		for _, n := range nss {
+			if !t.e.opts.DryRun {
+				if err := nsnet.Kill(n); err != nil {
+					return err
+				}
+			}
+			t.teardown = append(t.teardown, plan.Reverse{Inner: &nsnet.Netns{Name: n}}, plan.Reverse{Inner: &etcfiles.MakeDir{Sandbox: n}})
+		}
+		for _, l := range links {
+			if l.Type() == "veth" {
+				t.teardown = append(t.teardown, plan.Reverse{Inner: &nsnet.Veth{Host: l.Attrs().Name}})
+			}
+		}
+		for _, l := range links {
+			if l.Type() == "bridge" {
+				t.teardown = append(t.teardown, plan.Reverse{Inner: &bridge.Create{Name: l.Attrs().Name}})
+			}
+		}
+		return t.restoreSteps()
+	})
+}
