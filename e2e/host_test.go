@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -119,11 +118,17 @@ func (h *Host) Run(args ...string) Result {
 // RunIn runs a command with stdin text.
 func (h *Host) RunIn(stdin string, args ...string) Result {
 	h.t.Helper()
+	return h.RunEnv(stdin, nil, args...)
+}
+
+// RunEnv runs a command with stdin text and extra environment.
+func (h *Host) RunEnv(stdin string, env []string, args ...string) Result {
+	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	full := append([]string{"--target", fmt.Sprint(h.pid), "--net", "--mount", "--pid", "--uts", "--"}, args...)
 	cmd := exec.CommandContext(ctx, "nsenter", full...)
-	cmd.Env = append(os.Environ(), "MINIDOCKER_NET_STATE_DIR="+hostns.StateDir)
+	cmd.Env = append(append(os.Environ(), "MINIDOCKER_NET_STATE_DIR="+hostns.StateDir), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -192,51 +197,43 @@ func (h *Host) Fails(want string, args ...string) {
 	h.SameAs(before, "after failed command %v", args)
 }
 
-var counters = regexp.MustCompile(`\[\d+:\d+\]`)
-
 // Snapshot captures everything a command may change on the host.
 type Snapshot map[string]string
+
+// snapshotScript prints every section of a snapshot in one process.
+const snapshotScript = `
+# Carrier (NO-CARRIER, LOWER_UP, state, linkdown) follows ports coming and
+# going at the kernel's pace: operational state, not configuration.
+# Interface indexes are the kernel's to choose: a link recreated by a
+# rollback gets a new one.
+carrier='s/NO-CARRIER,//; s/,LOWER_UP//; s/ state [A-Z]+//; s/ linkdown//'
+index='s/^[0-9]+: //; s/@if[0-9]+//; s/ link-netnsid [0-9]+//'
+echo '@@links'; ip -o link show | sed -E "$carrier; $index" | sort
+echo '@@addresses'; ip -o addr show | grep -v 'inet6 fe80::' | sed -E "$index" | sort
+echo '@@routes'; ip route show table all | grep -v -e 'fe80::' -e 'ff00::/8' -e 'multicast ff00' | sed -E "$carrier"
+echo '@@iptables'; iptables-save | grep -v '^#' | sed -E 's/\[[0-9]+:[0-9]+\]/[0:0]/'
+echo '@@sysctl'; sysctl net.ipv4.ip_forward; for f in /proc/sys/net/ipv4/conf/*/route_localnet; do echo $f $(cat $f); done
+echo '@@netns'; ls -1 /var/run/netns 2>/dev/null
+for ns in $(ls /var/run/netns 2>/dev/null); do echo "@@netns $ns"; ip -n $ns -o addr | grep -v 'inet6 fe80::' | sed -E "$index" | sort; ip -n $ns route; done
+echo '@@etc'; cd /etc/netns && for f in $(find . -type f | sort); do echo == $f; cat $f; done
+echo '@@state'; cd ` + hostns.StateDir + ` 2>/dev/null && for f in $(find . -type f ! -name lock | sort); do echo == $f; cat $f; done
+true`
 
 // Snapshot returns the host's links, addresses, routes, namespaces (and
 // what is inside them), owned sysctls, ruleset and state files.
 func (h *Host) Snapshot() Snapshot {
 	h.t.Helper()
 	s := Snapshot{}
-	s["links"] = h.Must("ip", "-o", "link", "show")
-	// IPv6 link-local addresses and their routes appear on their own when
-	// a link gets carrier (kernel autoconfiguration, at its own pace).
-	s["addresses"] = dropLines(h.Must("ip", "-o", "addr", "show"), "inet6 fe80::")
-	s["routes"] = dropLines(h.Must("ip", "route", "show", "table", "all"), "fe80::", "ff00::/8", "multicast ff00")
-	var rules []string
-	for _, l := range strings.Split(h.Must("iptables-save"), "\n") {
-		if !strings.HasPrefix(l, "#") {
-			rules = append(rules, counters.ReplaceAllString(l, "[0:0]"))
+	key := ""
+	for _, l := range strings.Split(h.MustSh(snapshotScript), "\n") {
+		if k, ok := strings.CutPrefix(l, "@@"); ok {
+			key = k
+			s[key] = ""
+			continue
 		}
+		s[key] += l + "\n"
 	}
-	s["iptables"] = strings.Join(rules, "\n")
-	s["sysctl"] = h.MustSh("sysctl net.ipv4.ip_forward; for f in /proc/sys/net/ipv4/conf/*/route_localnet; do echo $f $(cat $f); done")
-	s["netns"] = h.MustSh("ls -1 /var/run/netns 2>/dev/null; true")
-	for _, ns := range strings.Fields(s["netns"]) {
-		s["netns "+ns] = dropLines(h.MustSh("ip -n "+ns+" -o addr; ip -n "+ns+" route"), "inet6 fe80::")
-	}
-	dump := "for f in $(find . -type f ! -name lock | sort); do echo == $f; cat $f; done"
-	s["etc"] = h.MustSh("cd /etc/netns && " + dump)
-	s["state"] = h.MustSh("cd " + hostns.StateDir + " 2>/dev/null && " + dump + "; true")
 	return s
-}
-
-func dropLines(text string, subs ...string) string {
-	var keep []string
-	for _, l := range strings.Split(text, "\n") {
-		drop := false
-		for _, s := range subs {
-			drop = drop || strings.Contains(l, s)
-		}
-		if !drop {
-			keep = append(keep, l)
-		}
-	}
-	return strings.Join(keep, "\n")
 }
 
 // SameAs fails the test if the host differs from a snapshot.

@@ -172,9 +172,16 @@ func nextIfName(sb *store.Sandbox) string {
 	}
 }
 
+// hostMAC derives the host end's MAC from the endpoint ID (06: is locally
+// administered unicast), so recreating a veth, in a rollback or a restore,
+// gives back the same interface rather than a random new address.
+func hostMAC(epID string) string {
+	return "06:" + epID[0:2] + ":" + epID[2:4] + ":" + epID[4:6] + ":" + epID[6:8] + ":" + epID[8:10]
+}
+
 func endpointSteps(sb *store.Sandbox, ep *store.Endpoint, n *store.Network) []plan.Step {
 	return []plan.Step{
-		&nsnet.Veth{Host: ep.HostVeth, Peer: ep.IfName, Netns: sb.Name, MAC: ep.MAC, MTU: n.MTU, Bridge: n.Bridge,
+		&nsnet.Veth{Host: ep.HostVeth, HostMAC: hostMAC(ep.ID), Peer: ep.IfName, Netns: sb.Name, MAC: ep.MAC, MTU: n.MTU, Bridge: n.Bridge,
 			Alias: "minidocker-net sandbox " + sb.Name + " " + ep.IfName + " (" + n.Name + ")"},
 		&nsnet.Addr{Netns: sb.Name, Link: ep.IfName, CIDR: netip.PrefixFrom(ep.IP, n.Subnet.Bits())},
 		&nsnet.Up{Netns: sb.Name, Link: ep.IfName},

@@ -73,8 +73,10 @@ func PlanRebuild(rs *Ruleset, desired []Rule, policy string) *Rebuild {
 			if c == ChainUser {
 				continue
 			}
+			// Everyday commands leave rules in orders of their own; only a
+			// chain whose rules differ is rebuilt.
 			have, need := rs.RulesIn(table, c), want.RulesIn(table, c)
-			if slices.Equal(have, need) {
+			if sameSet(have, need) {
 				continue
 			}
 			if len(have) > 0 {
@@ -113,4 +115,14 @@ func PlanRebuild(rs *Ruleset, desired []Rule, policy string) *Rebuild {
 	}
 	r.Script = b.String()
 	return r
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
 }

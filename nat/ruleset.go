@@ -139,9 +139,12 @@ func (rs *Ruleset) apply(table string, op Op) {
 		delete(t.Rules, op.Chain)
 	case OpAdd:
 		line := op.Rule().Line()
-		if op.Top {
+		switch {
+		case op.Pos != nil && *op.Pos <= len(t.Rules[op.Chain]):
+			t.Rules[op.Chain] = slices.Insert(t.Rules[op.Chain], *op.Pos, line)
+		case op.Top:
 			t.Rules[op.Chain] = append([]string{line}, t.Rules[op.Chain]...)
-		} else {
+		default:
 			t.Rules[op.Chain] = append(t.Rules[op.Chain], line)
 		}
 	case OpDel:
@@ -152,6 +155,22 @@ func (rs *Ruleset) apply(table string, op Op) {
 	case OpPolicy:
 		t.Policies[op.Chain] = op.Policy
 	}
+}
+
+// clone copies the ruleset, to simulate a batch.
+func (rs *Ruleset) clone() *Ruleset {
+	c := &Ruleset{Tables: map[string]*Table{}, NFTables: rs.NFTables}
+	for name, t := range rs.Tables {
+		ct := &Table{Name: name, Chains: slices.Clone(t.Chains), Policies: map[string]string{}, Rules: map[string][]string{}}
+		for k, v := range t.Policies {
+			ct.Policies[k] = v
+		}
+		for k, v := range t.Rules {
+			ct.Rules[k] = slices.Clone(v)
+		}
+		c.Tables[name] = ct
+	}
+	return c
 }
 
 // dropTable forgets a table that was deleted.

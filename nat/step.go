@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/minidocker-net/minidocker-net/plan"
@@ -29,6 +30,9 @@ type Op struct {
 	Policy    string `json:"policy,omitempty"`
 	OldPolicy string `json:"old_policy,omitempty"`
 	Why       string `json:"why,omitempty"`
+	// Pos is where a deleted rule stood (0-based), so that undoing the
+	// delete puts it back exactly there, and iptables-save reads as before.
+	Pos *int `json:"pos,omitempty"`
 }
 
 // Rule returns the rule an add or delete op is about.
@@ -79,7 +83,10 @@ func (o Op) restoreLines() []string {
 	case OpDelChain:
 		return []string{"-F " + o.Chain, "-X " + o.Chain}
 	case OpAdd:
-		if o.Top {
+		switch {
+		case o.Pos != nil:
+			return []string{"-I " + o.Chain + " " + strconv.Itoa(*o.Pos+1) + " " + o.Spec}
+		case o.Top:
 			return []string{"-I " + o.Chain + " 1 " + o.Spec}
 		}
 		return []string{"-A " + o.Chain + " " + o.Spec}
@@ -100,7 +107,10 @@ func (o Op) Command(table string) string {
 	case OpDelChain:
 		return ipt + "-F " + o.Chain + " && " + ipt + "-X " + o.Chain
 	case OpAdd:
-		if o.Top {
+		switch {
+		case o.Pos != nil:
+			return ipt + "-I " + o.Chain + " " + strconv.Itoa(*o.Pos+1) + " " + o.Spec
+		case o.Top:
 			return ipt + "-I " + o.Chain + " " + o.Spec
 		}
 		return ipt + "-A " + o.Chain + " " + o.Spec
@@ -331,6 +341,16 @@ func (c Change) Steps(rs *Ruleset) []plan.Step {
 	}
 	if len(all) == 0 {
 		return nil
+	}
+	// Note where each deleted rule stands at that point of the batch.
+	sim := rs.clone()
+	for i := range all {
+		if o := &all[i]; o.Kind == OpDel {
+			if pos := slices.Index(sim.RulesIn(o.Table, o.Chain), o.Rule().Line()); pos >= 0 {
+				o.Pos = &pos
+			}
+		}
+		sim.apply(all[i].Table, all[i].Op)
 	}
 	return []plan.Step{&RulesStep{Ops: all}}
 }

@@ -18,13 +18,14 @@ import (
 // the bridge, and the peer directly inside the sandbox's namespace under its
 // final name (eth0, eth1, ...), so it never appears on the host.
 type Veth struct {
-	Host   string `json:"host"`
-	Peer   string `json:"peer"`
-	Netns  string `json:"netns"`
-	MAC    string `json:"mac"`
-	MTU    int    `json:"mtu,omitempty"`
-	Bridge string `json:"bridge"`
-	Alias  string `json:"alias"`
+	Host    string `json:"host"`
+	HostMAC string `json:"host_mac"`
+	Peer    string `json:"peer"`
+	Netns   string `json:"netns"`
+	MAC     string `json:"mac"`
+	MTU     int    `json:"mtu,omitempty"`
+	Bridge  string `json:"bridge"`
+	Alias   string `json:"alias"`
 }
 
 func (s *Veth) Kind() string { return "veth" }
@@ -35,7 +36,7 @@ func (s *Veth) Commands() []string {
 		mtu = " mtu " + strconv.Itoa(s.MTU)
 	}
 	return []string{
-		"ip link add " + s.Host + mtu + " type veth peer name " + s.Peer + " address " + s.MAC + " netns " + s.Netns,
+		"ip link add " + s.Host + " address " + s.HostMAC + mtu + " type veth peer name " + s.Peer + " address " + s.MAC + " netns " + s.Netns,
 		"ip link set " + s.Host + " master " + s.Bridge + " alias '" + s.Alias + "' up",
 		"bridge link set dev " + s.Host + " hairpin on",
 	}
@@ -67,8 +68,12 @@ func (s *Veth) Apply(ctx *plan.Context) error {
 	if err != nil {
 		return fmt.Errorf("create veth %s: %w", s.Host, err)
 	}
+	hostMAC, err := net.ParseMAC(s.HostMAC)
+	if err != nil {
+		return fmt.Errorf("create veth %s: %w", s.Host, err)
+	}
 	attrs := netlink.NewLinkAttrs()
-	attrs.Name, attrs.MTU, attrs.Flags = s.Host, s.MTU, net.FlagUp
+	attrs.Name, attrs.MTU, attrs.Flags, attrs.HardwareAddr = s.Host, s.MTU, net.FlagUp, hostMAC
 	attrs.MasterIndex = br.Attrs().Index
 	veth := &netlink.Veth{
 		LinkAttrs:        attrs,
