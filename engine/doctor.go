@@ -285,6 +285,25 @@ func checkRules(c *checker, s *store.State, rs *nat.Ruleset) {
 	}
 }
 
+// orphanEtc lists /etc/netns directories that minidocker-net wrote (its
+// resolv.conf says so) for sandboxes that no longer exist: after a reboot
+// they outlive the namespaces and the records.
+func orphanEtc(s *store.State) []string {
+	entries, _ := os.ReadDir("/etc/netns")
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if s.Sandboxes[name] != nil || nsnet.Exists(name) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(etcfiles.Dir(name), "resolv.conf"))
+		if err == nil && strings.HasPrefix(string(b), etcfiles.ResolvHeader) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // orphans are what carries our marks but no record names.
 func orphans(s *store.State) (links []netlink.Link, namespaces []string) {
 	known := map[string]bool{}
@@ -320,6 +339,9 @@ func checkOrphans(c *checker, s *store.State) {
 	for _, n := range nss {
 		c.add(Drift, "namespace "+n+" is marked as minidocker-net's but no sandbox has that name", "minidocker-net doctor --fix removes it")
 	}
+	for _, n := range orphanEtc(s) {
+		c.add(Drift, etcfiles.Dir(n)+" belongs to no sandbox (left by a reboot?)", "minidocker-net doctor --fix removes it")
+	}
 }
 
 // DoctorFix rolls back an interrupted command, removes what no record
@@ -334,6 +356,9 @@ func (e *Engine) DoctorFix() error {
 				}
 			}
 			t.teardown = append(t.teardown, plan.Reverse{Inner: &nsnet.Netns{Name: n}}, plan.Reverse{Inner: &etcfiles.MakeDir{Sandbox: n}})
+		}
+		for _, n := range orphanEtc(t.new) {
+			t.teardown = append(t.teardown, plan.Reverse{Inner: &etcfiles.MakeDir{Sandbox: n}})
 		}
 		for _, l := range links {
 			if l.Type() == "veth" {

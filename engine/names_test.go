@@ -69,3 +69,45 @@ func TestNetworkOptions(t *testing.T) {
 		}
 	}
 }
+
+func FuzzNames(f *testing.F) {
+	for _, s := range []string{"apple-server", "-j", "../x", "a b", "mdn-x", "$(id)", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if ValidateName("sandbox", in) == nil {
+			if len(in) > MaxNameLen || strings.ContainsAny(in, "/ \t\n;&|$`'\"\\()<>*?!") || strings.HasPrefix(in, "-") || strings.HasPrefix(in, ".") {
+				t.Fatalf("ValidateName accepted %q", in)
+			}
+		}
+		if ValidateBridgeName(in) == nil && (len(in) > 15 || !strings.HasPrefix(in, "mdn") || strings.ContainsAny(in, "/ .:")) {
+			t.Fatalf("ValidateBridgeName accepted %q", in)
+		}
+		if ValidateHostname(in) == nil && (len(in) > 64 || strings.ContainsAny(in, "/ _;$")) {
+			t.Fatalf("ValidateHostname accepted %q", in)
+		}
+	})
+}
+
+func FuzzNetworkOptions(f *testing.F) {
+	for _, s := range []string{"icc=false", "mtu=1400", "name=mdn-x", "com.docker.network.bridge.enable_ip_masquerade=1", "x", "=", "mtu=-1"} {
+		f.Add(s, "k=v")
+	}
+	f.Fuzz(func(t *testing.T, opt, label string) {
+		n, err := buildNetwork(NetworkRequest{Name: "n", Options: []string{opt}, Labels: []string{label}})
+		if err != nil {
+			return
+		}
+		if n.MTU != 0 && (n.MTU < 68 || n.MTU > 65535) {
+			t.Fatalf("option %q gave MTU %d", opt, n.MTU)
+		}
+		if n.Bridge != "" && ValidateBridgeName(n.Bridge) != nil {
+			t.Fatalf("option %q gave bridge name %q", opt, n.Bridge)
+		}
+		for k := range n.Options {
+			if _, known := optAliases[k]; !known {
+				t.Fatalf("option %q stored an unknown key %q", opt, k)
+			}
+		}
+	})
+}

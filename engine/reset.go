@@ -38,8 +38,16 @@ func (e *Engine) Reset() ([]string, error) {
 	}
 	defer st.Close()
 	host := store.Host{}
+	records := false
 	if s, err := st.Load(); err == nil {
 		host = s.Host
+		records = len(s.Networks) > 0 || len(s.Sandboxes) > 0 || len(host.TablesCreated) > 0 || host.ForwardingEnabled
+	}
+	// Without records nobody can say which tables we created: an iptables
+	// table left completely empty changes nothing, so it goes too.
+	tables := host.TablesCreated
+	if !records {
+		tables = nat.Tables
 	}
 	var acts []action
 	var errs []error
@@ -82,10 +90,10 @@ func (e *Engine) Reset() ([]string, error) {
 	if rm := nat.FindOwned(rs, policy); len(rm.Commands) > 0 {
 		acts = append(acts, action{strings.Join(rm.Commands, "\n"), rm.Apply})
 	}
-	if len(host.TablesCreated) > 0 {
+	if len(tables) > 0 {
 		ctx := plan.NewContext(e.opts.Verbose)
 		defer ctx.Close()
-		for _, table := range host.TablesCreated {
+		for _, table := range tables {
 			s := &nat.CreatedTable{Table: table}
 			acts = append(acts, action{s.UndoCommands()[0], func() error {
 				nat.ForgetRuleset(ctx)

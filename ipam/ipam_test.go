@@ -127,3 +127,26 @@ func TestPoolRangeAndStaticAddresses(t *testing.T) {
 		t.Error("a range outside the subnet must fail")
 	}
 }
+
+func FuzzParseSubnet(f *testing.F) {
+	for _, s := range []string{"172.18.0.0/16", "10.0.0.1/8", "::/0", "1.2.3.4/33", "", "0.0.0.0/0", "192.168.0.0/30"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		p, err := ParseSubnet(in)
+		if err != nil {
+			return
+		}
+		if !p.Addr().Is4() || p.Masked() != p || p.Bits() < 8 || p.Bits() > 30 {
+			t.Fatalf("ParseSubnet(%q) accepted %s", in, p)
+		}
+		pool, err := NewPool(p, netip.Prefix{}, netip.Addr{})
+		if err != nil {
+			t.Fatalf("a valid subnet %s has no pool: %v", p, err)
+		}
+		a, err := pool.Next(map[netip.Addr]bool{})
+		if err != nil || !p.Contains(a) || a == pool.Gateway || a == p.Addr() || a == Broadcast(p) {
+			t.Fatalf("first address of %s: %s %v", p, a, err)
+		}
+	})
+}

@@ -122,3 +122,32 @@ func TestWriteFileAtomicLeavesNoTemporaries(t *testing.T) {
 		t.Errorf("temporary files left: %v", entries)
 	}
 }
+
+func FuzzStateFiles(f *testing.F) {
+	f.Add([]byte(`{"schema":1,"id":"x","name":"box","hostname":"h","created":"2026-01-01T00:00:00Z","mode":"bridge"}`))
+	f.Add([]byte(`{"schema":1,"name":"box","endpoints":[{"ip":"300.1.1.1"}]}`))
+	f.Add([]byte("{"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		s, err := Open(PathsFor(dir), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := os.WriteFile(s.SandboxFile("box"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.Load()
+		if err != nil {
+			var ce *CorruptError
+			if !errors.As(err, &ce) {
+				t.Fatalf("a bad state file must give a CorruptError, got %v", err)
+			}
+			return
+		}
+		sb := st.Sandboxes["box"]
+		if sb == nil || sb.Name != "box" || sb.Schema != Schema {
+			t.Fatalf("accepted a record that is not box's: %+v", sb)
+		}
+	})
+}
