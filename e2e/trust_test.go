@@ -412,3 +412,29 @@ func TestCoexistsWithDockerRules(t *testing.T) {
 	h.MustMDN("reset")
 	h.SameAs(dockerOnly, "after our teardown beside Docker")
 }
+
+func TestDoctorChecksTheHost(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	h.MustMDN("network", "create", "--subnet", "10.20.0.0/16", "n")
+	mustBeHealthy(t, h, "on a fresh network")
+	// A route that steals part of the network's subnet.
+	h.MustSh("ip link add other0 type bridge && ip link set other0 up && ip route add 10.20.5.0/24 dev other0")
+	r := h.MDN("doctor")
+	if r.Code != 1 || !strings.Contains(r.Stdout, "the route 10.20.5.0/24 dev other0 overlaps network n") {
+		t.Errorf("doctor should report the overlapping route:\n%s", r)
+	}
+	h.MustSh("ip route del 10.20.5.0/24 dev other0")
+	// Rules in the other iptables backend.
+	if h.Run("sh", "-c", "command -v iptables-legacy").Code == 0 {
+		h.MustSh("iptables-legacy -A FORWARD -j ACCEPT")
+		r = h.MDN("doctor")
+		if r.Code != 1 || !strings.Contains(r.Stdout, "rules also exist in the other iptables backend") {
+			t.Errorf("doctor should report rules in the legacy backend:\n%s", r)
+		}
+		h.MustSh("iptables-legacy -D FORWARD -j ACCEPT")
+	}
+	if !strings.Contains(h.MustMDN("doctor"), "the FORWARD policy is DROP: set by minidocker-net") {
+		t.Errorf("doctor should explain the FORWARD policy")
+	}
+}
