@@ -76,6 +76,31 @@ func (e *Engine) View(fn func(*store.State) error) error {
 	return fn(s)
 }
 
+// TimingEnv makes every command print where its time went, phase by phase
+// and step by step, on stderr: for measuring, as the README's performance
+// section does.
+const TimingEnv = "MINIDOCKER_NET_TIMING"
+
+type timer struct {
+	on    bool
+	start time.Time
+	last  time.Time
+}
+
+func newTimer() *timer {
+	now := time.Now()
+	return &timer{on: os.Getenv(TimingEnv) != "", start: now, last: now}
+}
+
+func (t *timer) mark(what string) {
+	if !t.on {
+		return
+	}
+	now := time.Now()
+	fmt.Fprintf(os.Stderr, "timing: %-34s %7.2f ms\n", what, float64(now.Sub(t.last).Microseconds())/1000)
+	t.last = now
+}
+
 // mutate runs one command as a transaction. build validates the request
 // and fills the tx; an error from it changes nothing.
 func (e *Engine) mutate(title string, build func(t *tx) error) error {
@@ -83,11 +108,14 @@ func (e *Engine) mutate(title string, build func(t *tx) error) error {
 }
 
 func (e *Engine) transact(title string, build func(t *tx) error, converge bool) error {
+	tm := newTimer()
+	defer func() { tm.last = tm.start; tm.mark("total (in process)") }()
 	st, err := store.Open(e.opts.Paths, !e.opts.DryRun)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	tm.mark("lock")
 	if !e.opts.DryRun {
 		if err := e.recover(st); err != nil {
 			return err
@@ -97,14 +125,17 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 	if err != nil {
 		return err
 	}
+	tm.mark(fmt.Sprintf("load records (%d)", len(old.Networks)+len(old.Sandboxes)))
 	t := &tx{e: e, old: old, new: old.Clone()}
 	if err := build(t); err != nil {
 		return err
 	}
+	tm.mark("build the new state")
 	p, err := t.plan(title)
 	if err != nil {
 		return err
 	}
+	tm.mark(fmt.Sprintf("plan (%d steps)", len(p.Steps)))
 	if e.opts.DryRun {
 		p.Render(e.opts.Out)
 		return nil
@@ -113,6 +144,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 	if err != nil {
 		return err
 	}
+	tm.mark(fmt.Sprintf("diff records (%d files change)", len(changes)))
 	if converge {
 		ctx := plan.NewContext(e.opts.Verbose)
 		defer ctx.Close()
@@ -122,7 +154,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		}
 		return err
 	}
-	return e.commit(st, p, changes)
+	return e.commit(st, p, changes, tm)
 }
 
 // plan assembles the steps: objects are created, then the rules change,
@@ -144,7 +176,7 @@ func (t *tx) plan(title string) (*plan.Plan, error) {
 
 // commit journals the plan and the state files it replaces, applies the
 // plan, writes the new state and drops the journal.
-func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChange) error {
+func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChange, tm *timer) error {
 	if p.Empty() && len(changes) == 0 {
 		return nil
 	}
@@ -160,9 +192,15 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 	if err := st.WriteJournal(j); err != nil {
 		return err
 	}
+	tm.mark("journal")
 	ctx := plan.NewContext(e.opts.Verbose)
 	defer ctx.Close()
-	if err := p.Apply(ctx); err != nil {
+	if tm.on {
+		ctx.Timing = os.Stderr
+	}
+	err = p.Apply(ctx)
+	tm.mark("apply")
+	if err != nil {
 		var se *plan.StepError
 		if errors.As(err, &se) && se.Rollback != nil {
 			return err // the journal stays: the next command retries the undo
@@ -172,6 +210,7 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 		}
 		return err
 	}
+	defer tm.mark("write records, drop journal")
 	if err := store.Write(changes); err != nil {
 		uerr := p.Undo(ctx)
 		werr := store.Write(before)

@@ -10,7 +10,7 @@ import (
 )
 
 func natNetwork(n *store.Network) nat.Network {
-	return nat.Network{Name: n.Name, Bridge: n.Bridge, Subnet: n.Subnet, Internal: n.Internal, ICC: n.ICC, Masquerade: n.Masquerade}
+	return nat.Network{Name: n.Name, Bridge: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Internal: n.Internal, ICC: n.ICC, Masquerade: n.Masquerade}
 }
 
 // PortRuleSpecs returns the mappings of a sandbox as the nat package sees
@@ -32,7 +32,7 @@ func PortRuleSpecs(s *store.State, sb *store.Sandbox) []nat.Port {
 }
 
 // DesiredRules is every rule the state calls for, in order: the skeleton,
-// then per network, per endpoint and per published port. It is a pure
+// then per network and per published port. It is a pure
 // function of the state, so a command's rule change is a diff of two calls.
 func DesiredRules(s *store.State) []nat.Rule {
 	if len(s.Networks) == 0 {
@@ -43,15 +43,7 @@ func DesiredRules(s *store.State) []nat.Rule {
 		rules = append(rules, nat.NetworkRules(natNetwork(s.Networks[name]))...)
 	}
 	for _, name := range s.SandboxNames() {
-		sb := s.Sandboxes[name]
-		for _, ep := range sb.Endpoints {
-			n := s.Networks[ep.Network]
-			if n == nil || n.Internal {
-				continue
-			}
-			rules = append(rules, nat.EndpointRules(nat.Endpoint{Sandbox: sb.Name, Network: n.Name, Bridge: n.Bridge, IP: ep.IP})...)
-		}
-		for _, p := range PortRuleSpecs(s, sb) {
+		for _, p := range PortRuleSpecs(s, s.Sandboxes[name]) {
 			rules = append(rules, nat.PortRules(p)...)
 		}
 	}

@@ -473,6 +473,8 @@ func (e *Engine) Disconnect(network, name string) error {
 // network with the named one, before or after the command, and of the
 // named one itself if it exists before and after. A sandbox created or
 // removed by the command has its own files in its setup or teardown.
+// Every such neighbour gains or loses a line, so only the new content is
+// computed, from an index of the networks' members built once.
 func (t *tx) syncHosts(name string) error {
 	nets := map[string]bool{}
 	for _, s := range []*store.State{t.old, t.new} {
@@ -486,11 +488,12 @@ func (t *tx) syncHosts(name string) error {
 	if t.old.Sandboxes[name] != nil && t.new.Sandboxes[name] != nil {
 		affected[name] = true
 	}
-	for _, s := range []*store.State{t.old, t.new} {
-		for n := range nets {
-			for _, sb := range s.Attached(n) {
-				if sb.Name != name && t.old.Sandboxes[sb.Name] != nil && t.new.Sandboxes[sb.Name] != nil {
-					affected[sb.Name] = true
+	oldIdx, newIdx := indexMembers(t.old), indexMembers(t.new)
+	for n := range nets {
+		for _, idx := range []members{oldIdx, newIdx} {
+			for _, m := range idx[n] {
+				if m.sb.Name != name && t.old.Sandboxes[m.sb.Name] != nil && t.new.Sandboxes[m.sb.Name] != nil {
+					affected[m.sb.Name] = true
 				}
 			}
 		}
@@ -501,17 +504,39 @@ func (t *tx) syncHosts(name string) error {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		before := HostsFile(t.old, t.old.Sandboxes[n])
-		after := HostsFile(t.new, t.new.Sandboxes[n])
-		if before != after {
-			t.files = append(t.files, &etcfiles.File{Path: filepath.Join(etcfiles.Dir(n), "hosts"), Content: after})
-		}
+		t.files = append(t.files, &etcfiles.File{Path: filepath.Join(etcfiles.Dir(n), "hosts"), Content: hostsFile(t.new, newIdx, t.new.Sandboxes[n])})
 	}
 	return nil
 }
 
+// member is a sandbox on a network and the hosts line that names it there.
+type member struct {
+	sb   *store.Sandbox
+	line string
+}
+
+// members indexes each network's sandboxes, sorted by name, with their
+// hosts lines formatted once for all the files that list them.
+type members map[string][]member
+
+func indexMembers(s *store.State) members {
+	idx := members{}
+	for _, name := range s.SandboxNames() {
+		sb := s.Sandboxes[name]
+		for _, ep := range sb.Endpoints {
+			e := etcfiles.Entry{IP: ep.IP, Names: append([]string{sb.Name}, ep.Aliases...)}
+			idx[ep.Network] = append(idx[ep.Network], member{sb: sb, line: e.Line()})
+		}
+	}
+	return idx
+}
+
 // HostsFile renders a sandbox's /etc/hosts from a state.
 func HostsFile(s *store.State, sb *store.Sandbox) string {
+	return hostsFile(s, indexMembers(s), sb)
+}
+
+func hostsFile(s *store.State, idx members, sb *store.Sandbox) string {
 	gw := HostGateway(s, sb)
 	var extra []etcfiles.Entry
 	for _, h := range sb.ExtraHosts {
@@ -523,7 +548,8 @@ func HostsFile(s *store.State, sb *store.Sandbox) string {
 			extra = append(extra, etcfiles.Entry{IP: ip, Names: []string{h.Name}})
 		}
 	}
-	var self, peers []etcfiles.Entry
+	var self []etcfiles.Entry
+	var peers []string
 	for _, ep := range sb.Endpoints {
 		names := []string{sb.Hostname}
 		if sb.Name != sb.Hostname {
@@ -546,12 +572,10 @@ func HostsFile(s *store.State, sb *store.Sandbox) string {
 		if n == nil || n.Default {
 			continue // the default network gives no name resolution, as on Docker
 		}
-		for _, o := range s.Attached(nn) {
-			if o.Name == sb.Name {
-				continue
+		for _, m := range idx[nn] {
+			if m.sb.Name != sb.Name {
+				peers = append(peers, m.line)
 			}
-			oep := o.Endpoint(nn)
-			peers = append(peers, etcfiles.Entry{IP: oep.IP, Names: append([]string{o.Name}, oep.Aliases...)})
 		}
 	}
 	return etcfiles.Hosts(extra, gw, self, peers)

@@ -23,6 +23,9 @@ type Entry struct {
 	Names []string
 }
 
+// Line renders the entry with its newline.
+func (e Entry) Line() string { return e.IP.String() + "\t" + strings.Join(e.Names, " ") + "\n" }
+
 const hostsHeader = `127.0.0.1	localhost
 ::1	localhost ip6-localhost ip6-loopback
 fe00::	ip6-localnet
@@ -34,12 +37,16 @@ ff02::2	ip6-allrouters
 // Hosts renders a hosts file: Docker's defaults, the --add-host entries,
 // host.docker.internal, the sandbox's own addresses, then its neighbours on
 // shared networks (what Docker's embedded DNS would answer).
-func Hosts(extra []Entry, hostGateway netip.Addr, self []Entry, peers []Entry) string {
+// peers are ready-made lines (Entry.Line), shared by the files of a network.
+func Hosts(extra []Entry, hostGateway netip.Addr, self []Entry, peers []string) string {
 	var b strings.Builder
-	b.WriteString(hostsHeader)
-	line := func(e Entry) {
-		b.WriteString(e.IP.String() + "\t" + strings.Join(e.Names, " ") + "\n")
+	size := len(hostsHeader) + 64*(len(extra)+len(self)+1)
+	for _, p := range peers {
+		size += len(p)
 	}
+	b.Grow(size + 40)
+	b.WriteString(hostsHeader)
+	line := func(e Entry) { b.WriteString(e.Line()) }
 	for _, e := range extra {
 		line(e)
 	}
@@ -51,8 +58,8 @@ func Hosts(extra []Entry, hostGateway netip.Addr, self []Entry, peers []Entry) s
 	}
 	if len(peers) > 0 {
 		b.WriteString("# sandboxes on shared networks\n")
-		for _, e := range peers {
-			line(e)
+		for _, p := range peers {
+			b.WriteString(p)
 		}
 	}
 	return b.String()

@@ -8,9 +8,8 @@ import (
 func lessonRuleset() *Ruleset {
 	var rules []Rule
 	rules = append(rules, BaseRules()...)
-	rules = append(rules, NetworkRules(Network{Name: "test-network", Bridge: "mdn-test", Subnet: netip.MustParsePrefix("172.18.0.0/16"), ICC: true, Masquerade: true})...)
-	rules = append(rules, NetworkRules(Network{Name: "applesonly", Bridge: "mdn-apples", Subnet: netip.MustParsePrefix("172.19.0.0/16"), ICC: true, Masquerade: true})...)
-	rules = append(rules, EndpointRules(Endpoint{Sandbox: "orange-server", Bridge: "mdn-test", IP: netip.MustParseAddr("172.18.0.3")})...)
+	rules = append(rules, NetworkRules(Network{Name: "test-network", Bridge: "mdn-test", Subnet: netip.MustParsePrefix("172.18.0.0/16"), Gateway: netip.MustParseAddr("172.18.0.1"), ICC: true, Masquerade: true})...)
+	rules = append(rules, NetworkRules(Network{Name: "applesonly", Bridge: "mdn-apples", Subnet: netip.MustParsePrefix("172.19.0.0/16"), Gateway: netip.MustParseAddr("172.19.0.1"), ICC: true, Masquerade: true})...)
 	rules = append(rules, PortRules(Port{Sandbox: "orange-server", Bridge: "mdn-test", IP: netip.MustParseAddr("172.18.0.3"), Proto: "tcp",
 		HostPort: 8000, HostPortEnd: 8009, Port: 9000, PortEnd: 9009})...)
 	c := Diff(nil, rules)
@@ -53,6 +52,10 @@ func TestWalk(t *testing.T) {
 	raw := rs.Walk("raw", "PREROUTING", Packet{In: "eth0", Src: netip.MustParseAddr("203.0.113.2"), Dst: orange, Proto: "tcp", DPort: 9000})
 	if raw.Target != "DROP" {
 		t.Errorf("direct routing to a sandbox: %+v", raw)
+	}
+	gw := rs.Walk("raw", "PREROUTING", Packet{In: "eth0", Src: netip.MustParseAddr("203.0.113.2"), Dst: netip.MustParseAddr("172.18.0.1"), Proto: "tcp", DPort: 22})
+	if gw.Target == "DROP" {
+		t.Errorf("the gateway is the host's address and stays reachable: %+v", gw)
 	}
 	// A rule with a match we do not model is skipped and reported.
 	rs.apply("filter", Op{Kind: OpAdd, Chain: ChainUser, Spec: "-m physdev --physdev-in veth0 -j DROP"})

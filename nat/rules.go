@@ -97,6 +97,7 @@ type Network struct {
 	Name       string
 	Bridge     string
 	Subnet     netip.Prefix
+	Gateway    netip.Addr
 	Internal   bool
 	ICC        bool
 	Masquerade bool
@@ -120,6 +121,12 @@ func NetworkRules(n Network) []Rule {
 		}
 	} else {
 		add("raw", ChainPrerouting, "-d 127.0.0.0/8 -i "+b+" -j DROP", "route_localnet is on for the bridge: no sandbox may reach the host's 127/8 (CVE-2020-8558)")
+		// Nobody routes to a sandbox directly, as Docker 28's per-sandbox
+		// raw drop, written once per network: the same packets dropped, no
+		// rule to change when a sandbox comes or goes, no rule per sandbox
+		// for every packet to pass. The gateway is the host's own address.
+		add("raw", ChainPrerouting, "-d "+n.Gateway.String()+"/32 -j RETURN", "the gateway is the host's own address: reachable as on Docker")
+		add("raw", ChainPrerouting, "-d "+s+" ! -i "+b+" -j DROP", "no direct routing to its sandboxes from off the bridge")
 		add("nat", ChainPostrouting, "-o "+b+" -m addrtype --src-type LOCAL -j MASQUERADE", "host to sandbox via localhost or a host address: reply comes back")
 		if n.Masquerade {
 			add("nat", ChainPostrouting, "-s "+s+" ! -o "+b+" -j MASQUERADE", "sandboxes reach outside as the host")
@@ -137,24 +144,6 @@ func NetworkRules(n Network) []Rule {
 	add("filter", ChainIsolation1, "-i "+b+" ! -o "+b+" -j "+ChainIsolation2, "isolation stage 1: leaving the network")
 	add("filter", ChainIsolation2, "-o "+b+" -j DROP", "isolation stage 2: entering another network")
 	return rs
-}
-
-// Endpoint is a sandbox's address on one non-internal network.
-type Endpoint struct {
-	Sandbox string
-	Network string
-	Bridge  string
-	IP      netip.Addr
-}
-
-// EndpointRules drops packets for the sandbox that arrive on any interface but
-// its bridge, as Docker 28 does: nobody routes to a sandbox directly.
-func EndpointRules(e Endpoint) []Rule {
-	return []Rule{{
-		Table: "raw", Chain: ChainPrerouting,
-		Spec: "-d " + e.IP.String() + "/32 ! -i " + e.Bridge + " -j DROP",
-		Why:  "sandbox " + e.Sandbox + " on " + e.Network + ": no direct routing from off the bridge",
-	}}
 }
 
 // Port is one published mapping: a host port range onto a container port

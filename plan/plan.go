@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Step is one primitive change to the host. Apply and Undo must both be
@@ -33,6 +34,8 @@ type Step interface {
 // reads (the iptables ruleset, namespace handles) and the verbose writer.
 type Context struct {
 	Verbose io.Writer
+	// Timing, when set, receives how long each step took.
+	Timing  io.Writer
 	cache   map[string]any
 	closers []func()
 }
@@ -164,10 +167,14 @@ func (p *Plan) Apply(ctx *Context) error {
 			writeStep(ctx.Verbose, n, s.Commands())
 		}
 		var err error
+		start := time.Now()
 		if n == failAt {
 			err = ErrInjected
 		} else {
 			err = s.Apply(ctx)
+		}
+		if ctx.Timing != nil {
+			fmt.Fprintf(ctx.Timing, "timing:   step %3d %-23s %7.2f ms\n", n, s.Kind(), float64(time.Since(start).Microseconds())/1000)
 		}
 		if err != nil {
 			se := &StepError{Index: n, Commands: s.Commands(), Err: err}

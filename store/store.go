@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -110,22 +111,29 @@ func (e *CorruptError) Error() string {
 
 func (e *CorruptError) Unwrap() error { return e.Err }
 
-func decode(path string, data []byte, v any, name string) error {
+// record is what every state file carries: a schema version and, for
+// networks and sandboxes, the name the file is called by.
+type record interface{ header() (int, string) }
+
+func (n *Network) header() (int, string) { return n.Schema, n.Name }
+func (s *Sandbox) header() (int, string) { return s.Schema, s.Name }
+func (h *Host) header() (int, string)    { return h.Schema, "" }
+
+func decode(path string, data []byte, v record, name string) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return &CorruptError{Path: path, Err: err}
 	}
-	var probe struct {
-		Schema int    `json:"schema"`
-		Name   string `json:"name"`
+	if dec.More() {
+		return &CorruptError{Path: path, Err: fmt.Errorf("data after the record")}
 	}
-	_ = json.Unmarshal(data, &probe)
-	if probe.Schema != Schema {
-		return &CorruptError{Path: path, Err: fmt.Errorf("schema version %d, this minidocker-net reads %d", probe.Schema, Schema)}
+	schema, got := v.header()
+	if schema != Schema {
+		return &CorruptError{Path: path, Err: fmt.Errorf("schema version %d, this minidocker-net reads %d", schema, Schema)}
 	}
-	if name != "" && probe.Name != name {
-		return &CorruptError{Path: path, Err: fmt.Errorf("it names %q, not %q", probe.Name, name)}
+	if name != "" && got != name {
+		return &CorruptError{Path: path, Err: fmt.Errorf("it names %q, not %q", got, name)}
 	}
 	return nil
 }
@@ -190,34 +198,6 @@ func loadDir(dir string, each func(path, name string, data []byte) error) error 
 	return nil
 }
 
-// Files returns the content of every state file for st, keyed by path.
-func (s *Store) Files(st *State) (map[string][]byte, error) {
-	files := map[string][]byte{}
-	for name, n := range st.Networks {
-		n.Schema = Schema
-		b, err := json.MarshalIndent(n, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		files[s.NetworkFile(name)] = append(b, '\n')
-	}
-	for name, sb := range st.Sandboxes {
-		sb.Schema = Schema
-		b, err := json.MarshalIndent(sb, "", "  ")
-		if err != nil {
-			return nil, err
-		}
-		files[s.SandboxFile(name)] = append(b, '\n')
-	}
-	st.Host.Schema = Schema
-	b, err := json.MarshalIndent(st.Host, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	files[s.HostFile()] = append(b, '\n')
-	return files, nil
-}
-
 // FileChange is the content a file must have after a command; nil removes it.
 type FileChange struct {
 	Path string  `json:"path"`
@@ -225,33 +205,55 @@ type FileChange struct {
 }
 
 // Diff lists the files that differ between two states, with the content
-// each must have in `to` (nil: remove).
+// each must have in `to` (nil: remove). Records equal in both are not
+// encoded at all: a command touches few of many.
 func (s *Store) Diff(from, to *State) ([]FileChange, error) {
-	a, err := s.Files(from)
-	if err != nil {
-		return nil, err
-	}
-	b, err := s.Files(to)
-	if err != nil {
-		return nil, err
-	}
 	var out []FileChange
-	for p, data := range b {
-		if old, ok := a[p]; !ok || !bytes.Equal(old, data) {
-			d := string(data)
-			out = append(out, FileChange{Path: p, Data: &d})
+	put := func(path string, v any) error {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		d := string(b) + "\n"
+		out = append(out, FileChange{Path: path, Data: &d})
+		return nil
+	}
+	for name, n := range to.Networks {
+		if old, ok := from.Networks[name]; !ok || !reflect.DeepEqual(old, n) {
+			n.Schema = Schema
+			if err := put(s.NetworkFile(name), n); err != nil {
+				return nil, err
+			}
 		}
 	}
-	for p := range a {
-		if _, ok := b[p]; !ok {
-			out = append(out, FileChange{Path: p})
+	for name := range from.Networks {
+		if _, ok := to.Networks[name]; !ok {
+			out = append(out, FileChange{Path: s.NetworkFile(name)})
 		}
 	}
-	// The host file is written only when it says something, so an unused
-	// state directory stays empty.
-	for i, c := range out {
-		if c.Path == s.HostFile() && c.Data != nil && to.Host.empty() {
-			out[i].Data = nil
+	for name, sb := range to.Sandboxes {
+		if old, ok := from.Sandboxes[name]; !ok || !reflect.DeepEqual(old, sb) {
+			sb.Schema = Schema
+			if err := put(s.SandboxFile(name), sb); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for name := range from.Sandboxes {
+		if _, ok := to.Sandboxes[name]; !ok {
+			out = append(out, FileChange{Path: s.SandboxFile(name)})
+		}
+	}
+	if !reflect.DeepEqual(from.Host, to.Host) {
+		// The host file is written only when it says something, so an
+		// unused state directory stays empty.
+		if to.Host.empty() {
+			out = append(out, FileChange{Path: s.HostFile()})
+		} else {
+			to.Host.Schema = Schema
+			if err := put(s.HostFile(), to.Host); err != nil {
+				return nil, err
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
