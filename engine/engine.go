@@ -154,7 +154,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		}
 		return err
 	}
-	return e.commit(st, p, changes, tm)
+	return e.commit(st, p, changes, tm, t.rs)
 }
 
 // plan assembles the steps: objects are created, then the rules change,
@@ -176,7 +176,7 @@ func (t *tx) plan(title string) (*plan.Plan, error) {
 
 // commit journals the plan and the state files it replaces, applies the
 // plan, writes the new state and drops the journal.
-func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChange, tm *timer) error {
+func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChange, tm *timer, rs *nat.Ruleset) error {
 	if p.Empty() && len(changes) == 0 {
 		return nil
 	}
@@ -195,6 +195,9 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 	tm.mark("journal")
 	ctx := plan.NewContext(e.opts.Verbose)
 	defer ctx.Close()
+	if rs != nil {
+		nat.Seed(ctx, rs)
+	}
 	if tm.on {
 		ctx.Timing = os.Stderr
 	}

@@ -176,6 +176,11 @@ func inverseAll(ops []TableOp) []TableOp {
 // rulesetKey caches the saved ruleset for the whole plan.
 const rulesetKey = "nat.ruleset"
 
+// Seed gives a plan the ruleset read while planning it, so applying does
+// not read it again: the command holds the lock, and nothing else writes
+// our chains in between.
+func Seed(ctx *plan.Context, rs *Ruleset) { plan.Seed(ctx, rulesetKey, rs) }
+
 // ForgetRuleset makes the next Current read the kernel again, after
 // changes made outside the plan's steps.
 func ForgetRuleset(ctx *plan.Context) { ctx.Forget(rulesetKey) }
@@ -226,8 +231,9 @@ func (s *RulesStep) run(ctx *plan.Context, ops []TableOp, sel func(int) bool) ([
 	}
 	var b strings.Builder
 	table := ""
+	sim := rs.clone()
 	for i, o := range ops {
-		if !sel(i) || o.satisfied(rs, o.Table) {
+		if !sel(i) || o.satisfied(sim, o.Table) {
 			continue
 		}
 		done[i] = true
@@ -238,9 +244,21 @@ func (s *RulesStep) run(ctx *plan.Context, ops []TableOp, sel func(int) bool) ([
 			table = o.Table
 			b.WriteString("*" + table + "\n")
 		}
-		for _, l := range o.restoreLines() {
+		lines := o.restoreLines()
+		// Deleting a rule by its text makes iptables-nft compare it with
+		// every rule of the chain: 3000 deletes took 4.3 s, by position
+		// 61 ms. Positions are safe in our own chains, where only
+		// minidocker-net writes, under its lock; they come from the
+		// ruleset as it stands at this point of the batch.
+		if o.Kind == OpDel && strings.HasPrefix(o.Chain, Prefix) {
+			if pos := slices.Index(sim.RulesIn(o.Table, o.Chain), o.Rule().Line()); pos >= 0 {
+				lines = []string{"-D " + o.Chain + " " + strconv.Itoa(pos+1)}
+			}
+		}
+		for _, l := range lines {
 			b.WriteString(l + "\n")
 		}
+		sim.apply(o.Table, o.Op)
 	}
 	if table == "" {
 		return done, nil

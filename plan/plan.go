@@ -62,6 +62,9 @@ func Cached[T any](ctx *Context, key string, mk func() (T, error)) (T, error) {
 	return v, nil
 }
 
+// Seed stores a value in the cache ahead of its first use.
+func Seed(ctx *Context, key string, v any) { ctx.cache[key] = v }
+
 // Forget drops a cached value, for example after a write made it stale.
 func (ctx *Context) Forget(key string) { delete(ctx.cache, key) }
 

@@ -1,0 +1,538 @@
+// Command bench measures minidocker-net, side by side with Docker when a
+// Docker engine is installed: command latency (medians, the two tools
+// interleaved in one run), scaling to 250 sandboxes, 50 networks and 1000
+// published ports, data-plane throughput with iperf3 on every published
+// path, and what stays running. Everything happens in a throwaway host
+// (Docker's engine included), so the machine is left as it was.
+//
+//	bench -mdn bin/minidocker-net -out bench-results [-docker] [-quick]
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/minidocker-net/minidocker-net/hostns"
+)
+
+var (
+	mdn      = flag.String("mdn", "bin/minidocker-net", "the minidocker-net binary")
+	out      = flag.String("out", "bench-results", "directory for results.json, report.md and scaling.png")
+	withDock = flag.Bool("docker", true, "also measure Docker when dockerd is installed")
+	quick    = flag.Bool("quick", false, "fewer repetitions and a smaller scale (a smoke run)")
+	inside   = flag.Bool("inside", false, "internal: already in the throwaway host")
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == hostns.InitCommand {
+		os.Exit(hostns.Init(os.Args[2:]))
+	}
+	flag.Parse()
+	if !*inside {
+		os.Exit(relaunch())
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// relaunch runs this program again as the first process of a throwaway host.
+func relaunch() int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	args := []string{self, "-inside", "-mdn", abs(*mdn), "-out", abs(*out), fmt.Sprintf("-docker=%v", *withDock), fmt.Sprintf("-quick=%v", *quick)}
+	cmd := hostns.Command(self, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// Results is everything measured in one run.
+type Results struct {
+	When      string             `json:"when"`
+	Machine   map[string]string  `json:"machine"`
+	Latency   []Latency          `json:"latency"`
+	Scaling   map[string][]Point `json:"scaling"`
+	Transfer  []Throughput       `json:"throughput"`
+	Resources []Resource         `json:"resources"`
+	Notes     []string           `json:"notes"`
+}
+
+// Latency is the median of repeated runs of one operation.
+type Latency struct {
+	Op     string  `json:"op"`
+	Ours   float64 `json:"ours_ms"`
+	Docker float64 `json:"docker_ms,omitempty"`
+}
+
+// Point is one measurement of a scaling curve.
+type Point struct {
+	N  int     `json:"n"`
+	Ms float64 `json:"ms"`
+}
+
+// Throughput is one iperf3 path.
+type Throughput struct {
+	Path   string  `json:"path"`
+	Ours   float64 `json:"ours_gbps"`
+	Docker float64 `json:"docker_gbps,omitempty"`
+}
+
+// Resource is what keeps running after publishing ports.
+type Resource struct {
+	What   string `json:"what"`
+	Ours   string `json:"ours"`
+	Docker string `json:"docker,omitempty"`
+}
+
+func sh(format string, a ...any) (string, error) {
+	out, err := exec.Command("sh", "-c", fmt.Sprintf(format, a...)).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %v: %s", fmt.Sprintf(format, a...), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+func must(format string, a ...any) string {
+	o, err := sh(format, a...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	return o
+}
+
+// timed runs a command and returns its wall time in milliseconds.
+func timed(name string, args ...string) float64 {
+	start := time.Now()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	d := time.Since(start)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %s %s: %v: %s\n", name, strings.Join(args, " "), err, out)
+		os.Exit(1)
+	}
+	return float64(d.Microseconds()) / 1000
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func m(args ...string) float64 { return timed(*mdn, args...) }
+func d(args ...string) float64 { return timed("docker", args...) }
+
+func run() error {
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	res := &Results{When: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Scaling: map[string][]Point{}}
+	docker := *withDock && startDocker(res)
+	// The host's LAN: a client namespace reaching the host at 203.0.113.1.
+	must(`ip netns add client && ip link add up0 type veth peer name c0 netns client &&
+ip addr add 203.0.113.1/24 dev up0 && ip link set up0 up &&
+ip -n client addr add 203.0.113.2/24 dev c0 && ip -n client link set c0 up && ip -n client link set lo up`)
+
+	reps := 11
+	if *quick {
+		reps = 3
+	}
+	fmt.Println("== latency (median of", reps, "interleaved runs)")
+	res.Latency = latency(reps, docker)
+	for _, l := range res.Latency {
+		fmt.Printf("%-32s ours %8.1f ms   docker %8.1f ms\n", l.Op, l.Ours, l.Docker)
+	}
+	fmt.Println("== data plane (iperf3, TCP)")
+	res.Transfer = throughput(docker)
+	for _, t := range res.Transfer {
+		fmt.Printf("%-44s ours %6.1f Gbit/s   docker %6.1f Gbit/s\n", t.Path, t.Ours, t.Docker)
+	}
+	fmt.Println("== what runs after publishing 1000 ports")
+	res.Resources = resources(docker)
+	for _, r := range res.Resources {
+		fmt.Printf("%-40s ours: %s   docker: %s\n", r.What, r.Ours, r.Docker)
+	}
+	fmt.Println("== scaling")
+	scaling(res, docker)
+	if err := write(res); err != nil {
+		return err
+	}
+	fmt.Println("results in", *out)
+	return nil
+}
+
+func machine() map[string]string {
+	m := map[string]string{}
+	k, _ := sh("uname -r")
+	m["kernel"] = strings.TrimSpace(k)
+	c, _ := sh("nproc")
+	m["cpus"] = strings.TrimSpace(c)
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				m["cpu"] = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	ipt, _ := sh("iptables --version")
+	m["iptables"] = strings.TrimSpace(ipt)
+	v, _ := sh("%s --version", *mdn)
+	m["minidocker-net"] = strings.TrimSpace(v)
+	if dv, err := sh("docker version --format '{{.Server.Version}}' 2>/dev/null"); err == nil {
+		m["docker"] = strings.TrimSpace(dv)
+	}
+	return m
+}
+
+// startDocker runs dockerd inside the throwaway host, with its data in the
+// host's tmpfs, and imports a busybox image (no registry is reachable).
+func startDocker(res *Results) bool {
+	if _, err := exec.LookPath("dockerd"); err != nil {
+		res.Notes = append(res.Notes, "Docker not measured: dockerd is not installed (apt-get install docker.io)")
+		return false
+	}
+	_, _ = sh("mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup")
+	must("mkdir -p /run/dockerd")
+	dockerd := exec.Command("dockerd", "--data-root", "/run/dockerd/data", "--exec-root", "/run/dockerd/exec",
+		"--pidfile", "/run/dockerd/pid", "-H", "unix:///run/dockerd/docker.sock")
+	logf, _ := os.Create("/run/dockerd/log")
+	dockerd.Stdout, dockerd.Stderr = logf, logf
+	if err := dockerd.Start(); err != nil {
+		res.Notes = append(res.Notes, "Docker not measured: "+err.Error())
+		return false
+	}
+	os.Setenv("DOCKER_HOST", "unix:///run/dockerd/docker.sock")
+	for i := 0; i < 150; i++ {
+		if _, err := sh("docker version"); err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, err := sh("docker version"); err != nil {
+		log, _ := os.ReadFile("/run/dockerd/log")
+		res.Notes = append(res.Notes, "Docker not measured: dockerd did not start: "+lastLines(string(log), 5))
+		return false
+	}
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		res.Notes = append(res.Notes, "Docker not measured: busybox-static is missing")
+		return false
+	}
+	must(`rm -rf /run/bbox && mkdir -p /run/bbox/bin && cp %s /run/bbox/bin/busybox &&
+for a in sh nc ping ip sleep cat hostname; do ln -s busybox /run/bbox/bin/$a; done &&
+tar -C /run/bbox -c . | docker import - bbox >/dev/null`, busybox)
+	v, _ := sh("docker version --format '{{.Server.Version}}'")
+	res.Machine["docker"] = strings.TrimSpace(v) + " (engine in the same throwaway host, default userland proxy)"
+	return true
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, " | ")
+}
+
+func ports(n, base int, prefix string) []string {
+	var out []string
+	for i := 0; i < n; i++ {
+		out = append(out, prefix, fmt.Sprintf("%d:%d", base+i, base+i))
+	}
+	return out
+}
+
+func latency(reps int, docker bool) []Latency {
+	type op struct {
+		name   string
+		ours   func(i int) float64
+		docker func(i int) float64
+	}
+	// Warm both up: the first network sets the host up, the first run of
+	// Docker's default network creates docker0.
+	m("network", "create", "warm")
+	m("run", "-d", "--net", "warm", "--name", "warm")
+	if docker {
+		d("network", "create", "warm")
+		d("run", "-d", "--net", "warm", "--name", "warm", "bbox", "sleep", "1d")
+	}
+	ops := []op{
+		{"network create", func(i int) float64 { return m("network", "create", fmt.Sprintf("n%d", i)) },
+			func(i int) float64 { return d("network", "create", fmt.Sprintf("n%d", i)) }},
+		{"run -d (sandbox, no process)", func(i int) float64 { return m("run", "-d", "--net", "warm", "--name", fmt.Sprintf("s%d", i)) },
+			func(i int) float64 {
+				return d("run", "-d", "--net", "warm", "--name", fmt.Sprintf("s%d", i), "bbox", "sleep", "1d")
+			}},
+		{"network connect", func(i int) float64 { return m("network", "connect", fmt.Sprintf("n%d", i), fmt.Sprintf("s%d", i)) },
+			func(i int) float64 { return d("network", "connect", fmt.Sprintf("n%d", i), fmt.Sprintf("s%d", i)) }},
+		{"network disconnect", func(i int) float64 { return m("network", "disconnect", fmt.Sprintf("n%d", i), fmt.Sprintf("s%d", i)) },
+			func(i int) float64 { return d("network", "disconnect", fmt.Sprintf("n%d", i), fmt.Sprintf("s%d", i)) }},
+		{"rm", func(i int) float64 { return m("rm", "-f", fmt.Sprintf("s%d", i)) },
+			func(i int) float64 { return d("rm", "-f", fmt.Sprintf("s%d", i)) }},
+		{"network rm", func(i int) float64 { return m("network", "rm", fmt.Sprintf("n%d", i)) },
+			func(i int) float64 { return d("network", "rm", fmt.Sprintf("n%d", i)) }},
+	}
+	for _, n := range []int{1, 10, 1000} {
+		n := n
+		base := 20000
+		ops = append(ops, op{fmt.Sprintf("run -d publishing %d port(s)", n),
+			func(i int) float64 {
+				return m(append([]string{"run", "-d", "--net", "warm", "--name", fmt.Sprintf("p%d-%d", n, i)}, ports(n, base, "-p")...)...)
+			},
+			func(i int) float64 {
+				return d(append(append([]string{"run", "-d", "--net", "warm", "--name", fmt.Sprintf("p%d-%d", n, i)}, ports(n, base, "-p")...), "bbox", "sleep", "1d")...)
+			}})
+		ops = append(ops, op{fmt.Sprintf("rm with %d published port(s)", n),
+			func(i int) float64 { return m("rm", "-f", fmt.Sprintf("p%d-%d", n, i)) },
+			func(i int) float64 { return d("rm", "-f", fmt.Sprintf("p%d-%d", n, i)) }})
+	}
+	var out []Latency
+	runs := map[string][2][]float64{}
+	// Interleave: each repetition runs every operation with each tool, so
+	// both see the same machine noise.
+	for i := 0; i < reps; i++ {
+		for _, o := range ops {
+			slow := strings.Contains(o.name, "1000")
+			if slow && i >= 3 {
+				continue // three runs are enough
+			}
+			r := runs[o.name]
+			r[0] = append(r[0], o.ours(i))
+			if docker && (!slow || i == 0) {
+				r[1] = append(r[1], o.docker(i)) // Docker takes about two minutes for one
+			}
+			runs[o.name] = r
+		}
+	}
+	for _, o := range ops {
+		out = append(out, Latency{Op: o.name, Ours: median(runs[o.name][0]), Docker: median(runs[o.name][1])})
+	}
+	m("rm", "-f", "warm")
+	m("network", "rm", "warm")
+	if docker {
+		d("rm", "-f", "warm")
+		d("network", "rm", "warm")
+	}
+	return out
+}
+
+// iperf runs a 3-second TCP transfer from a place to an address and
+// returns Gbit/s received.
+func iperf(client []string, addr string, port int) float64 {
+	args := append(append([]string{}, client...), "iperf3", "-c", addr, "-p", strconv.Itoa(port), "-t", "3", "-J")
+	o, err := exec.Command(args[0], args[1:]...).Output()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: iperf3 to %s:%d from %v: %v\n", addr, port, client, err)
+		return 0
+	}
+	var r struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(o, &r); err != nil {
+		return 0
+	}
+	return r.End.SumReceived.BitsPerSecond / 1e9
+}
+
+// serveIperf starts an iperf3 server inside a network namespace (given as
+// a command prefix that enters it) and waits until it listens.
+func serveIperf(enter []string, port int) {
+	run := func(args ...string) {
+		full := append(append([]string{}, enter...), args...)
+		if out, err := exec.Command(full[0], full[1:]...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v: %v: %s\n", full, err, out)
+			os.Exit(1)
+		}
+	}
+	run("iperf3", "-s", "-D", "-p", strconv.Itoa(port))
+	run("sh", "-c", fmt.Sprintf("for i in $(seq 100); do ss -Hltn | grep -q ':%d ' && exit 0; sleep 0.05; done; exit 1", port))
+}
+
+func throughput(docker bool) []Throughput {
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		return nil
+	}
+	host := []string{}
+	client := []string{"ip", "netns", "exec", "client"}
+	m("network", "create", "tp")
+	m("run", "-d", "--net", "tp", "--name", "tp-server", "-p", "15201:5201")
+	m("run", "-d", "--net", "tp", "--name", "tp-client")
+	serveIperf([]string{"ip", "netns", "exec", "tp-server"}, 5201)
+	ourIP := strings.TrimSpace(must("%s inspect tp-server --format x 2>/dev/null | true; ip -n tp-server -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1", *mdn))
+	ourGW := strings.TrimSpace(must("ip -n tp-server route show default | awk '{print $3}'"))
+	serveIperf(host, 5999) // on the host itself: loopback, and the baseline for another host
+	var dockerIP, dockerGW string
+	var dockerEnter []string
+	if docker {
+		d("network", "create", "tp")
+		d("run", "-d", "--net", "tp", "--name", "tp-server", "-p", "25201:5201", "bbox", "sleep", "1d")
+		d("run", "-d", "--net", "tp", "--name", "tp-client", "bbox", "sleep", "1d")
+		pid := strings.TrimSpace(must("docker inspect -f '{{.State.Pid}}' tp-server"))
+		dockerEnter = []string{"nsenter", "-t", pid, "-n"}
+		serveIperf(dockerEnter, 5201)
+		dockerIP = strings.TrimSpace(must("docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' tp-server"))
+		dockerGW = strings.TrimSpace(must("docker inspect -f '{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}' tp-server"))
+	}
+	cpid := ""
+	if docker {
+		cpid = strings.TrimSpace(must("docker inspect -f '{{.State.Pid}}' tp-client"))
+	}
+	// Each published path is compared with the direct path from the same
+	// place, so both cross the same links and only the NAT differs.
+	sandbox := []string{"ip", "netns", "exec", "tp-client"}
+	dsandbox := []string{"nsenter", "-t", cpid, "-n"}
+	type path struct {
+		name                 string
+		oursFrom, dockerFrom []string
+		oursAddr, dockerAddr string
+		oursPort, dockerPort int
+	}
+	paths := []path{
+		{"host: loopback, no sandbox (the ceiling)", host, host, "127.0.0.1", "127.0.0.1", 5999, 5999},
+		{"host: direct to the sandbox's address", host, host, ourIP, dockerIP, 5201, 5201},
+		{"host: published, via 127.0.0.1", host, host, "127.0.0.1", "127.0.0.1", 15201, 25201},
+		{"host: published, via its own address", host, host, "203.0.113.1", "203.0.113.1", 15201, 25201},
+		{"another host: a service on the host itself", client, client, "203.0.113.1", "203.0.113.1", 5999, 5999},
+		{"another host: published, via the host's address", client, client, "203.0.113.1", "203.0.113.1", 15201, 25201},
+		{"sandbox: direct to its neighbour's address", sandbox, dsandbox, ourIP, dockerIP, 5201, 5201},
+		{"sandbox: published, hairpin via gateway:port", sandbox, dsandbox, ourGW, dockerGW, 15201, 25201},
+	}
+	var out []Throughput
+	for _, p := range paths {
+		// Median of three, interleaved with Docker's same path.
+		var ours, theirs []float64
+		for i := 0; i < 3; i++ {
+			ours = append(ours, iperf(p.oursFrom, p.oursAddr, p.oursPort))
+			if docker {
+				theirs = append(theirs, iperf(p.dockerFrom, p.dockerAddr, p.dockerPort))
+			}
+		}
+		out = append(out, Throughput{Path: p.name, Ours: median(ours), Docker: median(theirs)})
+	}
+	m("rm", "-f", "tp-server", "tp-client")
+	m("network", "rm", "tp")
+	if docker {
+		d("rm", "-f", "tp-server", "tp-client")
+		d("network", "rm", "tp")
+	}
+	_, _ = sh("pkill iperf3")
+	return out
+}
+
+// procStats counts the processes running an executable, and their memory.
+func procStats(exe string) (int, int) {
+	entries, _ := os.ReadDir("/proc")
+	n, rss := 0, 0
+	for _, e := range entries {
+		pid := e.Name()
+		if target, err := os.Readlink("/proc/" + pid + "/exe"); err != nil || filepath.Base(target) != exe {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + pid + "/status")
+		if err != nil {
+			continue
+		}
+		n++
+		sc := bufio.NewScanner(strings.NewReader(string(b)))
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.Atoi(f[1])
+				rss += kb
+			}
+		}
+	}
+	return n, rss
+}
+
+func resources(docker bool) []Resource {
+	m("network", "create", "res")
+	m(append([]string{"run", "-d", "--net", "res", "--name", "res"}, ports(1000, 40000, "-p")...)...)
+	n, rss := procStats(filepath.Base(*mdn))
+	r := []Resource{{What: "processes after publishing 1000 ports", Ours: fmt.Sprint(n)}, {What: "their memory (RSS)", Ours: fmt.Sprintf("%d MiB", rss/1024)}}
+	if docker {
+		d(append(append([]string{"run", "-d", "--name", "res"}, ports(1000, 40000, "-p")...), "bbox", "sleep", "1d")...)
+		dn, drss := procStats("docker-proxy")
+		r[0].Docker = fmt.Sprintf("%d docker-proxy", dn)
+		r[1].Docker = fmt.Sprintf("%d MiB", drss/1024)
+		d("rm", "-f", "res")
+	}
+	rules := strings.Count(must("iptables-save"), "\n-A ")
+	r = append(r, Resource{What: "iptables rules on the host (both tools)", Ours: fmt.Sprint(rules)})
+	m("rm", "-f", "res")
+	m("network", "rm", "res")
+	return r
+}
+
+func scaling(res *Results, docker bool) {
+	nSb, nNet, nPorts := 250, 50, 1000
+	if *quick {
+		nSb, nNet, nPorts = 40, 10, 100
+	}
+	m("network", "create", "scale")
+	var sb []Point
+	for i := 1; i <= nSb; i++ {
+		sb = append(sb, Point{i, m("run", "-d", "--net", "scale", "--name", fmt.Sprintf("sc%d", i))})
+	}
+	res.Scaling["ours: run -d, by sandboxes on the network"] = sb
+	var nets []Point
+	for i := 1; i <= nNet; i++ {
+		nets = append(nets, Point{i, m("network", "create", fmt.Sprintf("sn%d", i))})
+	}
+	res.Scaling["ours: network create, by networks"] = nets
+	var ps []Point
+	for i := 1; i <= nPorts; i++ {
+		ps = append(ps, Point{i, m("expose", "sc1", strconv.Itoa(30000+i))})
+	}
+	res.Scaling["ours: expose one port, by published ports"] = ps
+	fmt.Printf("ours: run -d %.1f ms at 1 sandbox, %.1f ms at %d; network create %.1f ms at 1, %.1f ms at %d; expose %.1f ms at 1, %.1f ms at %d\n",
+		sb[0].Ms, sb[len(sb)-1].Ms, nSb, nets[0].Ms, nets[len(nets)-1].Ms, nNet, ps[0].Ms, ps[len(ps)-1].Ms, nPorts)
+	if !docker {
+		return
+	}
+	d("network", "create", "scale")
+	var dsb []Point
+	step := 5
+	for i := 1; i <= nSb; i++ {
+		t := d("run", "-d", "--net", "scale", "--name", fmt.Sprintf("sc%d", i), "bbox", "sleep", "1d")
+		if i == 1 || i%step == 0 {
+			dsb = append(dsb, Point{i, t})
+		}
+	}
+	res.Scaling["docker: run -d, by containers on the network"] = dsb
+	var dnets []Point
+	for i := 1; i <= nNet; i++ {
+		dnets = append(dnets, Point{i, d("network", "create", fmt.Sprintf("sn%d", i))})
+	}
+	res.Scaling["docker: network create, by networks"] = dnets
+	fmt.Printf("docker: run -d %.1f ms at 1 container, %.1f ms at %d; network create %.1f ms at 1, %.1f ms at %d\n",
+		dsb[0].Ms, dsb[len(dsb)-1].Ms, nSb, dnets[0].Ms, dnets[len(dnets)-1].Ms, nNet)
+}
