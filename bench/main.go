@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minidocker-net/minidocker-net/dockerhost"
 	"github.com/minidocker-net/minidocker-net/hostns"
 )
 
@@ -30,7 +31,10 @@ var (
 	withDock = flag.Bool("docker", true, "also measure Docker when dockerd is installed")
 	quick    = flag.Bool("quick", false, "fewer repetitions and a smaller scale (a smoke run)")
 	inside   = flag.Bool("inside", false, "internal: already in the throwaway host")
+	parts    = flag.String("parts", "latency,throughput,resources,scaling", "which measurements to run")
 )
+
+func want(part string) bool { return strings.Contains(","+*parts+",", ","+part+",") }
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == hostns.InitCommand {
@@ -54,7 +58,7 @@ func relaunch() int {
 		return 1
 	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
-	args := []string{self, "-inside", "-mdn", abs(*mdn), "-out", abs(*out), fmt.Sprintf("-docker=%v", *withDock), fmt.Sprintf("-quick=%v", *quick)}
+	args := []string{self, "-inside", "-mdn", abs(*mdn), "-out", abs(*out), fmt.Sprintf("-docker=%v", *withDock), fmt.Sprintf("-quick=%v", *quick), "-parts", *parts}
 	cmd := hostns.Command(self, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -161,23 +165,31 @@ ip -n client addr add 203.0.113.2/24 dev c0 && ip -n client link set c0 up && ip
 	if *quick {
 		reps = 3
 	}
-	fmt.Println("== latency (median of", reps, "interleaved runs)")
-	res.Latency = latency(reps, docker)
-	for _, l := range res.Latency {
-		fmt.Printf("%-32s ours %8.1f ms   docker %8.1f ms\n", l.Op, l.Ours, l.Docker)
+	if want("latency") {
+		fmt.Println("== latency (median of", reps, "interleaved runs)")
+		res.Latency = latency(reps, docker)
+		for _, l := range res.Latency {
+			fmt.Printf("%-32s ours %8.1f ms   docker %8.1f ms\n", l.Op, l.Ours, l.Docker)
+		}
 	}
-	fmt.Println("== data plane (iperf3, TCP)")
-	res.Transfer = throughput(docker)
-	for _, t := range res.Transfer {
-		fmt.Printf("%-44s ours %6.1f Gbit/s   docker %6.1f Gbit/s\n", t.Path, t.Ours, t.Docker)
+	if want("throughput") {
+		fmt.Println("== data plane (iperf3, TCP)")
+		res.Transfer = throughput(docker)
+		for _, t := range res.Transfer {
+			fmt.Printf("%-52s ours %6.1f Gbit/s   docker %6.1f Gbit/s\n", t.Path, t.Ours, t.Docker)
+		}
 	}
-	fmt.Println("== what runs after publishing 1000 ports")
-	res.Resources = resources(docker)
-	for _, r := range res.Resources {
-		fmt.Printf("%-40s ours: %s   docker: %s\n", r.What, r.Ours, r.Docker)
+	if want("resources") {
+		fmt.Println("== what runs after publishing 1000 ports")
+		res.Resources = resources(docker)
+		for _, r := range res.Resources {
+			fmt.Printf("%-40s ours: %s   docker: %s\n", r.What, r.Ours, r.Docker)
+		}
 	}
-	fmt.Println("== scaling")
-	scaling(res, docker)
+	if want("scaling") {
+		fmt.Println("== scaling")
+		scaling(res, docker)
+	}
 	if err := write(res); err != nil {
 		return err
 	}
@@ -209,54 +221,15 @@ func machine() map[string]string {
 	return m
 }
 
-// startDocker runs dockerd inside the throwaway host, with its data in the
-// host's tmpfs, and imports a busybox image (no registry is reachable).
+// startDocker runs Docker's engine inside the throwaway host.
 func startDocker(res *Results) bool {
-	if _, err := exec.LookPath("dockerd"); err != nil {
-		res.Notes = append(res.Notes, "Docker not measured: dockerd is not installed (apt-get install docker.io)")
-		return false
-	}
-	_, _ = sh("mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup")
-	must("mkdir -p /run/dockerd")
-	dockerd := exec.Command("dockerd", "--data-root", "/run/dockerd/data", "--exec-root", "/run/dockerd/exec",
-		"--pidfile", "/run/dockerd/pid", "-H", "unix:///run/dockerd/docker.sock")
-	logf, _ := os.Create("/run/dockerd/log")
-	dockerd.Stdout, dockerd.Stderr = logf, logf
-	if err := dockerd.Start(); err != nil {
+	e, err := dockerhost.Start()
+	if err != nil {
 		res.Notes = append(res.Notes, "Docker not measured: "+err.Error())
 		return false
 	}
-	os.Setenv("DOCKER_HOST", "unix:///run/dockerd/docker.sock")
-	for i := 0; i < 150; i++ {
-		if _, err := sh("docker version"); err == nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if _, err := sh("docker version"); err != nil {
-		log, _ := os.ReadFile("/run/dockerd/log")
-		res.Notes = append(res.Notes, "Docker not measured: dockerd did not start: "+lastLines(string(log), 5))
-		return false
-	}
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		res.Notes = append(res.Notes, "Docker not measured: busybox-static is missing")
-		return false
-	}
-	must(`rm -rf /run/bbox && mkdir -p /run/bbox/bin && cp %s /run/bbox/bin/busybox &&
-for a in sh nc ping ip sleep cat hostname; do ln -s busybox /run/bbox/bin/$a; done &&
-tar -C /run/bbox -c . | docker import - bbox >/dev/null`, busybox)
-	v, _ := sh("docker version --format '{{.Server.Version}}'")
-	res.Machine["docker"] = strings.TrimSpace(v) + " (engine in the same throwaway host, default userland proxy)"
+	res.Machine["docker"] = e.Version + " (engine in the same throwaway host, default userland proxy)"
 	return true
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimSpace(s), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, " | ")
 }
 
 func ports(n, base int, prefix string) []string {
@@ -279,14 +252,14 @@ func latency(reps int, docker bool) []Latency {
 	m("run", "-d", "--net", "warm", "--name", "warm")
 	if docker {
 		d("network", "create", "warm")
-		d("run", "-d", "--net", "warm", "--name", "warm", "bbox", "sleep", "1d")
+		d("run", "-d", "--net", "warm", "--name", "warm", dockerhost.Image, "sleep", "1d")
 	}
 	ops := []op{
 		{"network create", func(i int) float64 { return m("network", "create", fmt.Sprintf("n%d", i)) },
 			func(i int) float64 { return d("network", "create", fmt.Sprintf("n%d", i)) }},
 		{"run -d (sandbox, no process)", func(i int) float64 { return m("run", "-d", "--net", "warm", "--name", fmt.Sprintf("s%d", i)) },
 			func(i int) float64 {
-				return d("run", "-d", "--net", "warm", "--name", fmt.Sprintf("s%d", i), "bbox", "sleep", "1d")
+				return d("run", "-d", "--net", "warm", "--name", fmt.Sprintf("s%d", i), dockerhost.Image, "sleep", "1d")
 			}},
 		{"network connect", func(i int) float64 { return m("network", "connect", fmt.Sprintf("n%d", i), fmt.Sprintf("s%d", i)) },
 			func(i int) float64 { return d("network", "connect", fmt.Sprintf("n%d", i), fmt.Sprintf("s%d", i)) }},
@@ -305,7 +278,7 @@ func latency(reps int, docker bool) []Latency {
 				return m(append([]string{"run", "-d", "--net", "warm", "--name", fmt.Sprintf("p%d-%d", n, i)}, ports(n, base, "-p")...)...)
 			},
 			func(i int) float64 {
-				return d(append(append([]string{"run", "-d", "--net", "warm", "--name", fmt.Sprintf("p%d-%d", n, i)}, ports(n, base, "-p")...), "bbox", "sleep", "1d")...)
+				return d(append(append([]string{"run", "-d", "--net", "warm", "--name", fmt.Sprintf("p%d-%d", n, i)}, ports(n, base, "-p")...), dockerhost.Image, "sleep", "1d")...)
 			}})
 		ops = append(ops, op{fmt.Sprintf("rm with %d published port(s)", n),
 			func(i int) float64 { return m("rm", "-f", fmt.Sprintf("p%d-%d", n, i)) },
@@ -394,8 +367,8 @@ func throughput(docker bool) []Throughput {
 	var dockerEnter []string
 	if docker {
 		d("network", "create", "tp")
-		d("run", "-d", "--net", "tp", "--name", "tp-server", "-p", "25201:5201", "bbox", "sleep", "1d")
-		d("run", "-d", "--net", "tp", "--name", "tp-client", "bbox", "sleep", "1d")
+		d("run", "-d", "--net", "tp", "--name", "tp-server", "-p", "25201:5201", dockerhost.Image, "sleep", "1d")
+		d("run", "-d", "--net", "tp", "--name", "tp-client", dockerhost.Image, "sleep", "1d")
 		pid := strings.TrimSpace(must("docker inspect -f '{{.State.Pid}}' tp-server"))
 		dockerEnter = []string{"nsenter", "-t", pid, "-n"}
 		serveIperf(dockerEnter, 5201)
@@ -479,7 +452,7 @@ func resources(docker bool) []Resource {
 	n, rss := procStats(filepath.Base(*mdn))
 	r := []Resource{{What: "processes after publishing 1000 ports", Ours: fmt.Sprint(n)}, {What: "their memory (RSS)", Ours: fmt.Sprintf("%d MiB", rss/1024)}}
 	if docker {
-		d(append(append([]string{"run", "-d", "--name", "res"}, ports(1000, 40000, "-p")...), "bbox", "sleep", "1d")...)
+		d(append(append([]string{"run", "-d", "--name", "res"}, ports(1000, 40000, "-p")...), dockerhost.Image, "sleep", "1d")...)
 		dn, drss := procStats("docker-proxy")
 		r[0].Docker = fmt.Sprintf("%d docker-proxy", dn)
 		r[1].Docker = fmt.Sprintf("%d MiB", drss/1024)
@@ -505,7 +478,8 @@ func scaling(res *Results, docker bool) {
 	res.Scaling["ours: run -d, by sandboxes on the network"] = sb
 	var nets []Point
 	for i := 1; i <= nNet; i++ {
-		nets = append(nets, Point{i, m("network", "create", fmt.Sprintf("sn%d", i))})
+		// Explicit subnets: the predefined pools hold 31 networks, on Docker too.
+		nets = append(nets, Point{i, m("network", "create", "--subnet", fmt.Sprintf("10.100.%d.0/24", i), fmt.Sprintf("sn%d", i))})
 	}
 	res.Scaling["ours: network create, by networks"] = nets
 	var ps []Point
@@ -522,7 +496,7 @@ func scaling(res *Results, docker bool) {
 	var dsb []Point
 	step := 5
 	for i := 1; i <= nSb; i++ {
-		t := d("run", "-d", "--net", "scale", "--name", fmt.Sprintf("sc%d", i), "bbox", "sleep", "1d")
+		t := d("run", "-d", "--net", "scale", "--name", fmt.Sprintf("sc%d", i), dockerhost.Image, "sleep", "1d")
 		if i == 1 || i%step == 0 {
 			dsb = append(dsb, Point{i, t})
 		}
@@ -530,7 +504,7 @@ func scaling(res *Results, docker bool) {
 	res.Scaling["docker: run -d, by containers on the network"] = dsb
 	var dnets []Point
 	for i := 1; i <= nNet; i++ {
-		dnets = append(dnets, Point{i, d("network", "create", fmt.Sprintf("sn%d", i))})
+		dnets = append(dnets, Point{i, d("network", "create", "--subnet", fmt.Sprintf("10.101.%d.0/24", i), fmt.Sprintf("sn%d", i))})
 	}
 	res.Scaling["docker: network create, by networks"] = dnets
 	fmt.Printf("docker: run -d %.1f ms at 1 container, %.1f ms at %d; network create %.1f ms at 1, %.1f ms at %d\n",

@@ -89,6 +89,11 @@ func BaseRules() []Rule {
 		// A DNATed packet was sent to a published port: it may cross networks
 		// (the filter MINIDOCKER chain still admits only published ports).
 		{Table: "filter", Chain: ChainIsolation1, Spec: "-m conntrack --ctstate DNAT -j RETURN", Why: "published ports are reachable from every network"},
+		// Docker's networks are other networks too: without these, our
+		// ACCEPT of traffic leaving a network would let it into Docker's
+		// bridges, where Docker 20.10 relies on the FORWARD policy.
+		{Table: "filter", Chain: ChainIsolation2, Spec: "-o docker0 -j DROP", Why: "isolation from Docker's default network"},
+		{Table: "filter", Chain: ChainIsolation2, Spec: "-o br-+ -j DROP", Why: "isolation from Docker's user-defined networks (bridges br-<id>)"},
 	}
 }
 

@@ -74,6 +74,9 @@ var ourExtras = []string{
 	"filter -A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1",
 	"filter -A DOCKER-ISOLATION-STAGE-1 -i br-dummy ! -o br-dummy -j DOCKER-ISOLATION-STAGE-2",
 	"filter -A DOCKER-ISOLATION-STAGE-2 -o br-dummy -j DROP",
+	// Docker's own networks are isolated from ours
+	"filter -A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP",
+	"filter -A DOCKER-ISOLATION-STAGE-2 -o br-+ -j DROP",
 	// published ports stay reachable from other networks (Docker 29's behaviour)
 	"filter -A DOCKER-ISOLATION-STAGE-1 -m conntrack --ctstate DNAT -j RETURN",
 	// our masquerade and raw rules live in our own chains, reached by one jump
