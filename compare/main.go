@@ -181,7 +181,6 @@ var explanations = []struct {
 	{regexp.MustCompile(`-j DNAT`), "Docker's proxy mode matches ! -i <bridge> on DNAT; in the kernel-only mode (Docker's own --userland-proxy=false) the bridge is not excluded"},
 	{regexp.MustCompile(`^ours: raw `), "raw drops: direct routing to sandboxes from off their bridge (Docker 28, once per network here, the gateway excepted) and 127/8 from sandboxes (CVE-2020-8558)"},
 	{regexp.MustCompile(`--src-type LOCAL -j MASQUERADE`), "host to sandbox via localhost: the kernel-only path masquerades the host's own source"},
-	{regexp.MustCompile(`--ctstate DNAT`), "published ports are reachable from other networks (Docker 29 behaviour; Docker 20.10 reaches them through docker-proxy)"},
 	{regexp.MustCompile(`RETURN$`), "Docker 20.10 ends its chains with RETURN; Docker 28 and minidocker-net fall through"},
 	{regexp.MustCompile(`X-ISOLATION-STAGE-2 -o (docker0|br-\+) -j DROP`), "minidocker-net isolates its networks from Docker's too, so they can share a host"},
 	{regexp.MustCompile(`X-USER|X-INTERNAL|X-ISOLATION|-j X-FORWARD`), "chain plumbing of Docker 28's layout"},

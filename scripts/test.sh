@@ -16,6 +16,9 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+echo "== Vagrantfile (no hypervisor here: syntax and vagrant validate)"
+ensure_packages vagrant:vagrant
+(dot=$(mktemp -d) && VAGRANT_DOTFILE_PATH="$dot" vagrant validate --ignore-provider && rm -rf "$dot")
 echo "== tests"
 go test -count=1 -timeout 20m "$@" ./...
 
