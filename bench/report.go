@@ -141,7 +141,9 @@ func plot(res *Results, keys []string) error {
 			if err := os.WriteFile(file, []byte(data.String()), 0o644); err != nil {
 				return err
 			}
-			plots = append(plots, fmt.Sprintf("'%s' with lines lw 2 title '%s'", file, strings.SplitN(k, ":", 2)[0]))
+			who := strings.SplitN(k, ":", 2)[0]
+			color := map[string]string{"ours": "#009e73", "docker": "#9400d3"}[who]
+			plots = append(plots, fmt.Sprintf("'%s' with lines lw 2 lc rgb '%s' title '%s'", file, color, who))
 		}
 		if len(plots) == 0 {
 			continue

@@ -43,25 +43,34 @@ func steps(h *Host, cmd []string) int {
 	return n
 }
 
-// TestFaultInjectionEveryStep makes each step of each command's plan fail
-// in turn and checks that the host is exactly as before every time.
-func TestFaultInjectionEveryStep(t *testing.T) {
-	t.Parallel()
-	h := NewHost(t)
+// everyStep runs check for each step of each command of the scenario, with
+// the host as it was before the command, then runs the command for real.
+func everyStep(t *testing.T, h *Host, check func(cmd []string, step, steps int, before Snapshot)) int {
 	total := 0
 	for _, cmd := range scenario {
 		n := steps(h, cmd)
 		before := h.Snapshot()
 		for i := 1; i <= n; i++ {
-			r := h.RunEnv("", []string{"MINIDOCKER_NET_FAIL_STEP=" + fmt.Sprint(i)}, append([]string{bin}, cmd...)...)
-			if r.Code == 0 || !strings.Contains(r.Stderr, "fault injected") || !strings.Contains(r.Stderr, "all changes rolled back") {
-				t.Fatalf("%v with step %d failing:\n%s", cmd, i, r)
-			}
-			h.SameAs(before, "%v, step %d of %d failed", cmd, i, n)
+			check(cmd, i, n, before)
 			total++
 		}
 		h.MustMDN(cmd...)
 	}
+	return total
+}
+
+// TestFaultInjectionEveryStep makes each step of each command's plan fail
+// in turn and checks that the host is exactly as before every time.
+func TestFaultInjectionEveryStep(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	total := everyStep(t, h, func(cmd []string, i, n int, before Snapshot) {
+		r := h.RunEnv("", []string{"MINIDOCKER_NET_FAIL_STEP=" + fmt.Sprint(i)}, append([]string{bin}, cmd...)...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "fault injected") || !strings.Contains(r.Stderr, "all changes rolled back") {
+			t.Fatalf("%v with step %d failing:\n%s", cmd, i, r)
+		}
+		h.SameAs(before, "%v, step %d of %d failed", cmd, i, n)
+	})
 	t.Logf("%d injected faults over %d commands, each rolled back to the exact previous host", total, len(scenario))
 }
 
@@ -71,24 +80,17 @@ func TestFaultInjectionEveryStep(t *testing.T) {
 func TestCrashAtEveryStep(t *testing.T) {
 	t.Parallel()
 	h := NewHost(t)
-	total := 0
-	for _, cmd := range scenario {
-		n := steps(h, cmd)
-		before := h.Snapshot()
-		for i := 1; i <= n; i++ {
-			r := h.RunEnv("", []string{"MINIDOCKER_NET_CRASH_STEP=" + fmt.Sprint(i)}, append([]string{bin}, cmd...)...)
-			if r.Code != -1 && r.Code != 137 {
-				t.Fatalf("%v should have been killed before step %d:\n%s", cmd, i, r)
-			}
-			doc := h.MDN("doctor")
-			if doc.Code != 1 || !strings.Contains(doc.Stdout, "was interrupted half-way") {
-				t.Fatalf("doctor after a crash before step %d of %v:\n%s", i, cmd, doc)
-			}
-			h.MustMDN("doctor", "--fix")
-			h.SameAs(before, "%v, killed before step %d of %d, then doctor --fix", cmd, i, n)
-			total++
+	total := everyStep(t, h, func(cmd []string, i, n int, before Snapshot) {
+		r := h.RunEnv("", []string{"MINIDOCKER_NET_CRASH_STEP=" + fmt.Sprint(i)}, append([]string{bin}, cmd...)...)
+		if r.Code != -1 && r.Code != 137 {
+			t.Fatalf("%v should have been killed before step %d:\n%s", cmd, i, r)
 		}
-		h.MustMDN(cmd...)
-	}
+		doc := h.MDN("doctor")
+		if doc.Code != 1 || !strings.Contains(doc.Stdout, "was interrupted half-way") {
+			t.Fatalf("doctor after a crash before step %d of %v:\n%s", i, cmd, doc)
+		}
+		h.MustMDN("doctor", "--fix")
+		h.SameAs(before, "%v, killed before step %d of %d, then doctor --fix", cmd, i, n)
+	})
 	t.Logf("%d crashes over %d commands, each rolled back to the exact previous host", total, len(scenario))
 }

@@ -53,6 +53,10 @@ type tx struct {
 // ruleset returns the kernel's current ruleset, read once per command.
 func (t *tx) ruleset() (*nat.Ruleset, error) {
 	if t.rs == nil {
+		if rs, ok := nat.LoadCache(t.e.opts.Paths.RulesetCache()); ok {
+			t.rs = rs
+			return rs, nil
+		}
 		rs, err := nat.Save()
 		if err != nil {
 			return nil, err
@@ -154,7 +158,14 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		}
 		return err
 	}
-	return e.commit(st, p, changes, tm, t.rs)
+	if err := e.commit(st, p, changes, tm, t.rs); err != nil {
+		return err
+	}
+	// Keep the ruleset for the next command; none once nothing is ours.
+	if len(t.new.Networks) == 0 {
+		_ = os.Remove(st.RulesetCache())
+	}
+	return nil
 }
 
 // plan assembles the steps: objects are created, then the rules change,
@@ -221,6 +232,9 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 			_ = st.RemoveJournal()
 		}
 		return errors.Join(fmt.Errorf("record the new state: %w", err), uerr, werr)
+	}
+	if rs := nat.Peek(ctx); rs != nil {
+		_ = rs.StoreCache(st.RulesetCache())
 	}
 	return st.RemoveJournal()
 }

@@ -142,7 +142,7 @@ func (e *Engine) Reset() ([]string, error) {
 			acts = append(acts, action{"rm " + p, func() error { return os.Remove(p) }})
 		}
 	}
-	for _, p := range []string{st.HostFile(), st.JournalFile()} {
+	for _, p := range []string{st.HostFile(), st.JournalFile(), st.RulesetCache()} {
 		if _, err := os.Stat(p); err == nil {
 			p := p
 			acts = append(acts, action{"rm " + p, func() error { return os.Remove(p) }})

@@ -3,7 +3,9 @@ package nat
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -22,6 +24,9 @@ type Ruleset struct {
 	Tables map[string]*Table
 	// NFTables is true when iptables-save reported the nf_tables backend.
 	NFTables bool
+	// Gen is the nftables generation this ruleset is exactly the kernel's
+	// for; 0 when that is not known.
+	Gen uint32
 }
 
 // ParseSave parses iptables-save output. Counters and comments are ignored.
@@ -159,7 +164,7 @@ func (rs *Ruleset) apply(table string, op Op) {
 
 // clone copies the ruleset, to simulate a batch.
 func (rs *Ruleset) clone() *Ruleset {
-	c := &Ruleset{Tables: map[string]*Table{}, NFTables: rs.NFTables}
+	c := &Ruleset{Tables: map[string]*Table{}, NFTables: rs.NFTables, Gen: rs.Gen}
 	for name, t := range rs.Tables {
 		ct := &Table{Name: name, Chains: slices.Clone(t.Chains), Policies: map[string]string{}, Rules: map[string][]string{}}
 		for k, v := range t.Policies {
@@ -174,7 +179,10 @@ func (rs *Ruleset) clone() *Ruleset {
 }
 
 // dropTable forgets a table that was deleted.
-func (rs *Ruleset) dropTable(table string) { delete(rs.Tables, table) }
+func (rs *Ruleset) dropTable(table string) {
+	delete(rs.Tables, table)
+	rs.Gen = 0
+}
 
 // Empty reports whether a table holds nothing but built-in chains with
 // ACCEPT policies and no rules: what a table nobody configured looks like.
@@ -195,11 +203,56 @@ func (t *Table) Empty() bool {
 // Save runs iptables-save once and parses it. It is the check that keeps
 // rules from being added twice or deleted when absent.
 func Save() (*Ruleset, error) {
+	before, gerr := Generation()
 	out, err := exec.Command(saveCmd).Output()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w%s", saveCmd, err, stderrOf(err))
 	}
-	return ParseSave(out)
+	rs, err := ParseSave(out)
+	if err != nil {
+		return nil, err
+	}
+	if after, err := Generation(); gerr == nil && err == nil && after == before && rs.NFTables {
+		rs.Gen = after
+	}
+	return rs, nil
+}
+
+// LoadCache returns the ruleset kept by the previous command, when the
+// kernel's nftables generation shows nothing has changed since: then it is
+// exactly what iptables-save would print, read in microseconds instead of
+// a process whose cost grows with the ruleset (20 ms at 3000 rules).
+func LoadCache(path string) (*Ruleset, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	rs := &Ruleset{}
+	if json.Unmarshal(b, rs) != nil || rs.Gen == 0 || !rs.NFTables {
+		return nil, false
+	}
+	if gen, err := Generation(); err != nil || gen != rs.Gen {
+		return nil, false
+	}
+	return rs, true
+}
+
+// StoreCache keeps the ruleset for the next command, if its generation is
+// known.
+func (rs *Ruleset) StoreCache(path string) error {
+	if rs.Gen == 0 {
+		_ = os.Remove(path)
+		return nil
+	}
+	b, err := json.Marshal(rs)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // Binaries, overridable for a host whose active iptables is not the default.

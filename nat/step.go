@@ -264,6 +264,8 @@ func (s *RulesStep) run(ctx *plan.Context, ops []TableOp, sel func(int) bool) ([
 		return done, nil
 	}
 	b.WriteString("COMMIT\n")
+	gen, gerr := Generation()
+	tables := strings.Count(b.String(), "COMMIT\n")
 	if err := restore(b.String()); err != nil {
 		// Tables before the failing one committed: find out what applied.
 		ctx.Forget(rulesetKey)
@@ -278,7 +280,19 @@ func (s *RulesStep) run(ctx *plan.Context, ops []TableOp, sel func(int) bool) ([
 			rs.apply(o.Table, o.Op)
 		}
 	}
+	// One generation per committed table, and ours only: the model is
+	// exactly the kernel's ruleset again.
+	rs.Gen = 0
+	if after, err := Generation(); gerr == nil && err == nil && after == gen+uint32(tables) && rs.NFTables {
+		rs.Gen = after
+	}
 	return done, nil
+}
+
+// Peek returns the plan's ruleset if it has one, without reading the kernel.
+func Peek(ctx *plan.Context) *Ruleset {
+	rs, _ := plan.Lookup[*Ruleset](ctx, rulesetKey)
+	return rs
 }
 
 // Change is the difference one command makes to the ruleset.

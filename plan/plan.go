@@ -62,6 +62,12 @@ func Cached[T any](ctx *Context, key string, mk func() (T, error)) (T, error) {
 	return v, nil
 }
 
+// Lookup returns a cached value without building it.
+func Lookup[T any](ctx *Context, key string) (T, bool) {
+	v, ok := ctx.cache[key].(T)
+	return v, ok
+}
+
 // Seed stores a value in the cache ahead of its first use.
 func Seed(ctx *Context, key string, v any) { ctx.cache[key] = v }
 

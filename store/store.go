@@ -57,6 +57,10 @@ func (p Paths) HostFile() string { return filepath.Join(p.Run, "host.json") }
 // JournalFile holds the plan of a command in progress.
 func (p Paths) JournalFile() string { return filepath.Join(p.Run, "journal.json") }
 
+// RulesetCache keeps the ruleset as the last command left it (see
+// nat.LoadCache).
+func (p Paths) RulesetCache() string { return filepath.Join(p.Run, "ruleset.json") }
+
 // LogFile keeps the output of a sandbox's detached process.
 func (p Paths) LogFile(name string) string { return filepath.Join(p.Run, "logs", name+".log") }
 
