@@ -235,6 +235,24 @@ func TestUnexposeAndRmRestoreRulesExactly(t *testing.T) {
 	}
 }
 
+// Two host ports to one container port share the ACCEPT rule: removing
+// one mapping must leave the other working.
+func TestUnexposeOneOfTwoMappingsToOnePort(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	otherHost(t, h)
+	h.MustMDN("network", "create", "n")
+	h.MustMDN("run", "-d", "--net", "n", "--name", "s", "--hostname", "s", "-p", "8080:80", "-p", "8081:80")
+	h.Serve("s", "tcp", 80)
+	h.MustMDN("unexpose", "s", "8081:80")
+	if reply, ok := h.Reach("ns:client", "tcp", "203.0.113.1:8080"); !ok || !strings.Contains(reply, " at s") {
+		t.Errorf("8080 after unexposing 8081: %q", reply)
+	}
+	if reply, ok := h.Reach("ns:client", "tcp", "203.0.113.1:8081"); ok {
+		t.Errorf("8081 still answers after unexpose: %q", reply)
+	}
+}
+
 func TestPortsFollowTheGateway(t *testing.T) {
 	t.Parallel()
 	h := NewHost(t)

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"maps"
+	"reflect"
 	"slices"
 
 	"github.com/minidocker-net/minidocker-net/nat"
@@ -50,10 +52,69 @@ func DesiredRules(s *store.State) []nat.Rule {
 	return rules
 }
 
+// changedRules returns the rules of what differs between two states: the
+// skeleton when networks come or go, the networks whose record changed,
+// and the sandboxes whose mappings changed. Unchanged
+// objects would give both sides the same rules, so the diff is that of
+// DesiredRules, without building every rule of the host twice.
+func changedRules(old, cur *store.State) (from, to []nat.Rule) {
+	if had, has := len(old.Networks) > 0, len(cur.Networks) > 0; had && !has {
+		from = nat.BaseRules()
+	} else if has && !had {
+		to = nat.BaseRules()
+	}
+	for _, n := range unionKeys(old.Networks, cur.Networks) {
+		o, c := old.Networks[n], cur.Networks[n]
+		if o != nil && c != nil && reflect.DeepEqual(o, c) {
+			continue
+		}
+		if o != nil {
+			from = append(from, nat.NetworkRules(natNetwork(o))...)
+		}
+		if c != nil {
+			to = append(to, nat.NetworkRules(natNetwork(c))...)
+		}
+	}
+	for _, n := range unionKeys(old.Sandboxes, cur.Sandboxes) {
+		var before, after []nat.Port
+		if sb := old.Sandboxes[n]; sb != nil {
+			before = PortRuleSpecs(old, sb)
+		}
+		if sb := cur.Sandboxes[n]; sb != nil {
+			after = PortRuleSpecs(cur, sb)
+		}
+		// A sandbox's mappings can share rules (two host ports to one
+		// container port share the ACCEPT), so a changed sandbox is
+		// diffed whole.
+		if slices.Equal(before, after) {
+			continue
+		}
+		for _, p := range before {
+			from = append(from, nat.PortRules(p)...)
+		}
+		for _, p := range after {
+			to = append(to, nat.PortRules(p)...)
+		}
+	}
+	return from, to
+}
+
+// unionKeys returns the keys of both maps, sorted, each once.
+func unionKeys[V any](a, b map[string]V) []string {
+	out := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // ruleSteps computes the batched iptables steps between the old and the
 // new state, checked against the kernel's ruleset.
 func (t *tx) ruleSteps() ([]plan.Step, error) {
-	c := nat.Diff(DesiredRules(t.old), DesiredRules(t.new))
+	c := nat.Diff(changedRules(t.old, t.new))
 	had, has := len(t.old.Networks) > 0, len(t.new.Networks) > 0
 	if !had && has {
 		c.NewChains = nat.BaseChains

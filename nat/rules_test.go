@@ -249,3 +249,21 @@ func FuzzParseSave(f *testing.F) {
 		}
 	})
 }
+
+func TestRulesetTextRoundTrip(t *testing.T) {
+	rs := lessonRuleset()
+	var b strings.Builder
+	rs.write(&b)
+	back, err := ParseSave([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again strings.Builder
+	back.write(&again)
+	if again.String() != b.String() {
+		t.Errorf("round trip differs:\n%s\n---\n%s", b.String(), again.String())
+	}
+	if back.Policy("filter", "FORWARD") != "DROP" || !back.HasChain("raw", ChainPrerouting) {
+		t.Errorf("policies or chains lost")
+	}
+}

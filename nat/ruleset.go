@@ -3,7 +3,6 @@ package nat
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -200,6 +199,30 @@ func (t *Table) Empty() bool {
 	return true
 }
 
+// write renders the ruleset as iptables-save does, counters aside.
+func (rs *Ruleset) write(b *strings.Builder) {
+	for _, name := range Tables {
+		t := rs.Tables[name]
+		if t == nil {
+			continue
+		}
+		b.WriteString("*" + name + "\n")
+		for _, c := range t.Chains {
+			policy := "-"
+			if p, ok := t.Policies[c]; ok {
+				policy = p
+			}
+			b.WriteString(":" + c + " " + policy + " [0:0]\n")
+		}
+		for _, c := range t.Chains {
+			for _, l := range t.Rules[c] {
+				b.WriteString(l + "\n")
+			}
+		}
+		b.WriteString("COMMIT\n")
+	}
+}
+
 // Save runs iptables-save once and parses it. It is the check that keeps
 // rules from being added twice or deleted when absent.
 func Save() (*Ruleset, error) {
@@ -227,13 +250,18 @@ func LoadCache(path string) (*Ruleset, bool) {
 	if err != nil {
 		return nil, false
 	}
-	rs := &Ruleset{}
-	if json.Unmarshal(b, rs) != nil || rs.Gen == 0 || !rs.NFTables {
+	var gen uint32
+	if _, err := fmt.Sscanf(string(b), "# minidocker-net ruleset cache, nftables generation %d\n", &gen); err != nil || gen == 0 {
 		return nil, false
 	}
-	if gen, err := Generation(); err != nil || gen != rs.Gen {
+	if now, err := Generation(); err != nil || now != gen {
 		return nil, false
 	}
+	rs, err := ParseSave(b)
+	if err != nil {
+		return nil, false
+	}
+	rs.Gen, rs.NFTables = gen, true
 	return rs, true
 }
 
@@ -244,12 +272,11 @@ func (rs *Ruleset) StoreCache(path string) error {
 		_ = os.Remove(path)
 		return nil
 	}
-	b, err := json.Marshal(rs)
-	if err != nil {
-		return err
-	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# minidocker-net ruleset cache, nftables generation %d\n", rs.Gen)
+	rs.write(&b)
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

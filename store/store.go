@@ -59,7 +59,7 @@ func (p Paths) JournalFile() string { return filepath.Join(p.Run, "journal.json"
 
 // RulesetCache keeps the ruleset as the last command left it (see
 // nat.LoadCache).
-func (p Paths) RulesetCache() string { return filepath.Join(p.Run, "ruleset.json") }
+func (p Paths) RulesetCache() string { return filepath.Join(p.Run, "ruleset.save") }
 
 // LogFile keeps the output of a sandbox's detached process.
 func (p Paths) LogFile(name string) string { return filepath.Join(p.Run, "logs", name+".log") }
