@@ -153,7 +153,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		ctx := plan.NewContext(e.opts.Verbose)
 		defer ctx.Close()
 		err := p.Converge(ctx)
-		if werr := store.Write(changes); werr != nil {
+		if werr := st.Write(changes); werr != nil {
 			return errors.Join(err, werr)
 		}
 		return err
@@ -225,9 +225,9 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 		return err
 	}
 	defer tm.mark("write records, drop journal")
-	if err := store.Write(changes); err != nil {
+	if err := st.Write(changes); err != nil {
 		uerr := p.Undo(ctx)
-		werr := store.Write(before)
+		werr := st.Write(before)
 		if uerr == nil && werr == nil {
 			_ = st.RemoveJournal()
 		}
@@ -257,7 +257,7 @@ func (e *Engine) recover(st *store.Store) error {
 	ctx := plan.NewContext(e.opts.Verbose)
 	defer ctx.Close()
 	uerr := (&plan.Plan{Steps: steps}).Undo(ctx)
-	if err := store.Write(j.Before); err != nil {
+	if err := st.Write(j.Before); err != nil {
 		return errors.Join(fmt.Errorf("roll back interrupted command %q: %w", j.Title, err), uerr)
 	}
 	if uerr != nil {

@@ -23,14 +23,15 @@ type Journal struct {
 	Before []FileChange `json:"before"`
 }
 
-// WriteJournal stores the journal atomically.
+// WriteJournal stores the journal atomically, without syncing it: it
+// describes kernel changes, which a power loss undoes by itself.
 func (s *Store) WriteJournal(j *Journal) error {
 	j.Schema = Schema
 	b, err := json.Marshal(j)
 	if err != nil {
 		return fmt.Errorf("encode journal: %w", err)
 	}
-	return WriteFileAtomic(s.JournalFile(), b, 0o600)
+	return replaceFile(s.JournalFile(), b, 0o600, false)
 }
 
 // ReadJournal returns the pending journal, or nil when there is none.

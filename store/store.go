@@ -268,8 +268,12 @@ func (h Host) empty() bool {
 	return !h.ForwardingEnabled && h.ForwardPolicyWas == "" && len(h.TablesCreated) == 0
 }
 
-// Write applies file changes, each atomically.
-func Write(changes []FileChange) error {
+// Write applies file changes, each atomically. Only network definitions
+// are synced to disk: everything under the run directory describes kernel
+// objects a reboot destroys, so it needs atomicity (a crashed command leaves
+// the old file or the new) but not durability, and an fsync costs about a
+// millisecond on a disk-backed /run.
+func (s *Store) Write(changes []FileChange) error {
 	for _, c := range changes {
 		if c.Data == nil {
 			if err := os.Remove(c.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -277,23 +281,28 @@ func Write(changes []FileChange) error {
 			}
 			continue
 		}
-		if err := WriteFileAtomic(c.Path, []byte(*c.Data), 0o644); err != nil {
+		if err := replaceFile(c.Path, []byte(*c.Data), 0o644, s.durable(c.Path)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// WriteFileAtomic writes a temporary file, syncs it and renames it over
-// path, so a reader sees the old content or the new, never a mix.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+func (p Paths) durable(path string) bool {
+	return strings.HasPrefix(path, p.Lib+string(filepath.Separator))
+}
+
+// replaceFile writes a temporary file and renames it over path, so a
+// reader sees the old content or the new, never a mix; sync makes the new
+// content durable before and after the rename.
+func replaceFile(path string, data []byte, perm os.FileMode, sync bool) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err == nil {
+	if _, err = tmp.Write(data); err == nil && sync {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -308,9 +317,11 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if sync {
+		if d, err := os.Open(dir); err == nil {
+			_ = d.Sync()
+			d.Close()
+		}
 	}
 	return nil
 }

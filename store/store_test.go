@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -35,7 +36,7 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	if len(changes) != 2 {
 		t.Fatalf("a new network and sandbox are two files (the empty host record is not written): %+v", changes)
 	}
-	if err := Write(changes); err != nil {
+	if err := s.Write(changes); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Load()
@@ -57,7 +58,7 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 func TestCorruptFilesAreReportedNotReset(t *testing.T) {
 	s := open(t)
 	changes, _ := s.Diff(NewState(), sample())
-	if err := Write(changes); err != nil {
+	if err := s.Write(changes); err != nil {
 		t.Fatal(err)
 	}
 	path := s.SandboxFile("box")
@@ -109,17 +110,37 @@ func TestJournal(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicLeavesNoTemporaries(t *testing.T) {
+func TestReplaceFileLeavesNoTemporaries(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "f.json")
-	for i := 0; i < 3; i++ {
-		if err := WriteFileAtomic(p, []byte("x"), 0o644); err != nil {
+	for i, sync := range []bool{true, false, true} {
+		want := fmt.Sprintf("content %d", i)
+		if err := replaceFile(p, []byte(want), 0o644, sync); err != nil {
 			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(p); string(got) != want {
+			t.Errorf("sync=%v: file holds %q, want %q", sync, got, want)
 		}
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Errorf("temporary files left: %v", entries)
+	}
+}
+
+// Only what must survive a reboot pays for an fsync.
+func TestOnlyNetworkDefinitionsAreDurable(t *testing.T) {
+	p := PathsFor("/state")
+	for path, want := range map[string]bool{
+		p.NetworkFile("test-network"): true,
+		p.SandboxFile("apple-server"): false,
+		p.HostFile():                  false,
+		p.JournalFile():               false,
+		"/state/library/x.json":       false, // a sibling sharing the prefix
+	} {
+		if got := p.durable(path); got != want {
+			t.Errorf("durable(%s) = %v, want %v", path, got, want)
+		}
 	}
 }
 
