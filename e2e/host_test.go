@@ -223,6 +223,32 @@ true`
 // what is inside them), owned sysctls, ruleset and state files.
 func (h *Host) Snapshot() Snapshot {
 	h.t.Helper()
+	// A removed sandbox's host ends are deleted by the kernel with its
+	// namespace, in the background (nsnet.Release): wait, within a bound,
+	// for the host to settle. An end that outlives the bound stays in the
+	// snapshot, and fails the comparison.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		s := h.snapshot()
+		if !releasedEnd(s["links"]) || time.Now().After(deadline) {
+			return s
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// releasedEnd reports a sandbox's host end off its bridge.
+func releasedEnd(links string) bool {
+	for _, l := range strings.Split(links, "\n") {
+		if strings.Contains(l, "alias minidocker-net sandbox") && !strings.Contains(l, " master ") {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Host) snapshot() Snapshot {
+	h.t.Helper()
 	s := Snapshot{}
 	key := ""
 	for _, l := range strings.Split(h.MustSh(snapshotScript), "\n") {

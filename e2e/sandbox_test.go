@@ -398,3 +398,38 @@ func TestLogsExecAndAutoRemove(t *testing.T) {
 		t.Errorf("logs of a missing sandbox:\n%s", r)
 	}
 }
+
+// TestRmLeavesThePairsToTheKernel: rm takes a sandbox's host ends off their
+// bridges and deletes its namespace, and the kernel deletes the pairs with
+// it in the background. The moment rm returns, nothing of the sandbox is on
+// a bridge or in the namespace list, its address serves the next sandbox,
+// and soon after no interface of it is left.
+func TestRmLeavesThePairsToTheKernel(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	before := h.Snapshot()
+	h.MustMDN("network", "create", "n1")
+	h.MustMDN("network", "create", "n2")
+	h.MustMDN("run", "-d", "--net", "n1", "--name", "a")
+	h.MustMDN("network", "connect", "n2", "a")
+	h.MustMDN("run", "-d", "--net", "n1", "--name", "b")
+	plan := h.MustMDN("--dry-run", "rm", "a")
+	if n := strings.Count(plan, "nomaster down  # the kernel deletes the pair with namespace a"); n != 2 || strings.Contains(plan, "ip link del") {
+		t.Errorf("rm should release both host ends and delete none itself:\n%s", plan)
+	}
+	// One shell: nothing runs between rm and the checks.
+	out := h.MustSh(bin + ` rm a >/dev/null && ip -o link show master mdn-n1; ip -o link show master mdn-n2; echo netns: $(ls /var/run/netns)`)
+	if strings.Contains(out, "sandbox a ") || !strings.Contains(out, "sandbox b eth0") || !strings.Contains(out, "netns: b\n") {
+		t.Errorf("right after rm, a's ends must be off the bridges and its namespace gone:\n%s", out)
+	}
+	h.MustMDN("run", "-d", "--net", "n1", "--name", "c")
+	if addr := h.MustMDN("exec", "c", "--", "ip", "-o", "-4", "addr", "show", "eth0"); !strings.Contains(addr, "172.18.0.2/16") {
+		t.Errorf("c should take a's released address 172.18.0.2:\n%s", addr)
+	}
+	if !h.Ping("b", "c") {
+		t.Errorf("b cannot ping c, which has the address a had")
+	}
+	h.MustMDN("rm", "b", "c")
+	h.MustMDN("network", "rm", "n1", "n2")
+	h.SameAs(before, "after rm of every sandbox and network")
+}

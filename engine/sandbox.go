@@ -188,6 +188,19 @@ func endpointSteps(sb *store.Sandbox, ep *store.Endpoint, n *store.Network) []pl
 	}
 }
 
+// releasingVeths turns the veth deletions of a whole sandbox's teardown
+// into releases: its namespace goes last and takes the pairs with it.
+func releasingVeths(teardown []plan.Step) []plan.Step {
+	for i, st := range teardown {
+		if r, ok := st.(plan.Reverse); ok {
+			if v, ok := r.Inner.(*nsnet.Veth); ok {
+				teardown[i] = &nsnet.Release{Veth: *v}
+			}
+		}
+	}
+	return teardown
+}
+
 // sandboxSteps builds a sandbox as it is in state s: namespace, /etc files,
 // interfaces, default route. Removing it runs these reversed.
 func (t *tx) sandboxSteps(s *store.State, sb *store.Sandbox) ([]plan.Step, error) {
@@ -371,7 +384,7 @@ func (t *tx) removeSandbox(name string, force bool) error {
 	}
 	t.flushPorts(sb.Ports)
 	delete(t.new.Sandboxes, name)
-	t.teardown = append(t.teardown, plan.Reversed(steps)...)
+	t.teardown = append(t.teardown, releasingVeths(plan.Reversed(steps))...)
 	if err := t.syncHosts(name); err != nil {
 		return err
 	}

@@ -164,6 +164,7 @@ type Netns struct {
 func init() {
 	plan.Register("netns", func() plan.Step { return &Netns{} })
 	plan.Register("veth", func() plan.Step { return &Veth{} })
+	plan.Register("veth-release", func() plan.Step { return &Release{} })
 	plan.Register("ns-addr", func() plan.Step { return &Addr{} })
 	plan.Register("ns-up", func() plan.Step { return &Up{} })
 	plan.Register("ns-route", func() plan.Step { return &DefaultRoute{} })
