@@ -199,13 +199,14 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 	if err != nil {
 		return err
 	}
+	ctx := plan.NewContext(e.opts.Verbose)
+	defer ctx.Close()
+	nat.Prestart(ctx, p.Steps)
 	j := &store.Journal{Title: p.Title, Pid: os.Getpid(), Started: time.Now().UTC(), Steps: steps, Before: before}
 	if err := st.WriteJournal(j); err != nil {
 		return err
 	}
 	tm.mark("journal")
-	ctx := plan.NewContext(e.opts.Verbose)
-	defer ctx.Close()
 	if rs != nil {
 		nat.Seed(ctx, rs)
 	}

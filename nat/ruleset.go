@@ -294,16 +294,3 @@ func stderrOf(err error) string {
 	}
 	return ""
 }
-
-// restore applies one table's script atomically: the table's ops all apply,
-// or none does.
-func restore(script string) error {
-	cmd := exec.Command(restoreCmd, "--noflush", "--wait")
-	cmd.Stdin = strings.NewReader(script)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %w: %s", restoreCmd, err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
-}

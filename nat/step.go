@@ -266,7 +266,7 @@ func (s *RulesStep) run(ctx *plan.Context, ops []TableOp, sel func(int) bool) ([
 	b.WriteString("COMMIT\n")
 	gen, gerr := Generation()
 	tables := strings.Count(b.String(), "COMMIT\n")
-	if err := restore(b.String()); err != nil {
+	if err := restoreIn(ctx, b.String()); err != nil {
 		// Tables before the failing one committed: find out what applied.
 		ctx.Forget(rulesetKey)
 		after, serr := Current(ctx)
