@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -304,6 +305,27 @@ func orphanEtc(s *store.State) []string {
 	return out
 }
 
+// settledLinks lists the host's links once no released end of a removed
+// sandbox is left, or after a second: the kernel deletes those with the
+// namespace moments after rm (nsnet.Release), and they are no orphans until
+// they outstay that.
+func settledLinks(known map[string]bool) []netlink.Link {
+	deadline := time.Now().Add(time.Second)
+	for {
+		all, _ := netlink.LinkList()
+		pending := false
+		for _, l := range all {
+			if nsnet.Released(l) && !known[l.Attrs().Name] {
+				pending = true
+			}
+		}
+		if !pending || time.Now().After(deadline) {
+			return all
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // orphans are what carries our marks but no record names.
 func orphans(s *store.State) (links []netlink.Link, namespaces []string) {
 	known := map[string]bool{}
@@ -315,7 +337,7 @@ func orphans(s *store.State) (links []netlink.Link, namespaces []string) {
 			known[ep.HostVeth] = true
 		}
 	}
-	all, _ := netlink.LinkList()
+	all := settledLinks(known)
 	for _, l := range all {
 		a := l.Attrs()
 		if strings.HasPrefix(a.Name, bridge.Prefix) && !known[a.Name] && (l.Type() == "bridge" || l.Type() == "veth") {

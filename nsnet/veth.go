@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -145,6 +146,13 @@ func (s *Veth) Undo(*plan.Context) error {
 type Release struct{ Veth }
 
 func (s *Release) Kind() string { return "veth-release" }
+
+// Released reports a host end as Release leaves it: ours, down and on no
+// bridge.
+func Released(l netlink.Link) bool {
+	a := l.Attrs()
+	return l.Type() == "veth" && strings.HasPrefix(a.Name, bridge.Prefix) && a.MasterIndex == 0 && a.Flags&net.FlagUp == 0
+}
 
 func (s *Release) Commands() []string {
 	return []string{"ip link set " + s.Host + " nomaster down  # the kernel deletes the pair with namespace " + s.Netns}
