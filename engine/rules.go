@@ -2,6 +2,7 @@ package engine
 
 import (
 	"maps"
+	"net/netip"
 	"reflect"
 	"slices"
 
@@ -83,20 +84,53 @@ func changedRules(old, cur *store.State) (from, to []nat.Rule) {
 		if sb := cur.Sandboxes[n]; sb != nil {
 			after = PortRuleSpecs(cur, sb)
 		}
-		// A sandbox's mappings can share rules (two host ports to one
-		// container port share the ACCEPT), so a changed sandbox is
-		// diffed whole.
 		if slices.Equal(before, after) {
 			continue
 		}
+		changed := changedGroups(before, after)
 		for _, p := range before {
-			from = append(from, nat.PortRules(p)...)
+			if changed[shareGroup(p)] {
+				from = append(from, nat.PortRules(p)...)
+			}
 		}
 		for _, p := range after {
-			to = append(to, nat.PortRules(p)...)
+			if changed[shareGroup(p)] {
+				to = append(to, nat.PortRules(p)...)
+			}
 		}
 	}
 	return from, to
+}
+
+// portGroup is what mappings sharing rules have in common: two host ports
+// onto one container port share its ACCEPT and its MASQUERADE.
+type portGroup struct {
+	IP            netip.Addr
+	Bridge, Proto string
+	Port, PortEnd int
+}
+
+func shareGroup(p nat.Port) portGroup {
+	return portGroup{IP: p.IP, Bridge: p.Bridge, Proto: p.Proto, Port: p.Port, PortEnd: p.PortEnd}
+}
+
+// changedGroups returns the groups whose mappings differ: only those are
+// diffed, whole, so publishing one more port does not rebuild the rules
+// of every other. A command changes few mappings of many, so what both
+// lists share at either end is trimmed first; a group with no mapping in
+// what remains has the same members on both sides.
+func changedGroups(before, after []nat.Port) map[portGroup]bool {
+	for len(before) > 0 && len(after) > 0 && before[0] == after[0] {
+		before, after = before[1:], after[1:]
+	}
+	for len(before) > 0 && len(after) > 0 && before[len(before)-1] == after[len(after)-1] {
+		before, after = before[:len(before)-1], after[:len(after)-1]
+	}
+	changed := map[portGroup]bool{}
+	for _, p := range append(slices.Clip(before), after...) {
+		changed[shareGroup(p)] = true
+	}
+	return changed
 }
 
 // unionKeys returns the keys of both maps, sorted, each once.
