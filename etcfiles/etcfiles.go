@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/rawfile"
 )
 
 // Entry is one line of a hosts file.
@@ -232,18 +233,14 @@ func lineDiff(old, cur string) string {
 }
 
 func (s *File) Apply(*plan.Context) error {
-	if !s.captured {
-		b, err := os.ReadFile(s.Path)
-		switch {
-		case err == nil:
-			s.prev, s.hadPrev = b, true
-		case errors.Is(err, os.ErrNotExist):
-		default:
-			return fmt.Errorf("read %s: %w", s.Path, err)
-		}
-		s.captured = true
+	prev, existed, err := rawfile.Rewrite(s.Path, []byte(s.Content), !s.captured)
+	if err != nil {
+		return err
 	}
-	return writeInPlace(s.Path, []byte(s.Content))
+	if !s.captured {
+		s.prev, s.hadPrev, s.captured = prev, existed, true
+	}
+	return nil
 }
 
 func (s *File) Undo(*plan.Context) error {
@@ -256,20 +253,6 @@ func (s *File) Undo(*plan.Context) error {
 	if !s.captured {
 		return nil
 	}
-	return writeInPlace(s.Path, s.prev)
-}
-
-func writeInPlace(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	_, _, err := rawfile.Rewrite(s.Path, s.prev, false)
+	return err
 }

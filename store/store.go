@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/minidocker-net/minidocker-net/rawfile"
 )
 
 // Default locations.
@@ -167,11 +169,11 @@ func (s *Store) Load() (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(s.HostFile())
+	data, err := rawfile.Read(s.HostFile())
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		return nil, fmt.Errorf("read %s: %w", s.HostFile(), err)
+		return nil, err
 	default:
 		if err := decode(s.HostFile(), data, &st.Host, ""); err != nil {
 			return nil, err
@@ -191,9 +193,9 @@ func loadDir(dir string, each func(path, name string, data []byte) error) error 
 			continue // temporary files of an interrupted write
 		}
 		path := filepath.Join(dir, e.Name())
-		data, err := os.ReadFile(path)
+		data, err := rawfile.Read(path)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", path, err)
+			return err
 		}
 		if err := each(path, name, data); err != nil {
 			return err
