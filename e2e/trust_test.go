@@ -171,6 +171,30 @@ sysctl -qw net.ipv4.ip_forward=1`)
 	}
 }
 
+// TestResetLeavesNoDirectories: after reset, not even the state
+// directories, the lock or the namespace directory the first command made
+// are left; a namespace directory someone else uses stays.
+func TestResetLeavesNoDirectories(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	h.MustMDN("network", "create", "n")
+	h.MustMDN("run", "-d", "--net", "n", "--name", "s")
+	h.MustMDN("reset")
+	left := h.MustSh("ls -A " + hostns.StateDir + "; ls -d /var/run/netns 2>/dev/null; grep -c ' /run/netns ' /proc/self/mountinfo || true")
+	if strings.TrimSpace(left) != "0" {
+		t.Errorf("left after reset (state directory entries, /var/run/netns, its mounts):\n%s", left)
+	}
+	// Commands work again from nothing, and a foreign namespace keeps the
+	// directory it lives in.
+	h.MustMDN("network", "create", "n")
+	h.MustSh("ip netns add foreign")
+	h.MustMDN("reset")
+	if got := h.MustSh("ls /var/run/netns"); strings.TrimSpace(got) != "foreign" {
+		t.Errorf("reset should leave a foreign namespace and its directory: %q", got)
+	}
+	h.MustSh("ip netns del foreign")
+}
+
 func TestCorruptRecordsAreReported(t *testing.T) {
 	t.Parallel()
 	h := NewHost(t)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/minidocker-net/minidocker-net/bridge"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
@@ -149,6 +150,29 @@ func (e *Engine) Reset() ([]string, error) {
 		}
 	}
 
+	// Last, what the first command made for itself: the state directories
+	// and the lock (a command waiting on it takes the lock again on a new
+	// file), and the namespace directories when nothing is left in them.
+	// Whatever else is in them stays.
+	for _, p := range st.Skeleton() {
+		if fi, err := os.Stat(p); err == nil {
+			p, cmd := p, "rmdir "+p
+			if !fi.IsDir() {
+				cmd = "rm " + p
+			}
+			acts = append(acts, action{cmd, func() error { return removeIfEmpty(p) }})
+		}
+	}
+	if _, err := os.Stat(nsnet.RunDir); err == nil {
+		acts = append(acts, action{"umount " + nsnet.RunDir + " && rmdir " + nsnet.RunDir + "  # once no namespace is left", func() error {
+			_, err := nsnet.ReleaseRunDir()
+			return err
+		}})
+	}
+	if _, err := os.Stat(nsnet.EtcDir); err == nil {
+		acts = append(acts, action{"rmdir " + nsnet.EtcDir, func() error { return removeIfEmpty(nsnet.EtcDir) }})
+	}
+
 	var done []string
 	for _, a := range acts {
 		done = append(done, a.cmd)
@@ -163,4 +187,14 @@ func (e *Engine) Reset() ([]string, error) {
 		}
 	}
 	return done, errors.Join(errs...)
+}
+
+// removeIfEmpty removes a file or an empty directory; a directory with
+// something in it, or a mount point, stays.
+func removeIfEmpty(path string) error {
+	err := os.Remove(path)
+	if err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) {
+		return nil
+	}
+	return err
 }

@@ -75,30 +75,71 @@ type Store struct {
 // Open creates the directories if needed and takes the lock: exclusive for
 // commands that change something, shared for those that only read.
 func Open(p Paths, exclusive bool) (*Store, error) {
-	for _, d := range []string{p.networksDir(), p.sandboxesDir(), filepath.Join(p.Run, "logs")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("create state directory: %w", err)
-		}
-	}
-	f, err := os.OpenFile(filepath.Join(p.Run, "lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open state lock: %w", err)
+	if err := p.makeDirs(); err != nil {
+		return nil, err
 	}
 	how := unix.LOCK_SH
 	if exclusive {
 		how = unix.LOCK_EX
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
-			break
+		f, err := os.OpenFile(p.lockFile(), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open state lock: %w", err)
+		}
+		for {
+			err = unix.Flock(int(f.Fd()), how)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock state directory %s: %w", p.Run, err)
+		}
+		// reset removes the lock file while holding it: a command that
+		// waited on the old file takes the lock again on the new one.
+		if same, err := sameFile(f, p.lockFile()); err != nil || !same {
+			f.Close()
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("lock state directory %s: %w", p.Run, err)
+			}
+			if err := p.makeDirs(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return &Store{Paths: p, lock: f}, nil
+	}
+}
+
+func (p Paths) makeDirs() error {
+	for _, d := range []string{p.networksDir(), p.sandboxesDir(), filepath.Join(p.Run, "logs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create state directory: %w", err)
 		}
 	}
+	return nil
+}
+
+func (p Paths) lockFile() string { return filepath.Join(p.Run, "lock") }
+
+func sameFile(f *os.File, path string) (bool, error) {
+	a, err := f.Stat()
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock state directory %s: %w", p.Run, err)
+		return false, err
 	}
-	return &Store{Paths: p, lock: f}, nil
+	b, err := os.Stat(path)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(a, b), nil
+}
+
+// Skeleton lists what Open creates, deepest first, so that removing them in
+// order leaves nothing: the lock file last but one, then the directories.
+func (p Paths) Skeleton() []string {
+	return []string{p.networksDir(), p.Lib, p.sandboxesDir(), filepath.Join(p.Run, "logs"), p.lockFile(), p.Run}
 }
 
 // Close releases the lock.

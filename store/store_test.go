@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func open(t *testing.T) *Store {
@@ -171,4 +172,52 @@ func FuzzStateFiles(f *testing.F) {
 			t.Fatalf("accepted a record that is not box's: %+v", sb)
 		}
 	})
+}
+
+// reset removes the lock file while it holds the lock: a command waiting
+// on the old file must not run beside one that locks a new file.
+func TestLockSurvivesItsFileBeingRemoved(t *testing.T) {
+	p := PathsFor(t.TempDir())
+	holder, err := Open(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *Store)
+	go func() {
+		s, err := Open(p, true)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- s
+	}()
+	time.Sleep(50 * time.Millisecond) // the waiter blocks on the old file
+	for _, f := range p.Skeleton() {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holder.Close()
+	waiter := <-got
+	if waiter == nil {
+		t.FailNow()
+	}
+	defer waiter.Close()
+	if same, err := sameFile(waiter.lock, p.lockFile()); err != nil || !same {
+		t.Fatalf("the waiter holds a lock on a removed file (same %v, %v)", same, err)
+	}
+	// And so a third command waits for it.
+	third := make(chan struct{})
+	go func() {
+		if s, err := Open(p, true); err == nil {
+			s.Close()
+		}
+		close(third)
+	}()
+	select {
+	case <-third:
+		t.Fatal("a third command took the lock while the waiter held it")
+	case <-time.After(50 * time.Millisecond):
+	}
+	waiter.Close()
+	<-third
 }
