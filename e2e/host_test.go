@@ -216,7 +216,7 @@ echo '@@sysctl'; sysctl net.ipv4.ip_forward; for f in /proc/sys/net/ipv4/conf/*/
 echo '@@netns'; ls -1 /var/run/netns 2>/dev/null
 for ns in $(ls /var/run/netns 2>/dev/null); do echo "@@netns $ns"; ip -n $ns -o addr | grep -v 'inet6 fe80::' | sed -E "$index" | sort; ip -n $ns route; done
 echo '@@etc'; cd /etc/netns && for f in $(find . -type f | sort); do echo == $f; cat $f; done
-echo '@@state'; cd ` + hostns.StateDir + ` 2>/dev/null && for f in $(find . -type f ! -name lock ! -name ruleset.save | sort); do echo == $f; cat $f; done
+echo '@@state'; cd ` + hostns.StateDir + ` 2>/dev/null && for f in $(find . -type f ! -name lock ! -name ruleset.save ! -name boot_id | sort); do echo == $f; cat $f; done
 true`
 
 // Snapshot returns the host's links, addresses, routes, namespaces (and

@@ -70,6 +70,9 @@ func (p Paths) LogFile(name string) string { return filepath.Join(p.Run, "logs",
 type Store struct {
 	Paths
 	lock *os.File
+	// otherBoot: the run directory is from an earlier boot, and this
+	// reader must not believe it.
+	otherBoot bool
 }
 
 // Open creates the directories if needed and takes the lock: exclusive for
@@ -109,8 +112,54 @@ func Open(p Paths, exclusive bool) (*Store, error) {
 			}
 			continue
 		}
-		return &Store{Paths: p, lock: f}, nil
+		s := &Store{Paths: p, lock: f}
+		if err := s.checkBoot(exclusive); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return s, nil
 	}
+}
+
+// BootIDFile says which boot the kernel is in.
+var BootIDFile = "/proc/sys/kernel/random/boot_id"
+
+func (p Paths) bootStamp() string { return filepath.Join(p.Run, "boot_id") }
+
+// checkBoot notices a run directory written in an earlier boot. Where /run
+// is not a tmpfs a reboot does not clear it, yet the sandboxes, host facts
+// and journal it holds describe kernel objects the reboot destroyed: a
+// reader ignores them, a writer removes them and stamps the directory with
+// the current boot.
+func (s *Store) checkBoot(exclusive bool) error {
+	cur, err := os.ReadFile(BootIDFile)
+	if err != nil {
+		return nil // no boot id to go by (not Linux's procfs): trust the directory
+	}
+	stamp, err := os.ReadFile(s.bootStamp())
+	if err == nil && bytes.Equal(stamp, cur) {
+		return nil
+	}
+	s.otherBoot = err == nil
+	if !exclusive {
+		return nil
+	}
+	if s.otherBoot {
+		stale := []string{s.HostFile(), s.JournalFile(), s.RulesetCache()}
+		for _, d := range []string{s.sandboxesDir(), filepath.Join(s.Run, "logs")} {
+			entries, _ := os.ReadDir(d)
+			for _, e := range entries {
+				stale = append(stale, filepath.Join(d, e.Name()))
+			}
+		}
+		for _, f := range stale {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("forget the previous boot's %s: %w", f, err)
+			}
+		}
+		s.otherBoot = false
+	}
+	return replaceFile(s.bootStamp(), cur, 0o644, false)
 }
 
 func (p Paths) makeDirs() error {
@@ -137,9 +186,9 @@ func sameFile(f *os.File, path string) (bool, error) {
 }
 
 // Skeleton lists what Open creates, deepest first, so that removing them in
-// order leaves nothing: the lock file last but one, then the directories.
+// order leaves nothing: the files before their directory, the lock last.
 func (p Paths) Skeleton() []string {
-	return []string{p.networksDir(), p.Lib, p.sandboxesDir(), filepath.Join(p.Run, "logs"), p.lockFile(), p.Run}
+	return []string{p.networksDir(), p.Lib, p.sandboxesDir(), filepath.Join(p.Run, "logs"), p.bootStamp(), p.lockFile(), p.Run}
 }
 
 // Close releases the lock.
@@ -198,6 +247,9 @@ func (s *Store) Load() (*State, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if s.otherBoot {
+		return st, nil
 	}
 	err = loadDir(s.sandboxesDir(), func(path, name string, data []byte) error {
 		sb := &Sandbox{}

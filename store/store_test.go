@@ -221,3 +221,63 @@ func TestLockSurvivesItsFileBeingRemoved(t *testing.T) {
 	waiter.Close()
 	<-third
 }
+
+// A run directory from an earlier boot (on a host whose /run is not a
+// tmpfs) holds sandboxes the reboot destroyed: readers ignore them, the
+// next writer removes them; network definitions stay.
+func TestRunDirectoryOfAnEarlierBoot(t *testing.T) {
+	boot := filepath.Join(t.TempDir(), "boot_id")
+	old := BootIDFile
+	BootIDFile = boot
+	t.Cleanup(func() { BootIDFile = old })
+	write := func(id string) {
+		if err := os.WriteFile(boot, []byte(id+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("first-boot")
+	s := open(t)
+	changes, err := s.Diff(NewState(), sample())
+	if err == nil {
+		err = s.Write(changes)
+	}
+	if err == nil {
+		err = s.WriteJournal(&Journal{Title: "interrupted"})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	write("second-boot")
+	r, err := Open(s.Paths, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Load()
+	r.Close()
+	if err != nil || len(got.Sandboxes) != 0 || len(got.Networks) != 1 {
+		t.Fatalf("a reader after a reboot sees %d sandboxes, %d networks (%v); want 0 and 1", len(got.Sandboxes), len(got.Networks), err)
+	}
+	if _, err := os.Stat(s.SandboxFile("box")); err != nil {
+		t.Errorf("a reader must not remove anything: %v", err)
+	}
+
+	w, err := Open(s.Paths, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, f := range []string{s.SandboxFile("box"), s.JournalFile()} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s should be gone with the previous boot: %v", f, err)
+		}
+	}
+	if j, err := w.ReadJournal(); j != nil || err != nil {
+		t.Errorf("journal after a reboot: %v %v", j, err)
+	}
+	got, err = w.Load()
+	if err != nil || len(got.Sandboxes) != 0 || len(got.Networks) != 1 {
+		t.Errorf("after a writer: %d sandboxes, %d networks (%v)", len(got.Sandboxes), len(got.Networks), err)
+	}
+}
