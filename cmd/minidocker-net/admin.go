@@ -76,7 +76,8 @@ func demoCmd(c *cli.Context) error {
 
 func resetCmd(c *cli.Context) error {
 	done, err := eng(c).Reset()
-	if c.Bool("dry-run") || c.Bool("verbose") {
+	// --verbose has printed each action as it ran.
+	if c.Bool("dry-run") {
 		for _, d := range done {
 			fmt.Fprintln(c.App.Writer, d)
 		}
