@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -163,13 +164,12 @@ func (e *Engine) Reset() ([]string, error) {
 			acts = append(acts, action{cmd, func() error { return removeIfEmpty(p) }})
 		}
 	}
-	if _, err := os.Stat(nsnet.RunDir); err == nil {
-		acts = append(acts, action{"umount " + nsnet.RunDir + " && rmdir " + nsnet.RunDir + "  # once no namespace is left", func() error {
-			_, err := nsnet.ReleaseRunDir()
-			return err
-		}})
+	// Namespaces and their /etc directories go above, so these are empty
+	// then unless someone else uses them.
+	if emptyOnceOursGo(nsnet.RunDir, ours) {
+		acts = append(acts, action{"umount " + nsnet.RunDir + " && rmdir " + nsnet.RunDir, nsnet.ReleaseRunDir})
 	}
-	if _, err := os.Stat(nsnet.EtcDir); err == nil {
+	if emptyOnceOursGo(nsnet.EtcDir, ours) {
 		acts = append(acts, action{"rmdir " + nsnet.EtcDir, func() error { return removeIfEmpty(nsnet.EtcDir) }})
 	}
 
@@ -197,4 +197,19 @@ func removeIfEmpty(path string) error {
 		return nil
 	}
 	return err
+}
+
+// emptyOnceOursGo reports whether a directory exists and holds nothing but
+// entries named after our namespaces.
+func emptyOnceOursGo(dir string, ours []string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if !slices.Contains(ours, e.Name()) {
+			return false
+		}
+	}
+	return true
 }

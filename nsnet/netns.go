@@ -68,25 +68,24 @@ func ensureRunDir() error {
 }
 
 // ReleaseRunDir undoes ensureRunDir once no namespace is left: it
-// unmounts the directory's bind mount of itself and removes it. It reports
-// whether it did; a directory with namespaces in it, or a mount of another
-// file system, stays.
-func ReleaseRunDir() (bool, error) {
-	entries, err := os.ReadDir(RunDir)
-	if err != nil || len(entries) > 0 {
-		return false, nil
+// unmounts the directory's bind mount of itself and removes it. A
+// directory with namespaces in it, or a mount of another file system,
+// stays.
+func ReleaseRunDir() error {
+	if entries, err := os.ReadDir(RunDir); err != nil || len(entries) > 0 {
+		return nil
 	}
 	var dir, parent unix.Stat_t
 	if unix.Stat(RunDir, &dir) != nil || unix.Stat(filepath.Dir(RunDir), &parent) != nil || dir.Dev != parent.Dev {
-		return false, nil
+		return nil
 	}
 	if err := unix.Unmount(RunDir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-		return false, fmt.Errorf("umount %s: %w", RunDir, err)
+		return fmt.Errorf("umount %s: %w", RunDir, err)
 	}
 	if err := os.Remove(RunDir); err != nil {
-		return false, fmt.Errorf("rmdir %s: %w", RunDir, err)
+		return fmt.Errorf("rmdir %s: %w", RunDir, err)
 	}
-	return true, nil
+	return nil
 }
 
 // createNamed makes a new namespace and bind-mounts it at Path(name). The
