@@ -137,36 +137,30 @@ func buildNetwork(req NetworkRequest) (*store.Network, error) {
 }
 
 // hostRoutes returns the host's IPv4 routes other than default routes and
-// those of our own bridges: prefixes a new network must not overlap.
+// those of our own networks: prefixes a new network must not overlap. Our
+// bridges' routes are known by their prefix, not by looking up each
+// route's link (one netlink request per route, 2-4 ms at 40 networks).
 func hostRoutes(s *store.State) ([]netip.Prefix, error) {
 	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		return nil, fmt.Errorf("list routes: %w", err)
 	}
-	ours := map[string]bool{}
+	ours := map[netip.Prefix]bool{}
 	for _, n := range s.Networks {
-		ours[n.Bridge] = true
+		ours[n.Subnet.Masked()] = true
 	}
-	links := map[int]string{}
 	var out []netip.Prefix
 	for _, r := range routes {
 		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
 			continue
 		}
-		name, ok := links[r.LinkIndex]
-		if !ok {
-			if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
-				name = l.Attrs().Name
-			}
-			links[r.LinkIndex] = name
-		}
-		if ours[name] {
-			continue
-		}
 		ones, _ := r.Dst.Mask.Size()
 		a, ok := netip.AddrFromSlice(r.Dst.IP.To4())
-		if ok {
-			out = append(out, netip.PrefixFrom(a, ones).Masked())
+		if !ok {
+			continue
+		}
+		if p := netip.PrefixFrom(a, ones).Masked(); !ours[p] {
+			out = append(out, p)
 		}
 	}
 	return out, nil
