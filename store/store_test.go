@@ -281,3 +281,35 @@ func TestRunDirectoryOfAnEarlierBoot(t *testing.T) {
 		t.Errorf("after a writer: %d sandboxes, %d networks (%v)", len(got.Sandboxes), len(got.Networks), err)
 	}
 }
+
+// Many records are decoded on every CPU: all arrive, and of several bad
+// ones the first by name is reported, as when decoded one by one.
+func TestLoadManyRecords(t *testing.T) {
+	s := open(t)
+	st := NewState()
+	for i := range 3 * parallelFrom {
+		name := fmt.Sprintf("box%03d", i)
+		st.Sandboxes[name] = &Sandbox{ID: "id" + name, Name: name, Mode: ModeNone}
+	}
+	changes, err := s.Diff(NewState(), st)
+	if err == nil {
+		err = s.Write(changes)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load()
+	if err != nil || len(got.Sandboxes) != 3*parallelFrom || got.Sandboxes["box077"].ID != "idbox077" {
+		t.Fatalf("loaded %d sandboxes (%v)", len(got.Sandboxes), err)
+	}
+	for _, name := range []string{"box080", "box057"} {
+		if err := os.WriteFile(s.SandboxFile(name), []byte("{"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = s.Load()
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.Path != s.SandboxFile("box057") {
+		t.Errorf("want the first corrupt record, box057: %v", err)
+	}
+}
