@@ -446,13 +446,18 @@ func procStats(exe string) (int, int) {
 	return n, rss
 }
 
+// resourcePorts is below the ephemeral range (32768-60999): there, the
+// local port of any connection on the host made docker-proxy's bind fail
+// ("address already in use") in one run.
+const resourcePorts = 11000
+
 func resources(docker bool) []Resource {
 	m("network", "create", "res")
-	m(append([]string{"run", "-d", "--net", "res", "--name", "res"}, ports(1000, 40000, "-p")...)...)
+	m(append([]string{"run", "-d", "--net", "res", "--name", "res"}, ports(1000, resourcePorts, "-p")...)...)
 	n, rss := procStats(filepath.Base(*mdn))
 	r := []Resource{{What: "processes after publishing 1000 ports", Ours: fmt.Sprint(n)}, {What: "their memory (RSS)", Ours: fmt.Sprintf("%d MiB", rss/1024)}}
 	if docker {
-		d(append(append([]string{"run", "-d", "--name", "res"}, ports(1000, 40000, "-p")...), dockerhost.Image, "sleep", "1d")...)
+		d(append(append([]string{"run", "-d", "--name", "res"}, ports(1000, resourcePorts, "-p")...), dockerhost.Image, "sleep", "1d")...)
 		dn, drss := procStats("docker-proxy")
 		r[0].Docker = fmt.Sprintf("%d docker-proxy", dn)
 		r[1].Docker = fmt.Sprintf("%d MiB", drss/1024)
