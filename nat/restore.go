@@ -6,6 +6,7 @@ import (
 	"io"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/minidocker-net/minidocker-net/plan"
 )
@@ -22,6 +23,8 @@ type restorer struct {
 func startRestore() (*restorer, error) {
 	r := &restorer{cmd: exec.Command(restoreCmd, "--noflush", "--wait")}
 	r.cmd.Stderr = &r.stderr
+	// Should it leave a child holding its stderr, Wait still returns.
+	r.cmd.WaitDelay = 2 * time.Second
 	stdin, err := r.cmd.StdinPipe()
 	if err == nil {
 		err = r.cmd.Start()
@@ -47,12 +50,12 @@ func (r *restorer) finish(script string) error {
 	return nil
 }
 
-// Close ends a restorer that was never given a script: without input it
-// has nothing to commit.
+// Close ends a restorer that was never given a script: at the end of an
+// empty input it exits, having nothing to commit.
 func (r *restorer) Close() {
 	if !r.done {
 		r.done = true
-		_ = r.cmd.Process.Kill()
+		r.stdin.Close()
 		_ = r.cmd.Wait()
 	}
 }
