@@ -28,7 +28,6 @@ func readFacts(path string) (Facts, error) {
 
 // tool drives Docker or minidocker-net the way a user would.
 type tool struct {
-	name    string
 	cli     []string
 	image   []string // what follows the options of run: the image for Docker
 	sep     []string // what separates run's options from the command
@@ -88,7 +87,7 @@ func (t *tool) host(sb string, cmd ...string) string {
 
 func docker() *tool {
 	return &tool{
-		name: "docker", cli: []string{"docker"}, image: []string{dockerhost.Image},
+		cli: []string{"docker"}, image: []string{dockerhost.Image},
 		// Docker Desktop's name for the host, which minidocker-net always has.
 		extra: []string{"--add-host", "host.docker.internal:host-gateway"},
 		enterNS: func(sb string) []string {
@@ -107,7 +106,7 @@ func docker() *tool {
 
 func ours() *tool {
 	return &tool{
-		name: "ours", cli: []string{*mdn}, sep: []string{"--"},
+		cli: []string{*mdn}, sep: []string{"--"},
 		enterNS: func(sb string) []string { return []string{"ip", "netns", "exec", sb} },
 		bridge: func(n string) string {
 			out, _ := exec.Command(*mdn, "network", "inspect", n).Output()

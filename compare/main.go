@@ -10,8 +10,10 @@ package main
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -48,14 +50,11 @@ func runRole(role string) (Facts, error) {
 	}
 	f.Close()
 	defer os.Remove(f.Name())
-	mdnPath, _ := exec.LookPath(*mdn)
-	if mdnPath == "" {
-		mdnPath = *mdn
+	mdnPath := *mdn
+	if p, err := exec.LookPath(*mdn); err == nil {
+		mdnPath = p
 	}
-	abs, _ := os.Getwd()
-	if !strings.HasPrefix(mdnPath, "/") {
-		mdnPath = abs + "/" + mdnPath
-	}
+	mdnPath, _ = filepath.Abs(mdnPath)
 	cmd := hostns.Command(self, self, "-role", role, "-facts", f.Name(), "-mdn", mdnPath)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -88,9 +87,9 @@ func compare() int {
 	section := func(title string) { fmt.Printf("\n== %s\n", title) }
 
 	section("behaviour (must match)")
-	mismatches += side(docker, ours, "behaviour/", true)
+	mismatches += side(docker, ours, "behaviour/")
 	section("addresses, MACs, gateways, interfaces and routes inside each sandbox (must match)")
-	mismatches += side(docker, ours, "net/", true)
+	mismatches += side(docker, ours, "net/")
 	section("iptables rules, normalised (bridges and chains renamed, counters dropped)")
 	explainRules(docker["rules"], ours["rules"])
 	section("both on one host at once")
@@ -113,31 +112,20 @@ func compare() int {
 }
 
 // side prints facts of both tools with a prefix, and counts mismatches.
-func side(docker, ours Facts, prefix string, strict bool) int {
+func side(docker, ours Facts, prefix string) int {
 	n := 0
-	keys := map[string]bool{}
-	for k := range docker {
-		keys[k] = true
-	}
-	for k := range ours {
-		keys[k] = true
-	}
-	var list []string
-	for k := range keys {
-		if strings.HasPrefix(k, prefix) {
-			list = append(list, k)
-		}
-	}
-	sort.Strings(list)
+	all := maps.Clone(docker)
+	maps.Copy(all, ours)
 	fmt.Printf("%-58s %-26s %s\n", "", "Docker", "minidocker-net")
-	for _, k := range list {
+	for _, k := range sortedKeys(all) {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
 		d, o := docker[k], ours[k]
 		mark := "  "
 		if d != o {
 			mark = "≠ "
-			if strict {
-				n++
-			}
+			n++
 		}
 		dl, ol := strings.Split(d, "\n"), strings.Split(o, "\n")
 		for i := 0; i < max(len(dl), len(ol)); i++ {
