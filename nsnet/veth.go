@@ -46,13 +46,13 @@ func (s *Veth) Commands() []string {
 func (s *Veth) UndoCommands() []string { return []string{"ip link del " + s.Host} }
 
 func (s *Veth) Apply(ctx *plan.Context) error {
-	if l, err := netlink.LinkByName(s.Host); err == nil {
+	if l, err := s.hostLink(); err != nil {
+		return err
+	} else if l != nil {
 		if l.Type() != "veth" {
 			return fmt.Errorf("create veth %s: an interface of type %s already has that name", s.Host, l.Type())
 		}
 		return s.attach(l) // in place: make sure it is on the bridge (which may have been recreated)
-	} else if !bridge.NotFound(err) {
-		return fmt.Errorf("look up %s: %w", s.Host, err)
 	}
 	h, err := handle(ctx, s.Netns)
 	if err != nil {
@@ -123,13 +123,22 @@ func (s *Veth) hairpin(l netlink.Link) error {
 	return nil
 }
 
-func (s *Veth) Undo(*plan.Context) error {
+// hostLink returns the host end, or nil when there is none.
+func (s *Veth) hostLink() (netlink.Link, error) {
 	l, err := netlink.LinkByName(s.Host)
 	if bridge.NotFound(err) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("look up %s: %w", s.Host, err)
+		return nil, fmt.Errorf("look up %s: %w", s.Host, err)
+	}
+	return l, nil
+}
+
+func (s *Veth) Undo(*plan.Context) error {
+	l, err := s.hostLink()
+	if l == nil {
+		return err
 	}
 	if err := netlink.LinkDel(l); err != nil && !bridge.NotFound(err) {
 		return fmt.Errorf("ip link del %s: %w", s.Host, err)
@@ -161,12 +170,9 @@ func (s *Release) Commands() []string {
 func (s *Release) UndoCommands() []string { return s.Veth.Commands() }
 
 func (s *Release) Apply(*plan.Context) error {
-	l, err := netlink.LinkByName(s.Host)
-	if bridge.NotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("look up %s: %w", s.Host, err)
+	l, err := s.hostLink()
+	if l == nil {
+		return err
 	}
 	if err := netlink.LinkSetDown(l); err != nil && !bridge.NotFound(err) {
 		return fmt.Errorf("ip link set %s down: %w", s.Host, err)
@@ -187,7 +193,7 @@ func (s *Release) Undo(ctx *plan.Context) error {
 	}
 	if h != nil {
 		if _, err := h.LinkByName(s.Peer); err == nil {
-			if l, err := netlink.LinkByName(s.Host); err == nil {
+			if l, _ := s.hostLink(); l != nil {
 				return s.attach(l)
 			}
 		}
