@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -137,18 +136,8 @@ func (e *Engine) Reset() ([]string, error) {
 	}
 
 	// Records last: if anything above failed, they still say what to retry.
-	for _, d := range []string{filepath.Join(st.Lib, "networks"), filepath.Join(st.Run, "sandboxes"), filepath.Join(st.Run, "logs")} {
-		entries, _ := os.ReadDir(d)
-		for _, en := range entries {
-			p := filepath.Join(d, en.Name())
-			acts = append(acts, action{"rm " + p, func() error { return os.Remove(p) }})
-		}
-	}
-	for _, p := range []string{st.HostFile(), st.JournalFile(), st.RulesetCache()} {
-		if _, err := os.Stat(p); err == nil {
-			p := p
-			acts = append(acts, action{"rm " + p, func() error { return os.Remove(p) }})
-		}
+	for _, p := range append(st.NetworkFiles(), st.RunFiles()...) {
+		acts = append(acts, action{"rm " + p, func() error { return os.Remove(p) }})
 	}
 
 	// Last, what the first command made for itself: the state directories

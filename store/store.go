@@ -148,14 +148,7 @@ func (s *Store) checkBoot(exclusive bool) error {
 		return nil
 	}
 	if s.otherBoot {
-		stale := []string{s.HostFile(), s.JournalFile(), s.RulesetCache()}
-		for _, d := range []string{s.sandboxesDir(), filepath.Join(s.Run, "logs")} {
-			entries, _ := os.ReadDir(d)
-			for _, e := range entries {
-				stale = append(stale, filepath.Join(d, e.Name()))
-			}
-		}
-		for _, f := range stale {
+		for _, f := range s.RunFiles() {
 			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("forget the previous boot's %s: %w", f, err)
 			}
@@ -163,6 +156,31 @@ func (s *Store) checkBoot(exclusive bool) error {
 		s.otherBoot = false
 	}
 	return replaceFile(s.bootStamp(), cur, 0o644, false)
+}
+
+// NetworkFiles lists the network definitions there are.
+func (p Paths) NetworkFiles() []string { return entries(p.networksDir()) }
+
+// RunFiles lists the files there are under the run directory that
+// describe this boot's kernel objects: sandbox records and their logs,
+// host facts, the journal and the ruleset cache.
+func (p Paths) RunFiles() []string {
+	files := append(entries(p.sandboxesDir()), entries(filepath.Join(p.Run, "logs"))...)
+	for _, f := range []string{p.HostFile(), p.JournalFile(), p.RulesetCache()} {
+		if _, err := os.Stat(f); err == nil {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
+func entries(dir string) []string {
+	es, _ := os.ReadDir(dir)
+	out := make([]string, 0, len(es))
+	for _, e := range es {
+		out = append(out, filepath.Join(dir, e.Name()))
+	}
+	return out
 }
 
 func (p Paths) makeDirs() error {
