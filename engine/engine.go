@@ -158,14 +158,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		}
 		return err
 	}
-	if err := e.commit(st, p, changes, tm, t.rs); err != nil {
-		return err
-	}
-	// Keep the ruleset for the next command; none once nothing is ours.
-	if len(t.new.Networks) == 0 {
-		_ = os.Remove(st.RulesetCache())
-	}
-	return nil
+	return e.commit(st, p, changes, tm, t.rs, len(t.new.Networks) > 0)
 }
 
 // plan assembles the steps: objects are created, then the rules change,
@@ -186,8 +179,9 @@ func (t *tx) plan(title string) (*plan.Plan, error) {
 }
 
 // commit journals the plan and the state files it replaces, applies the
-// plan, writes the new state and drops the journal.
-func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChange, tm *timer, rs *nat.Ruleset) error {
+// plan, writes the new state and drops the journal; ours says whether any
+// network is left, whose rules the ruleset cache is worth keeping for.
+func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChange, tm *timer, rs *nat.Ruleset, ours bool) error {
 	if p.Empty() && len(changes) == 0 {
 		return nil
 	}
@@ -234,7 +228,11 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 		}
 		return errors.Join(fmt.Errorf("record the new state: %w", err), uerr, werr)
 	}
-	if rs := nat.Peek(ctx); rs != nil {
+	// Keep the ruleset for the next command; none once nothing is ours.
+	switch rs := nat.Peek(ctx); {
+	case !ours:
+		_ = os.Remove(st.RulesetCache())
+	case rs != nil:
 		_ = rs.StoreCache(st.RulesetCache())
 	}
 	return st.RemoveJournal()
