@@ -83,7 +83,8 @@ func TestNetworkCreateInspectRm(t *testing.T) {
 		}
 		rows = append(rows, row)
 	}
-	if len(rows) != 3 || rows[2]["Name"] != "test-network" || rows[2]["Subnet"] != "172.18.0.0/16" {
+	// The default network is listed from the start, as on Docker.
+	if len(rows) != 4 || rows[0]["Name"] != "bridge" || rows[3]["Name"] != "test-network" || rows[3]["Subnet"] != "172.18.0.0/16" {
 		t.Errorf("ls --format json: %v", rows)
 	}
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/minidocker-net/minidocker-net/bridge"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
+	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/nat"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
@@ -232,7 +233,7 @@ func checkSandboxes(c *checker, s *store.State) {
 			}
 		}
 		h.Close()
-		if b, err := os.ReadFile(filepath.Join(etcfiles.Dir(name), "hosts")); err != nil || string(b) != HostsFile(s, sb) {
+		if b, err := os.ReadFile(filepath.Join(etcfiles.Dir(name), "hosts")); err != nil || string(b) != model.HostsFile(s, sb) {
 			probs = append(probs, "/etc/netns/"+name+"/hosts differs from the records")
 		}
 		if len(probs) > 0 {

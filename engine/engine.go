@@ -47,7 +47,14 @@ type tx struct {
 	files    []plan.Step // update other sandboxes' /etc files
 	teardown []plan.Step // delete kernel objects (after their rules went)
 	post     []plan.Step // after everything else (conntrack flushes)
-	rs       *nat.Ruleset
+	// final holds what cannot be undone or must come last, once nothing
+	// else can fail: a detached program's start, a log's and processes'
+	// removal.
+	final []plan.Step
+	// learns: a step fills in the new state as it applies (a started
+	// program's pid), so the records are diffed again afterwards.
+	learns bool
+	rs     *nat.Ruleset
 }
 
 // ruleset returns the kernel's current ruleset, read once per command.
@@ -134,6 +141,9 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 	if err := build(t); err != nil {
 		return err
 	}
+	if err := t.settleDefault(); err != nil {
+		return err
+	}
 	tm.mark("build the new state")
 	p, err := t.plan(title)
 	if err != nil {
@@ -158,7 +168,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		}
 		return err
 	}
-	return e.commit(st, p, changes, tm, t.rs, len(t.new.Networks) > 0)
+	return e.commit(st, p, changes, tm, t)
 }
 
 // plan assembles the steps: objects are created, then the rules change,
@@ -175,13 +185,15 @@ func (t *tx) plan(title string) (*plan.Plan, error) {
 	p.Add(t.files...)
 	p.Add(t.teardown...)
 	p.Add(t.post...)
+	p.Add(t.final...)
 	return p, nil
 }
 
 // commit journals the plan and the state files it replaces, applies the
-// plan, writes the new state and drops the journal; ours says whether any
-// network is left, whose rules the ruleset cache is worth keeping for.
-func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChange, tm *timer, rs *nat.Ruleset, ours bool) error {
+// plan, writes the new state and drops the journal. The ruleset cache is
+// kept while a network is left.
+func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChange, tm *timer, t *tx) error {
+	rs, ours := t.rs, len(t.new.Networks) > 0
 	if p.Empty() && len(changes) == 0 {
 		return nil
 	}
@@ -220,6 +232,12 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 		return err
 	}
 	defer tm.mark("write records, drop journal")
+	if t.learns {
+		// The same files, with what the steps learned.
+		if changes, err = st.Diff(t.old, t.new); err != nil {
+			return err
+		}
+	}
 	if err := st.Write(changes); err != nil {
 		uerr := p.Undo(ctx)
 		werr := st.Write(before)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"maps"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -12,24 +13,13 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/minidocker-net/minidocker-net/bridge"
+	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/ipam"
+	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
 	"github.com/minidocker-net/minidocker-net/sysctl"
 )
-
-// Names of the pre-defined networks.
-const (
-	DefaultNetwork = "bridge"
-	DefaultBridge  = "mdn0"
-	HostNetwork    = "host"
-	NoneNetwork    = "none"
-)
-
-// Predefined reports whether a network name is reserved.
-func Predefined(name string) bool {
-	return name == DefaultNetwork || name == HostNetwork || name == NoneNetwork
-}
 
 // Docker's bridge option names and the short forms we also accept.
 const (
@@ -79,7 +69,7 @@ func buildNetwork(req NetworkRequest) (*store.Network, error) {
 	if err := ValidateName("network", req.Name); err != nil {
 		return nil, err
 	}
-	if Predefined(req.Name) {
+	if model.Predefined(req.Name) {
 		return nil, fmt.Errorf("operation is not permitted on predefined %s network", req.Name)
 	}
 	if req.Driver != "" && req.Driver != "bridge" {
@@ -197,6 +187,9 @@ func (t *tx) assignAddresses(n *store.Network, req NetworkRequest) error {
 		if err != nil {
 			return err
 		}
+		// A pool that holds one of the host's nameservers would route the
+		// host's DNS into the bridge: Docker skips it too.
+		reserved = append(reserved, etcfiles.HostNameservers()...)
 		if sub, err = ipam.PickSubnet(usedSubnets(t.new), reserved, n.Default); err != nil {
 			return err
 		}
@@ -270,25 +263,50 @@ func (e *Engine) CreateNetwork(req NetworkRequest) (*store.Network, error) {
 	return n, err
 }
 
-// ensureDefault creates the pre-defined network "bridge" on first use.
-func (t *tx) ensureDefault() error {
-	if _, ok := t.new.Networks[DefaultNetwork]; ok {
-		return nil
-	}
+// defaultNetwork is the record of the pre-defined network "bridge" as its
+// first sandbox would create it.
+func (t *tx) defaultNetwork() (*store.Network, error) {
 	n := &store.Network{
-		ID: NewID(), Name: DefaultNetwork, Created: time.Now().UTC(), Bridge: DefaultBridge,
+		ID: model.BuiltinID(model.DefaultNetwork), Name: model.DefaultNetwork, Created: time.Now().UTC(), Bridge: model.DefaultBridge,
 		ICC: true, Masquerade: true, Default: true,
 		Options: map[string]string{
 			"com.docker.network.bridge.default_bridge": "true",
 			OptICC:        "true",
 			OptMasquerade: "true",
-			OptBridgeName: DefaultBridge,
+			OptBridgeName: model.DefaultBridge,
 		},
 	}
-	if linkExists(DefaultBridge) {
-		return fmt.Errorf("cannot create the default network: an interface named %s already exists (left by another tool? 'minidocker-net reset' removes ours)", DefaultBridge)
+	return n, t.assignAddresses(n, NetworkRequest{})
+}
+
+// Listed is the state as network ls and inspect show it: the default
+// network is there from the start, as on Docker, with the addresses its
+// first sandbox will give it.
+func (e *Engine) Listed(s *store.State) *store.State {
+	if s.Networks[model.DefaultNetwork] != nil {
+		return s
 	}
-	if err := t.assignAddresses(n, NetworkRequest{}); err != nil {
+	t := &tx{e: e, old: s, new: s}
+	n, err := t.defaultNetwork()
+	if err != nil {
+		return s
+	}
+	l := *s
+	l.Networks = maps.Clone(s.Networks)
+	l.Networks[n.Name] = n
+	return &l
+}
+
+// ensureDefault creates the pre-defined network "bridge" on first use.
+func (t *tx) ensureDefault() error {
+	if _, ok := t.new.Networks[model.DefaultNetwork]; ok {
+		return nil
+	}
+	if linkExists(model.DefaultBridge) {
+		return fmt.Errorf("cannot create the default network: an interface named %s already exists (left by another tool? 'minidocker-net reset' removes ours)", model.DefaultBridge)
+	}
+	n, err := t.defaultNetwork()
+	if err != nil {
 		return err
 	}
 	if err := t.hostSetup(); err != nil {
@@ -297,6 +315,17 @@ func (t *tx) ensureDefault() error {
 	t.new.Networks[n.Name] = n
 	t.setup = append(t.setup, networkSteps(n)...)
 	return nil
+}
+
+// settleDefault removes the default network once no sandbox needs it:
+// its bridge and rules went with its last sandbox, as they came with the
+// first.
+func (t *tx) settleDefault() error {
+	n := t.new.Networks[model.DefaultNetwork]
+	if n == nil || model.DefaultNeeded(t.new) || len(t.new.Attached(n.Name)) > 0 {
+		return nil
+	}
+	return t.removeNetwork(n.Name, true)
 }
 
 // ActiveEndpointsError is Docker 28's refusal to remove a network in use.
@@ -313,24 +342,14 @@ func (e *ActiveEndpointsError) Error() string {
 	return fmt.Sprintf("error while removing network: network %s has active endpoints (%s)", e.Network, strings.Join(parts, ", "))
 }
 
-// NotFoundError is a missing network or sandbox.
-type NotFoundError struct{ Kind, Name string }
-
-func (e *NotFoundError) Error() string {
-	if e.Kind == "network" {
-		return "network " + e.Name + " not found"
-	}
-	return "No such sandbox: " + e.Name
-}
-
 // removeNetwork plans the removal of a network without endpoints.
 func (t *tx) removeNetwork(name string, allowDefault bool) error {
 	n, ok := t.new.Networks[name]
 	if !ok {
-		if name == HostNetwork || name == NoneNetwork {
+		if name == model.HostNetwork || name == model.NoneNetwork {
 			return fmt.Errorf("%s is a pre-defined network and cannot be removed", name)
 		}
-		return &NotFoundError{Kind: "network", Name: name}
+		return &model.NotFoundError{Kind: "network", Name: name}
 	}
 	if n.Default && !allowDefault {
 		return fmt.Errorf("%s is a pre-defined network and cannot be removed", name)

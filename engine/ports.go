@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/nat"
 	"github.com/minidocker-net/minidocker-net/portspec"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -100,7 +101,7 @@ func hostHolds(ip netip.Addr, proto string, port int) error {
 // publish allocates host ports for specs and records them on the sandbox.
 // Ports answer on the sandbox's gateway endpoint, as on Docker.
 func (t *tx) publish(sb *store.Sandbox, specs []portspec.Spec) error {
-	gw := GatewayEndpoint(t.new, sb)
+	gw := model.GatewayEndpoint(t.new, sb)
 	if gw == nil {
 		return fmt.Errorf("cannot publish ports of sandbox %s: it is on no network that reaches the host (internal networks cannot publish)", sb.Name)
 	}
@@ -148,11 +149,25 @@ func (t *tx) allocate(sp portspec.Spec, taken []store.Port, ctrIP netip.Addr) (s
 		}
 		return store.Port{}, last
 	default:
+		// Round-robin from the port handed out last, as Docker's
+		// allocator: a port just released is not handed out again at once.
 		lo, hi := ephemeralRange()
-		for start := lo; start+n-1 <= hi; start++ {
+		first := t.new.Host.LastPort[sp.Proto] + 1
+		if first < lo || first+n-1 > hi {
+			first = lo
+		}
+		for i, start := 0, first; i <= hi-lo; i++ {
+			if start+n-1 > hi {
+				start = lo
+			}
 			if p, err := try(start); err == nil {
+				if t.new.Host.LastPort == nil {
+					t.new.Host.LastPort = map[string]int{}
+				}
+				t.new.Host.LastPort[sp.Proto] = p.HostPortEnd
 				return p, nil
 			}
+			start++
 		}
 		return store.Port{}, errors.New("all ports are allocated")
 	}
@@ -181,7 +196,7 @@ func (e *Engine) Expose(name string, raw []string) ([]store.Port, error) {
 			return err
 		}
 		if sb.Mode != store.ModeBridge {
-			return fmt.Errorf("cannot publish ports of sandbox %s: it is in %s network mode", name, sb.Mode)
+			return fmt.Errorf("cannot publish ports of sandbox %s: it is in %s network mode", sb.Name, sb.Mode)
 		}
 		before := len(sb.Ports)
 		if err := t.publish(sb, specs); err != nil {
@@ -218,4 +233,34 @@ func (e *Engine) Unexpose(name string, raw []string) error {
 		}
 		return nil
 	})
+}
+
+// OnlyRunning names the one running sandbox that can publish ports, for
+// "expose 45678" without a sandbox; with none or several it says which
+// there are and what to type.
+func (e *Engine) OnlyRunning() (string, error) {
+	var running []string
+	err := e.View(func(s *store.State) error {
+		for _, name := range s.SandboxNames() {
+			sb := s.Sandboxes[name]
+			if sb.Mode != store.ModeBridge {
+				continue
+			}
+			if ok, err := Running(sb); err != nil {
+				return err
+			} else if ok {
+				running = append(running, name)
+			}
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case len(running) == 1:
+		return running[0], nil
+	case len(running) == 0:
+		return "", errors.New("no sandbox is running to publish on: name one, as in 'minidocker-net expose SANDBOX 45678'")
+	}
+	return "", fmt.Errorf("%d sandboxes are running (%s): name the one to publish on, as in 'minidocker-net expose %s 45678'", len(running), strings.Join(running, ", "), running[0])
 }

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"syscall"
+	"strings"
 
 	"github.com/minidocker-net/minidocker-net/nsnet"
+	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -29,22 +30,10 @@ func Running(sb *store.Sandbox) (bool, error) {
 	return len(ps) > 0, err
 }
 
-// Stop ends the sandbox's processes with SIGKILL, as docker rm -f does.
-func Stop(sb *store.Sandbox) error {
-	if sb.Mode == store.ModeHost {
-		if nsnet.Alive(sb.Pid, sb.PidStart) {
-			_ = syscall.Kill(-sb.Pid, syscall.SIGKILL) // its session's process group
-			_ = syscall.Kill(sb.Pid, syscall.SIGKILL)
-		}
-		return nil
-	}
-	return nsnet.Kill(sb.Name)
-}
-
-// Command returns the command that runs cmd inside the sandbox: through the
-// hidden __enter command of this binary, or directly for a sandbox on the
-// host network.
-func Command(sb *store.Sandbox, cmd []string) (*exec.Cmd, error) {
+// commandLine returns the command line that runs cmd inside the sandbox:
+// through the hidden __enter command of this binary, or directly for a
+// sandbox on the host network.
+func (e *Engine) commandLine(sb *store.Sandbox, cmd []string) ([]string, error) {
 	if len(cmd) == 0 {
 		return nil, errors.New("no command given")
 	}
@@ -52,53 +41,77 @@ func Command(sb *store.Sandbox, cmd []string) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("%s: executable file not found in $PATH", cmd[0])
 	}
 	if sb.Mode == store.ModeHost {
-		return exec.Command(cmd[0], cmd[1:]...), nil
+		return cmd, nil
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	return exec.Command(self, nsnet.EnterArgs(sb.Name, sb.Hostname, cmd)...), nil
+	return append([]string{self}, nsnet.EnterArgs(sb.Name, sb.Hostname, e.opts.Paths.LockFile(), cmd)...), nil
 }
 
-// Detach starts cmd in the sandbox in the background, in its own session,
-// with its output kept in the sandbox's log file.
-func (e *Engine) Detach(sb *store.Sandbox, cmd []string) (*exec.Cmd, error) {
-	c, err := Command(sb, cmd)
+// Command returns the command that runs cmd inside the sandbox, with the
+// sandbox's environment (run -e) added to this process's.
+func (e *Engine) Command(sb *store.Sandbox, cmd []string) (*exec.Cmd, error) {
+	line, err := e.commandLine(sb, cmd)
 	if err != nil {
 		return nil, err
 	}
-	log, err := os.OpenFile(e.opts.Paths.LogFile(sb.Name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
-	}
-	defer log.Close()
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		return nil, err
-	}
-	defer devnull.Close()
-	c.Stdin, c.Stdout, c.Stderr = devnull, log, log
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := c.Start(); err != nil {
-		return nil, fmt.Errorf("start %s in sandbox %s: %w", cmd[0], sb.Name, err)
-	}
+	c := exec.Command(line[0], line[1:]...)
+	c.Env = append(os.Environ(), sb.Env...)
 	return c, nil
+}
+
+// startStep is the step that starts cmd detached in the sandbox, its
+// output kept in the sandbox's log.
+func (e *Engine) startStep(sb *store.Sandbox, cmd []string, host bool) (*nsnet.Start, error) {
+	line := cmd
+	if !host {
+		var err error
+		if line, err = e.commandLine(sb, cmd); err != nil {
+			return nil, err
+		}
+	}
+	s := &nsnet.Start{Sandbox: sb.Name, Args: line, Env: sb.Env, Log: e.opts.Paths.LogFile(sb.Name), Show: shellJoin(cmd)}
+	if sb.Mode != store.ModeHost && !host {
+		s.Netns = sb.Name
+		s.Show = "ip netns exec " + sb.Name + " " + s.Show
+	}
+	return s, nil
+}
+
+// Detach starts cmd in the sandbox in the background (exec -d), in its
+// own session, with its output kept in the sandbox's log.
+func (e *Engine) Detach(sb *store.Sandbox, cmd []string) error {
+	s, err := e.startStep(sb, cmd, false)
+	if err != nil {
+		return err
+	}
+	return s.Apply(nil)
 }
 
 // RecordPid remembers a host-mode sandbox's main process, which cannot be
 // found by namespace.
-func (e *Engine) RecordPid(name string, pid int) error {
+func (e *Engine) RecordPid(id string, pid int) error {
 	start, err := nsnet.StartTime(pid)
 	if err != nil {
 		return nil // it already ended
 	}
-	return e.mutate("record pid of "+name, func(t *tx) error {
-		sb, err := t.sandbox(name)
+	return e.mutate("record pid of "+id, func(t *tx) error {
+		sb, err := t.sandbox(id)
 		if err != nil {
 			return err
 		}
 		sb.Pid, sb.PidStart = pid, start
 		return nil
 	})
+}
+
+// shellJoin quotes words for a shell, as a printed command must be.
+func shellJoin(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = plan.Quote(w)
+	}
+	return strings.Join(out, " ")
 }

@@ -74,7 +74,8 @@ func (e *Engine) Reset() ([]string, error) {
 		for _, sb := range s.Sandboxes {
 			if sb.Mode == store.ModeHost && nsnet.Alive(sb.Pid, sb.PidStart) {
 				sb := sb
-				acts = append(acts, action{fmt.Sprintf("kill -9 %d", sb.Pid), func() error { return Stop(sb) }})
+				stop := &nsnet.Stop{Sandbox: sb.Name, Pid: sb.Pid, PidStart: sb.PidStart}
+				acts = append(acts, action{stop.Commands()[0], func() error { return stop.Apply(nil) }})
 			}
 		}
 	}

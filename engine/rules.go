@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 
+	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/nat"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -19,7 +20,7 @@ func natNetwork(n *store.Network) nat.Network {
 // PortRuleSpecs returns the mappings of a sandbox as the nat package sees
 // them, bound to its gateway endpoint (nil when it has none).
 func PortRuleSpecs(s *store.State, sb *store.Sandbox) []nat.Port {
-	gw := GatewayEndpoint(s, sb)
+	gw := model.GatewayEndpoint(s, sb)
 	if gw == nil {
 		return nil
 	}

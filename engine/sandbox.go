@@ -9,94 +9,46 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/minidocker-net/minidocker-net/bridge"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/ipam"
+	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
-	"github.com/minidocker-net/minidocker-net/portspec"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
-// RunRequest is `run` (the network part; the process is started by the
-// caller once the sandbox exists).
-type RunRequest struct {
-	Name       string
-	Network    string // "" joins the default network
-	IP         string
-	Aliases    []string
-	Hostname   string
-	AddHosts   []string // NAME:IP or NAME:host-gateway
-	GwPriority int
-	Ports      []string
-	Cmd        []string
-	Detach     bool
-	AutoRemove bool
-}
-
-// ConnectRequest is `network connect`.
-type ConnectRequest struct {
-	Network    string
-	Sandbox    string
-	IP         string
-	Aliases    []string
-	GwPriority int
-}
-
-// GatewayEndpoint returns the endpoint that carries a sandbox's default
-// route, chosen as Docker 28 does: highest --gw-priority, then (internal
-// networks never provide one) network name ascending.
-func GatewayEndpoint(s *store.State, sb *store.Sandbox) *store.Endpoint {
-	var best *store.Endpoint
-	for _, ep := range sb.Endpoints {
-		n := s.Networks[ep.Network]
-		if n == nil || n.Internal {
-			continue
-		}
-		if best == nil || ep.GwPriority > best.GwPriority || ep.GwPriority == best.GwPriority && ep.Network < best.Network {
-			best = ep
-		}
-	}
-	return best
-}
-
 func gatewayOf(s *store.State, sb *store.Sandbox) *nsnet.Gateway {
-	ep := GatewayEndpoint(s, sb)
+	ep := model.GatewayEndpoint(s, sb)
 	if ep == nil {
 		return nil
 	}
 	return &nsnet.Gateway{Via: s.Networks[ep.Network].Gateway, Link: ep.IfName}
 }
 
-// HostGateway is the address a sandbox reaches the host at
-// (host.docker.internal): the gateway of its default route, else of its
-// first network.
-func HostGateway(s *store.State, sb *store.Sandbox) netip.Addr {
-	if ep := GatewayEndpoint(s, sb); ep != nil {
-		return s.Networks[ep.Network].Gateway
+// sandbox resolves a sandbox name, ID or unique ID prefix.
+func (t *tx) sandbox(ref string) (*store.Sandbox, error) { return model.FindSandbox(t.new, ref) }
+
+// networkName resolves a network name, ID or unique ID prefix to its
+// name; the pre-defined networks resolve even without a record.
+func (t *tx) networkName(ref string) (string, error) { return model.NetworkName(t.new, ref) }
+
+// network resolves a network reference to its record, creating the
+// default network's on its first use.
+func (t *tx) network(ref string) (*store.Network, error) {
+	name, err := t.networkName(ref)
+	if err != nil {
+		return nil, err
 	}
-	if len(sb.Endpoints) > 0 {
-		if n := s.Networks[sb.Endpoints[0].Network]; n != nil {
-			return n.Gateway
+	if name == model.DefaultNetwork {
+		if err := t.ensureDefault(); err != nil {
+			return nil, err
 		}
 	}
-	return netip.Addr{}
-}
-
-func (t *tx) sandbox(name string) (*store.Sandbox, error) {
-	sb, ok := t.new.Sandboxes[name]
-	if !ok {
-		return nil, &NotFoundError{Kind: "sandbox", Name: name}
-	}
-	return sb, nil
-}
-
-func (t *tx) network(name string) (*store.Network, error) {
 	n, ok := t.new.Networks[name]
 	if !ok {
-		return nil, &NotFoundError{Kind: "network", Name: name}
+		return nil, &model.NotFoundError{Kind: "network", Name: ref}
 	}
 	return n, nil
 }
@@ -262,226 +214,6 @@ func generatedName(s *store.State) string {
 	}
 }
 
-// CreateSandbox is the network half of `run`: it builds the sandbox.
-func (e *Engine) CreateSandbox(req RunRequest) (*store.Sandbox, error) {
-	var sb *store.Sandbox
-	title := "run " + req.Name
-	err := e.mutate(title, func(t *tx) error {
-		var err error
-		sb, err = t.createSandbox(req)
-		return err
-	})
-	return sb, err
-}
-
-func (t *tx) createSandbox(req RunRequest) (*store.Sandbox, error) {
-	name := req.Name
-	if name == "" {
-		name = generatedName(t.new)
-	}
-	if err := ValidateName("sandbox", name); err != nil {
-		return nil, err
-	}
-	if o, ok := t.new.Sandboxes[name]; ok {
-		return nil, fmt.Errorf("the sandbox name %q is already in use by sandbox %s: remove it ('minidocker-net rm %s') to reuse the name", name, o.ID[:12], name)
-	}
-	id := NewID()
-	sb := &store.Sandbox{ID: id, Name: name, Hostname: id[:12], Created: time.Now().UTC(), Cmd: req.Cmd, Detached: req.Detach, AutoRemove: req.AutoRemove}
-	if req.Hostname != "" {
-		if err := ValidateHostname(req.Hostname); err != nil {
-			return nil, err
-		}
-		sb.Hostname = req.Hostname
-	}
-	for _, h := range req.AddHosts {
-		he, err := parseAddHost(h)
-		if err != nil {
-			return nil, err
-		}
-		sb.ExtraHosts = append(sb.ExtraHosts, he)
-	}
-	specs, err := parseSpecs(req.Ports, portspec.Parse)
-	if err != nil {
-		return nil, err
-	}
-	switch req.Network {
-	case HostNetwork:
-		sb.Mode = store.ModeHost
-		if req.IP != "" || len(req.Aliases) > 0 {
-			return nil, errors.New("--ip and --network-alias need a network: a sandbox on the host network has the host's addresses")
-		}
-		if len(specs) > 0 {
-			return nil, errors.New("published ports are discarded when using host network mode: a program in the sandbox listens on the host's ports directly")
-		}
-	case NoneNetwork:
-		sb.Mode = store.ModeNone
-		if req.IP != "" || len(req.Aliases) > 0 || len(specs) > 0 {
-			return nil, errors.New("--ip, --network-alias and -p need a network: a sandbox on network none has loopback only")
-		}
-	default:
-		sb.Mode = store.ModeBridge
-	}
-	if sb.Mode != store.ModeHost && nsnet.Exists(name) {
-		return nil, fmt.Errorf("a network namespace named %s already exists and is not a minidocker-net sandbox: choose another name", name)
-	}
-	if sb.Mode == store.ModeBridge {
-		netName := req.Network
-		if netName == "" || netName == DefaultNetwork {
-			netName = DefaultNetwork
-			if err := t.ensureDefault(); err != nil {
-				return nil, err
-			}
-		}
-		n, err := t.network(netName)
-		if err != nil {
-			return nil, err
-		}
-		ep, err := t.newEndpoint(sb, n, req.IP, req.Aliases, req.GwPriority)
-		if err != nil {
-			return nil, err
-		}
-		sb.Endpoints = append(sb.Endpoints, ep)
-	}
-	t.new.Sandboxes[name] = sb
-	if len(specs) > 0 {
-		if err := t.publish(sb, specs); err != nil {
-			return nil, err
-		}
-	}
-	steps, err := t.sandboxSteps(t.new, sb)
-	if err != nil {
-		return nil, err
-	}
-	t.setup = append(t.setup, steps...)
-	return sb, t.syncHosts(name)
-}
-
-// RemoveSandbox is `rm` for one sandbox; force ends its processes first.
-func (e *Engine) RemoveSandbox(name string, force bool) error {
-	return e.mutate("rm "+name, func(t *tx) error { return t.removeSandbox(name, force) })
-}
-
-func (t *tx) removeSandbox(name string, force bool) error {
-	sb, err := t.sandbox(name)
-	if err != nil {
-		return err
-	}
-	running, err := Running(sb)
-	if err != nil {
-		return err
-	}
-	if running && !force {
-		return fmt.Errorf("cannot remove sandbox %s: it has running processes: stop them or use rm -f", name)
-	}
-	if running && !t.e.opts.DryRun {
-		if err := Stop(sb); err != nil {
-			return err
-		}
-	}
-	steps, err := t.sandboxSteps(t.old, t.old.Sandboxes[name])
-	if err != nil {
-		return err
-	}
-	t.flushPorts(sb.Ports)
-	delete(t.new.Sandboxes, name)
-	t.teardown = append(t.teardown, releasingVeths(plan.Reversed(steps))...)
-	if err := t.syncHosts(name); err != nil {
-		return err
-	}
-	if !t.e.opts.DryRun {
-		_ = os.Remove(t.e.opts.Paths.LogFile(name))
-	}
-	return nil
-}
-
-// Connect is `network connect`.
-func (e *Engine) Connect(req ConnectRequest) error {
-	return e.mutate("network connect "+req.Network+" "+req.Sandbox, func(t *tx) error {
-		sb, err := t.sandbox(req.Sandbox)
-		if err != nil {
-			return err
-		}
-		if Predefined(req.Network) && req.Network != DefaultNetwork {
-			return fmt.Errorf("cannot connect sandbox %s to network %s: the host and none networks are chosen when a sandbox is created", sb.Name, req.Network)
-		}
-		switch sb.Mode {
-		case store.ModeHost:
-			return fmt.Errorf("sandbox %s shares the host's network namespace and cannot be connected to any other network", sb.Name)
-		case store.ModeNone:
-			return fmt.Errorf("sandbox %s cannot be connected to multiple networks with one of the networks in private (none) mode", sb.Name)
-		}
-		if req.Network == DefaultNetwork {
-			if err := t.ensureDefault(); err != nil {
-				return err
-			}
-		}
-		n, err := t.network(req.Network)
-		if err != nil {
-			return err
-		}
-		oldGW := gatewayOf(t.new, sb)
-		ep, err := t.newEndpoint(sb, n, req.IP, req.Aliases, req.GwPriority)
-		if err != nil {
-			return err
-		}
-		sb.Endpoints = append(sb.Endpoints, ep)
-		t.setup = append(t.setup, endpointSteps(sb, ep, n)...)
-		if newGW := gatewayOf(t.new, sb); !sameGateway(oldGW, newGW) {
-			t.setup = append(t.setup, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW, From: oldGW})
-			t.flushPorts(sb.Ports)
-		}
-		return t.syncHosts(sb.Name)
-	})
-}
-
-func sameGateway(a, b *nsnet.Gateway) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
-// Disconnect is `network disconnect`.
-func (e *Engine) Disconnect(network, name string) error {
-	return e.mutate("network disconnect "+network+" "+name, func(t *tx) error {
-		sb, err := t.sandbox(name)
-		if err != nil {
-			return err
-		}
-		if sb.Mode == store.ModeHost {
-			return fmt.Errorf("cannot disconnect sandbox %s from the host network: it was created in host network mode", name)
-		}
-		if _, err := t.network(network); err != nil {
-			return err
-		}
-		ep := sb.Endpoint(network)
-		if ep == nil {
-			return fmt.Errorf("sandbox %s is not connected to network %s", name, network)
-		}
-		if len(sb.Endpoints) == 1 {
-			running, err := Running(sb)
-			if err != nil {
-				return err
-			}
-			if running {
-				return fmt.Errorf("cannot disconnect sandbox %s from %s, its last network, while it has running processes: they would lose every connection; stop them first or rm -f the sandbox", name, network)
-			}
-		}
-		oldGW := gatewayOf(t.new, sb)
-		n := t.new.Networks[network]
-		sb.Endpoints = slices.DeleteFunc(sb.Endpoints, func(e *store.Endpoint) bool { return e.Network == network })
-		if newGW := gatewayOf(t.new, sb); !sameGateway(oldGW, newGW) {
-			t.teardown = append(t.teardown, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW, From: oldGW})
-			t.flushPorts(sb.Ports)
-		}
-		if len(sb.Ports) > 0 && GatewayEndpoint(t.new, sb) == nil {
-			return fmt.Errorf("cannot disconnect sandbox %s from %s: its published ports need a network that reaches the host; unexpose them first", name, network)
-		}
-		t.teardown = append(t.teardown, plan.Reversed(endpointSteps(sb, ep, n))...)
-		return t.syncHosts(name)
-	})
-}
-
 // syncHosts plans the /etc/hosts changes of every sandbox that shares a
 // network with the named one, before or after the command, and of the
 // named one itself if it exists before and after. A sandbox created or
@@ -501,12 +233,12 @@ func (t *tx) syncHosts(name string) error {
 	if t.old.Sandboxes[name] != nil && t.new.Sandboxes[name] != nil {
 		affected[name] = true
 	}
-	oldIdx, newIdx := indexMembers(t.old), indexMembers(t.new)
+	oldIdx, newIdx := model.IndexMembers(t.old), model.IndexMembers(t.new)
 	for n := range nets {
-		for _, idx := range []members{oldIdx, newIdx} {
+		for _, idx := range []model.Members{oldIdx, newIdx} {
 			for _, m := range idx[n] {
-				if m.sb.Name != name && t.old.Sandboxes[m.sb.Name] != nil && t.new.Sandboxes[m.sb.Name] != nil {
-					affected[m.sb.Name] = true
+				if m.Sandbox.Name != name && t.old.Sandboxes[m.Sandbox.Name] != nil && t.new.Sandboxes[m.Sandbox.Name] != nil {
+					affected[m.Sandbox.Name] = true
 				}
 			}
 		}
@@ -517,81 +249,9 @@ func (t *tx) syncHosts(name string) error {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		t.files = append(t.files, &etcfiles.File{Path: filepath.Join(etcfiles.Dir(n), "hosts"), Content: hostsFile(t.new, newIdx, t.new.Sandboxes[n])})
+		t.files = append(t.files, &etcfiles.File{Path: filepath.Join(etcfiles.Dir(n), "hosts"), Content: model.HostsFileFrom(t.new, newIdx, t.new.Sandboxes[n])})
 	}
 	return nil
-}
-
-// member is a sandbox on a network and the hosts line that names it there.
-type member struct {
-	sb   *store.Sandbox
-	line string
-}
-
-// members indexes each network's sandboxes, sorted by name, with their
-// hosts lines formatted once for all the files that list them.
-type members map[string][]member
-
-func indexMembers(s *store.State) members {
-	idx := members{}
-	for _, name := range s.SandboxNames() {
-		sb := s.Sandboxes[name]
-		for _, ep := range sb.Endpoints {
-			e := etcfiles.Entry{IP: ep.IP, Names: append([]string{sb.Name}, ep.Aliases...)}
-			idx[ep.Network] = append(idx[ep.Network], member{sb: sb, line: e.Line()})
-		}
-	}
-	return idx
-}
-
-// HostsFile renders a sandbox's /etc/hosts from a state.
-func HostsFile(s *store.State, sb *store.Sandbox) string {
-	return hostsFile(s, indexMembers(s), sb)
-}
-
-func hostsFile(s *store.State, idx members, sb *store.Sandbox) string {
-	gw := HostGateway(s, sb)
-	var extra []etcfiles.Entry
-	for _, h := range sb.ExtraHosts {
-		ip := h.IP
-		if !ip.IsValid() {
-			ip = gw
-		}
-		if ip.IsValid() {
-			extra = append(extra, etcfiles.Entry{IP: ip, Names: []string{h.Name}})
-		}
-	}
-	var self []etcfiles.Entry
-	var peers []string
-	for _, ep := range sb.Endpoints {
-		names := []string{sb.Hostname}
-		if sb.Name != sb.Hostname {
-			names = append(names, sb.Name)
-		}
-		for _, a := range ep.Aliases {
-			if !slices.Contains(names, a) {
-				names = append(names, a)
-			}
-		}
-		self = append(self, etcfiles.Entry{IP: ep.IP, Names: names})
-	}
-	nets := make([]string, 0, len(sb.Endpoints))
-	for _, ep := range sb.Endpoints {
-		nets = append(nets, ep.Network)
-	}
-	sort.Strings(nets)
-	for _, nn := range nets {
-		n := s.Networks[nn]
-		if n == nil || n.Default {
-			continue // the default network gives no name resolution, as on Docker
-		}
-		for _, m := range idx[nn] {
-			if m.sb.Name != sb.Name {
-				peers = append(peers, m.line)
-			}
-		}
-	}
-	return etcfiles.Hosts(extra, gw, self, peers)
 }
 
 // resolvConf reads the host's resolver configuration once per command.
@@ -612,7 +272,7 @@ func (t *tx) etcFiles(s *store.State, sb *store.Sandbox) ([]*etcfiles.File, erro
 	}
 	dir := etcfiles.Dir(sb.Name)
 	return []*etcfiles.File{
-		{Path: filepath.Join(dir, "hosts"), Content: HostsFile(s, sb)},
+		{Path: filepath.Join(dir, "hosts"), Content: model.HostsFile(s, sb)},
 		{Path: filepath.Join(dir, "resolv.conf"), Content: resolv},
 		{Path: filepath.Join(dir, "hostname"), Content: sb.Hostname + "\n"},
 	}, nil

@@ -81,6 +81,21 @@ func HostResolvConf() string {
 	return "/etc/resolv.conf"
 }
 
+// HostNameservers returns the host's IPv4 nameservers, each as a /32.
+func HostNameservers() []netip.Prefix {
+	b, err := os.ReadFile(HostResolvConf())
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, ns := range nameservers(b) {
+		if a, err := netip.ParseAddr(ns); err == nil && a.Is4() {
+			out = append(out, netip.PrefixFrom(a, 32))
+		}
+	}
+	return out
+}
+
 func nameservers(b []byte) []string {
 	var out []string
 	sc := bufio.NewScanner(bytes.NewReader(b))

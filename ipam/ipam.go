@@ -174,7 +174,16 @@ func NewPool(subnet, ipRange netip.Prefix, gateway netip.Addr) (Pool, error) {
 		}
 	}
 	if !gateway.IsValid() {
+		// Docker draws the gateway from the range when there is one: its
+		// first address that is neither the subnet's network nor its
+		// broadcast address (--ip-range 172.30.5.0/24 gives 172.30.5.0).
 		p.Gateway = FirstHost(subnet)
+		if ipRange.IsValid() {
+			p.Gateway = ipRange.Addr()
+			if p.Gateway == subnet.Addr() {
+				p.Gateway = p.Gateway.Next()
+			}
+		}
 		return p, nil
 	}
 	if !subnet.Contains(gateway) {

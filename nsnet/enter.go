@@ -7,11 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strconv"
-	"strings"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,9 +20,10 @@ const EtcDir = "/etc/netns"
 const EnterCommand = "__enter"
 
 // EnterArgs returns the arguments that make this binary run cmd inside the
-// named sandbox with the given hostname.
-func EnterArgs(name, hostname string, cmd []string) []string {
-	return append([]string{EnterCommand, name, hostname, "--"}, cmd...)
+// named sandbox with the given hostname; lock is the state lock, taken
+// shared while joining the namespace.
+func EnterArgs(name, hostname, lock string, cmd []string) []string {
+	return append([]string{EnterCommand, name, hostname, lock, "--"}, cmd...)
 }
 
 // Enter runs in a freshly started process (see EnterArgs): it joins the
@@ -34,23 +31,18 @@ func EnterArgs(name, hostname string, cmd []string) []string {
 // binds the sandbox's /etc files as `ip netns exec` does, sets the hostname
 // and executes the program. It returns only on error.
 func Enter(args []string) error {
-	if len(args) < 4 || args[2] != "--" {
-		return errors.New("usage: " + EnterCommand + " NAME HOSTNAME -- CMD [ARG...]")
+	if len(args) < 5 || args[3] != "--" {
+		return errors.New("usage: " + EnterCommand + " NAME HOSTNAME LOCK -- CMD [ARG...]")
 	}
-	name, hostname, cmd := args[0], args[1], args[3:]
+	name, hostname, lock, cmd := args[0], args[1], args[2], args[4:]
 	path, err := exec.LookPath(cmd[0])
 	if err != nil {
 		return fmt.Errorf("%s: executable file not found in $PATH", cmd[0])
 	}
 	runtime.LockOSThread() // the process image is replaced from this thread
-	fd, err := unix.Open(Path(name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open namespace %s: %w", name, err)
+	if err := join(name, lock); err != nil {
+		return err
 	}
-	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns %s: %w", name, err)
-	}
-	unix.Close(fd)
 	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_NEWUTS); err != nil {
 		return fmt.Errorf("unshare mount and uts: %w", err)
 	}
@@ -70,6 +62,38 @@ func Enter(args []string) error {
 	return syscall.Exec(path, cmd, os.Environ())
 }
 
+// join enters the sandbox's network namespace under the shared state
+// lock: a command that removes the sandbox (and kills what runs in it)
+// either finished before, and then the namespace is gone, or starts after,
+// and then finds this process in it.
+func join(name, lock string) error {
+	if lock != "" {
+		if lf, err := unix.Open(lock, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			defer unix.Close(lf)
+			for {
+				if err = unix.Flock(lf, unix.LOCK_SH); err != unix.EINTR {
+					break
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("lock %s: %w", lock, err)
+			}
+		}
+	}
+	if !Exists(name) {
+		return fmt.Errorf("No such sandbox: %s", name)
+	}
+	fd, err := unix.Open(Path(name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open namespace %s: %w", name, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("setns %s: %w", name, err)
+	}
+	return nil
+}
+
 func bindEtc(name string) error {
 	dir := filepath.Join(EtcDir, name)
 	entries, err := os.ReadDir(dir)
@@ -86,113 +110,4 @@ func bindEtc(name string) error {
 		}
 	}
 	return nil
-}
-
-// Process is one process running in a sandbox.
-type Process struct {
-	Pid     int
-	Command string
-}
-
-// Processes returns the processes whose network namespace is the sandbox's,
-// however they were started (run, exec, or ip netns exec).
-func Processes(name string) ([]Process, error) {
-	ino, err := Inode(name)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	want := "net:[" + strconv.FormatUint(ino, 10) + "]"
-	all, err := byNamespace()
-	if err != nil {
-		return nil, err
-	}
-	return all[want], nil
-}
-
-// byNamespace lists every process by the text of its /proc/PID/ns/net link.
-func byNamespace() (map[string][]Process, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]Process{}
-	self := os.Getpid()
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		link, err := os.Readlink("/proc/" + e.Name() + "/ns/net")
-		if err != nil {
-			continue // gone, or a zombie
-		}
-		out[link] = append(out[link], Process{Pid: pid, Command: cmdline(pid)})
-	}
-	for _, ps := range out {
-		sort.Slice(ps, func(i, j int) bool { return ps[i].Pid < ps[j].Pid })
-	}
-	return out, nil
-}
-
-func cmdline(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
-}
-
-// Kill ends every process in the sandbox with SIGKILL, as docker rm -f
-// does, and waits briefly until they are gone.
-func Kill(name string) error {
-	for i := 0; i < 100; i++ {
-		ps, err := Processes(name)
-		if err != nil {
-			return err
-		}
-		if len(ps) == 0 {
-			return nil
-		}
-		for _, p := range ps {
-			_ = unix.Kill(p.Pid, unix.SIGKILL)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("processes in sandbox %s did not exit after SIGKILL", name)
-}
-
-// StartTime returns a process's start time in clock ticks since boot, which
-// tells a live process from a later one that reuses its pid.
-func StartTime(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	return strconv.ParseUint(f[19], 10, 64)
-}
-
-// Alive reports whether pid still runs the process that started at start.
-func Alive(pid int, start uint64) bool {
-	if pid <= 0 {
-		return false
-	}
-	st, err := StartTime(pid)
-	if err != nil || st != start {
-		return false
-	}
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	i := strings.LastIndexByte(string(b), ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }

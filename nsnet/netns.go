@@ -202,6 +202,14 @@ func (s *Netns) Commands() []string {
 func (s *Netns) UndoCommands() []string { return []string{"ip netns del " + s.Name} }
 
 func (s *Netns) Apply(ctx *plan.Context) error {
+	if kept, ok := plan.Lookup[*heldNS](ctx, heldKey(s.Name)); ok && !Exists(s.Name) {
+		// Rolling back its deletion: the same namespace, with its
+		// processes and interfaces, gets its name back.
+		if err := kept.remount(Path(s.Name)); err != nil {
+			return fmt.Errorf("ip netns attach %s: %w", s.Name, err)
+		}
+		ctx.Forget(heldKey(s.Name))
+	}
 	if !Exists(s.Name) {
 		if err := createNamed(s.Name); err != nil {
 			return fmt.Errorf("ip netns add %s: %w", s.Name, err)
@@ -226,8 +234,36 @@ func (s *Netns) Apply(ctx *plan.Context) error {
 
 func (s *Netns) Undo(ctx *plan.Context) error {
 	ctx.Forget("nsnet.ns." + s.Name) // the handle is closed with the context
+	// Hold the namespace until the plan ends, so that a rollback can give
+	// back this one rather than make an empty new one.
+	if f, err := os.Open(Path(s.Name)); err == nil {
+		plan.Seed(ctx, heldKey(s.Name), &heldNS{f})
+	}
 	if err := deleteNamed(s.Name); err != nil {
 		return fmt.Errorf("ip netns del %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+func heldKey(name string) string { return "nsnet.held." + name }
+
+// heldNS is a deleted namespace kept open by the plan.
+type heldNS struct{ f *os.File }
+
+func (h *heldNS) Close() { h.f.Close() }
+
+func (h *heldNS) remount(path string) error {
+	if err := ensureRunDir(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", h.f.Fd()), path, "none", unix.MS_BIND, ""); err != nil {
+		os.Remove(path)
+		return err
 	}
 	return nil
 }

@@ -68,8 +68,14 @@ func Lookup[T any](ctx *Context, key string) (T, bool) {
 	return v, ok
 }
 
-// Seed stores a value in the cache ahead of its first use.
-func Seed(ctx *Context, key string, v any) { ctx.cache[key] = v }
+// Seed stores a value in the cache ahead of its first use; one with a
+// Close method is closed by Context.Close.
+func Seed(ctx *Context, key string, v any) {
+	ctx.cache[key] = v
+	if c, ok := v.(interface{ Close() }); ok {
+		ctx.closers = append(ctx.closers, c.Close)
+	}
+}
 
 // Forget drops a cached value, for example after a write made it stale.
 func (ctx *Context) Forget(key string) { delete(ctx.cache, key) }
@@ -319,4 +325,13 @@ func Unmarshal(data []byte) ([]Step, error) {
 		steps = append(steps, s)
 	}
 	return steps, nil
+}
+
+// Quote quotes a word for a POSIX shell when it needs it, so that what a
+// plan prints runs as it reads, whatever a user named things.
+func Quote(w string) string {
+	if w != "" && strings.Trim(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:=+@%") == "" {
+		return w
+	}
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 }

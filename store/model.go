@@ -39,18 +39,21 @@ const (
 // Sandbox is a "container": a named network namespace. It does not survive
 // a reboot.
 type Sandbox struct {
-	Schema     int         `json:"schema"`
-	ID         string      `json:"id"`
-	Name       string      `json:"name"`
-	Hostname   string      `json:"hostname"`
-	Created    time.Time   `json:"created"`
-	Mode       string      `json:"mode"`
-	Endpoints  []*Endpoint `json:"endpoints,omitempty"`
-	Ports      []Port      `json:"ports,omitempty"`
-	ExtraHosts []HostEntry `json:"extra_hosts,omitempty"`
-	Cmd        []string    `json:"cmd,omitempty"`
-	Detached   bool        `json:"detached,omitempty"`
-	AutoRemove bool        `json:"auto_remove,omitempty"`
+	Schema     int               `json:"schema"`
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Hostname   string            `json:"hostname"`
+	Created    time.Time         `json:"created"`
+	Mode       string            `json:"mode"`
+	Endpoints  []*Endpoint       `json:"endpoints,omitempty"`
+	Ports      []Port            `json:"ports,omitempty"`
+	ExtraHosts []HostEntry       `json:"extra_hosts,omitempty"`
+	Cmd        []string          `json:"cmd,omitempty"`
+	Env        []string          `json:"env,omitempty"`     // run -e: KEY=VALUE added to every program's environment
+	Exposed    []string          `json:"exposed,omitempty"` // run --expose: PORT/PROTO, published by -P
+	Labels     map[string]string `json:"labels,omitempty"`
+	Detached   bool              `json:"detached,omitempty"`
+	AutoRemove bool              `json:"auto_remove,omitempty"`
 	// Pid and PidStart identify the main process (its start time guards
 	// against a reused pid). Sandboxes in their own namespace find their
 	// processes by namespace instead.
@@ -100,6 +103,9 @@ type Host struct {
 	// TablesCreated are the iptables tables that did not exist before our
 	// first rule; they are deleted again when empty.
 	TablesCreated []string `json:"tables_created,omitempty"`
+	// LastPort is the ephemeral host port handed out last, per protocol:
+	// the next search starts after it, round-robin as Docker's allocator.
+	LastPort map[string]int `json:"last_port,omitempty"`
 }
 
 // State is everything minidocker-net knows.
@@ -170,6 +176,12 @@ func (s *State) Clone() *State {
 	}
 	c.Host = s.Host
 	c.Host.TablesCreated = append([]string(nil), s.Host.TablesCreated...)
+	if s.Host.LastPort != nil {
+		c.Host.LastPort = map[string]int{}
+		for k, v := range s.Host.LastPort {
+			c.Host.LastPort[k] = v
+		}
+	}
 	return c
 }
 
@@ -185,6 +197,9 @@ func (sb *Sandbox) Clone() *Sandbox {
 	c.Ports = append([]Port(nil), sb.Ports...)
 	c.ExtraHosts = append([]HostEntry(nil), sb.ExtraHosts...)
 	c.Cmd = append([]string(nil), sb.Cmd...)
+	c.Env = append([]string(nil), sb.Env...)
+	c.Exposed = append([]string(nil), sb.Exposed...)
+	c.Labels = cloneMap(sb.Labels)
 	return &c
 }
 

@@ -89,7 +89,7 @@ func Open(p Paths, exclusive bool) (*Store, error) {
 		how = unix.LOCK_EX
 	}
 	for {
-		f, err := os.OpenFile(p.lockFile(), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+		f, err := os.OpenFile(p.LockFile(), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("open state lock: %w", err)
 		}
@@ -105,7 +105,7 @@ func Open(p Paths, exclusive bool) (*Store, error) {
 		}
 		// reset removes the lock file while holding it: a command that
 		// waited on the old file takes the lock again on the new one.
-		if same, err := sameFile(f, p.lockFile()); err != nil || !same {
+		if same, err := sameFile(f, p.LockFile()); err != nil || !same {
 			f.Close()
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("lock state directory %s: %w", p.Run, err)
@@ -192,7 +192,8 @@ func (p Paths) makeDirs() error {
 	return nil
 }
 
-func (p Paths) lockFile() string { return filepath.Join(p.Run, "lock") }
+// LockFile is the file every command locks.
+func (p Paths) LockFile() string { return filepath.Join(p.Run, "lock") }
 
 func sameFile(f *os.File, path string) (bool, error) {
 	a, err := f.Stat()
@@ -209,7 +210,7 @@ func sameFile(f *os.File, path string) (bool, error) {
 // Skeleton lists what Open creates, deepest first, so that removing them in
 // order leaves nothing: the files before their directory, the lock last.
 func (p Paths) Skeleton() []string {
-	return []string{p.networksDir(), p.Lib, p.sandboxesDir(), filepath.Join(p.Run, "logs"), p.bootStamp(), p.lockFile(), p.Run}
+	return []string{p.networksDir(), p.Lib, p.sandboxesDir(), filepath.Join(p.Run, "logs"), p.bootStamp(), p.LockFile(), p.Run}
 }
 
 // Close releases the lock.
@@ -400,7 +401,7 @@ func (s *Store) Diff(from, to *State) ([]FileChange, error) {
 }
 
 func (h Host) empty() bool {
-	return !h.ForwardingEnabled && h.ForwardPolicyWas == "" && len(h.TablesCreated) == 0
+	return !h.ForwardingEnabled && h.ForwardPolicyWas == "" && len(h.TablesCreated) == 0 && len(h.LastPort) == 0
 }
 
 // Write applies file changes, each atomically. Only network definitions

@@ -202,7 +202,7 @@ func TestLockSurvivesItsFileBeingRemoved(t *testing.T) {
 		t.FailNow()
 	}
 	defer waiter.Close()
-	if same, err := sameFile(waiter.lock, p.lockFile()); err != nil || !same {
+	if same, err := sameFile(waiter.lock, p.LockFile()); err != nil || !same {
 		t.Fatalf("the waiter holds a lock on a removed file (same %v, %v)", same, err)
 	}
 	// And so a third command waits for it.

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/minidocker-net/minidocker-net/engine"
+	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/nat"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -150,7 +151,7 @@ func (t *tracer) resolveFromHost(name string) (netip.Addr, bool) {
 		return netip.MustParseAddr("127.0.0.1"), true
 	}
 	if sb := t.s.Sandboxes[name]; sb != nil && len(sb.Endpoints) > 0 {
-		ep := engine.GatewayEndpoint(t.s, sb)
+		ep := model.GatewayEndpoint(t.s, sb)
 		if ep == nil {
 			ep = sb.Endpoints[0]
 		}
@@ -191,7 +192,7 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 			name = "host.docker.internal"
 			t.rep.ProbeAddr = name
 		}
-		a, ok := hostsLookup(engine.HostsFile(t.s, sb), name)
+		a, ok := hostsLookup(model.HostsFile(t.s, sb), name)
 		if !ok {
 			t.say("name", "%s's /etc/hosts has no entry for %s, and the resolver finds it nowhere else", sb.Name, name)
 			if o := t.s.Sandboxes[name]; o != nil {
@@ -222,7 +223,7 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 	routes, err := h.RouteGet(dst.AsSlice())
 	if err != nil || len(routes) == 0 {
 		t.say("route", "in %s: no route to %s (ip -n %s route get %s fails)", sb.Name, dst, sb.Name, dst)
-		if gw := engine.GatewayEndpoint(t.s, sb); gw == nil {
+		if gw := model.GatewayEndpoint(t.s, sb); gw == nil {
 			t.note("%s has no default route: all its networks are internal", sb.Name)
 		}
 		return t.done(false, "does not arrive: no route from %s", sb.Name), nil

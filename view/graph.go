@@ -10,7 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/minidocker-net/minidocker-net/engine"
+	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -109,7 +109,7 @@ func (g *graph) sandboxLabel(sb *store.Sandbox, nl string) string {
 // each bridge's sandboxes sit together and edges do not cross.
 func (g *graph) groups() [][]*store.Sandbox {
 	key := func(sb *store.Sandbox) string {
-		if ep := engine.GatewayEndpoint(g.s, sb); ep != nil {
+		if ep := model.GatewayEndpoint(g.s, sb); ep != nil {
 			return ep.Network
 		}
 		if len(sb.Endpoints) > 0 {
@@ -202,7 +202,7 @@ func Dot(w io.Writer, s *store.State, up *Uplink) {
 	}
 	for _, sb := range g.sbs {
 		node := id("sb", sb.Name)
-		gw := engine.GatewayEndpoint(s, sb)
+		gw := model.GatewayEndpoint(s, sb)
 		for _, ep := range sb.Endpoints {
 			style := "color=\"#555555\""
 			if ep == gw {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -39,6 +40,12 @@ func (e *exitError) Unwrap() error { return e.err }
 // withCode makes a command exit with a given status; a nil err prints nothing.
 func withCode(code int, err error) error { return &exitError{code: code, err: err} }
 
+// The main goroutine keeps the main thread to itself: nsnet switches
+// namespace on a locked thread that exits afterwards, and were that the
+// main thread, the runtime would park it in the sandbox's namespace, where
+// /proc/PID/ns/net would show this whole process (and rm -f kill it).
+func init() { runtime.LockOSThread() }
+
 func main() {
 	// Hidden commands run before anything else: they are this binary
 	// re-executed to become a process inside a sandbox or a throwaway host.
@@ -55,7 +62,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.Run(args)
+	err := app.Run(intersperse(app, args))
 	if err == nil {
 		return 0
 	}
@@ -124,7 +131,127 @@ func eng(c *cli.Context) *engine.Engine {
 // needArgs checks the number of positional arguments.
 func needArgs(c *cli.Context, min int, usage string) error {
 	if c.NArg() < min {
-		return fmt.Errorf("%q requires at least %d argument(s).\nUsage:  minidocker-net %s", c.Command.FullName(), min, usage)
+		return argCountError(c, fmt.Sprintf("at least %d argument(s)", min), usage)
 	}
 	return nil
+}
+
+// exactArgs checks for an exact number of positional arguments.
+func exactArgs(c *cli.Context, n int, usage string) error {
+	if c.NArg() != n {
+		word := "arguments"
+		if n == 1 {
+			word = "argument"
+		}
+		return argCountError(c, fmt.Sprintf("exactly %d %s", n, word), usage)
+	}
+	return nil
+}
+
+// argCountError is Docker's message in one line: what is needed, and the
+// usage.
+func argCountError(c *cli.Context, need, usage string) error {
+	return fmt.Errorf("%q requires %s (usage: minidocker-net %s; see 'minidocker-net %s --help')", c.Command.FullName(), need, usage, c.Command.FullName())
+}
+
+// interspersed are the commands whose options may follow their positional
+// arguments, as Docker's CLI takes them (network create NAME --subnet ...,
+// rm NAME -f). run, exec and trace are not: what follows the sandbox is a
+// program's command line, whose options are its own.
+func interspersed(name string) bool {
+	return name != "run" && name != "exec" && name != "trace" && !strings.HasPrefix(name, "__")
+}
+
+// intersperse moves a command's options before its positional arguments,
+// which urfave/cli requires: with Docker's habit "rm web -f" the -f would
+// be taken for a name. Everything after "--" stays where it is.
+func intersperse(app *cli.App, args []string) []string {
+	out := append([]string(nil), args[:1]...)
+	i := 1
+	skipFlags := func(flags []cli.Flag) {
+		for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "-" && args[i] != "--" {
+			out = append(out, args[i])
+			if takesValue(flags, args[i]) && i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+			i++
+		}
+	}
+	skipFlags(app.Flags)
+	cmds := app.Commands
+	var cmd *cli.Command
+	for i < len(args) {
+		next := findCommand(cmds, args[i])
+		if next == nil {
+			break
+		}
+		cmd = next
+		out = append(out, args[i])
+		i++
+		if len(cmd.Subcommands) == 0 {
+			break
+		}
+		skipFlags(cmd.Flags)
+		cmds = cmd.Subcommands
+	}
+	if cmd == nil || len(cmd.Subcommands) > 0 || !interspersed(cmd.Name) || cmd.SkipFlagParsing {
+		return append(out, args[i:]...)
+	}
+	var flags, pos []string
+	for ; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			i = len(args)
+		case strings.HasPrefix(a, "-") && a != "-":
+			flags = append(flags, a)
+			if takesValue(cmd.Flags, a) && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		default:
+			pos = append(pos, a)
+		}
+	}
+	out = append(out, flags...)
+	if len(pos) > 0 {
+		out = append(append(out, "--"), pos...)
+	}
+	return out
+}
+
+func findCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// takesValue reports whether an option given without "=VALUE" consumes
+// the next argument: every option but a boolean one (a group of short
+// options, -fq, ends with its last letter's).
+func takesValue(flags []cli.Flag, arg string) bool {
+	if strings.Contains(arg, "=") {
+		return false
+	}
+	name := strings.TrimLeft(arg, "-")
+	if !strings.HasPrefix(arg, "--") && len(name) > 1 {
+		name = name[len(name)-1:]
+	}
+	if name == "h" || name == "help" {
+		return false
+	}
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				_, isBool := f.(*cli.BoolFlag)
+				return !isBool
+			}
+		}
+	}
+	return false
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/minidocker-net/minidocker-net/engine"
+	"github.com/minidocker-net/minidocker-net/format"
+	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -34,8 +34,8 @@ func networkCreate(c *cli.Context) error {
 	if err := needArgs(c, 1, "network create [OPTIONS] NETWORK"); err != nil {
 		return err
 	}
-	if c.NArg() > 1 {
-		return fmt.Errorf("\"network create\" takes exactly one network name, got %d arguments: put options before the name", c.NArg())
+	if err := exactArgs(c, 1, "network create [OPTIONS] NETWORK"); err != nil {
+		return err
 	}
 	n, err := eng(c).CreateNetwork(engine.NetworkRequest{
 		Name: c.Args().First(), Driver: c.String("driver"), Subnet: c.String("subnet"), Gateway: c.String("gateway"),
@@ -55,11 +55,14 @@ func networkCommands() []*cli.Command {
 			Subcommands: []*cli.Command{
 				{Name: "create", Usage: "create a network: a bridge, its address, sysctls and iptables rules", ArgsUsage: "NETWORK", Flags: networkCreateFlags(), Action: networkCreate},
 				{Name: "ls", Aliases: []string{"list"}, Usage: "list networks", Action: networkLs, Flags: []cli.Flag{
-					&cli.StringFlag{Name: "format", Usage: "table (default) or json"},
+					&cli.StringFlag{Name: "format", Usage: "table (default), json, or a Go template (fields: .ID .Name .Driver .Scope .IPv4 .IPv6 .Internal .Labels .Label \"KEY\" .CreatedAt .Subnet .Gateway .Bridge)"},
 					&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only IDs"},
 					&cli.BoolFlag{Name: "no-trunc", Usage: "full IDs"},
+					&cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"}, Usage: "driver=, id=, label=, name=, scope=, type=custom|builtin"},
 				}},
-				{Name: "inspect", Usage: "show networks as Docker-shaped JSON", ArgsUsage: "NETWORK...", Action: networkInspect},
+				{Name: "inspect", Usage: "show networks as Docker-shaped JSON", ArgsUsage: "NETWORK...", Action: networkInspect, Flags: []cli.Flag{
+					&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "a Go template over the JSON, e.g. '{{range .IPAM.Config}}{{.Subnet}}{{end}}'"},
+				}},
 				{Name: "rm", Aliases: []string{"remove"}, Usage: "remove networks: undo exactly what create did", ArgsUsage: "NETWORK...", Action: networkRm},
 				{Name: "prune", Usage: "remove every network without sandboxes", Action: networkPrune, Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "accepted for Docker compatibility; minidocker-net never asks"},
@@ -76,71 +79,103 @@ func networkCommands() []*cli.Command {
 	}
 }
 
-// builtinID gives the host and none networks stable IDs.
-func builtinID(name string) string {
-	sum := sha256.Sum256([]byte("minidocker-net " + name))
-	return hex.EncodeToString(sum[:])
-}
-
+// lsRow is one network as network ls shows it: Docker's fields (as its
+// --format names them), and where it lives on the host.
 type lsRow struct {
-	ID       string            `json:"ID"`
-	Name     string            `json:"Name"`
-	Driver   string            `json:"Driver"`
-	Scope    string            `json:"Scope"`
-	Subnet   string            `json:"Subnet"`
-	Gateway  string            `json:"Gateway"`
-	Bridge   string            `json:"Bridge"`
-	Internal bool              `json:"Internal"`
-	Created  string            `json:"CreatedAt"`
-	Labels   map[string]string `json:"Labels"`
+	ID        string `json:"ID"`
+	Name      string `json:"Name"`
+	Driver    string `json:"Driver"`
+	Scope     string `json:"Scope"`
+	IPv4      string `json:"IPv4"`
+	IPv6      string `json:"IPv6"`
+	Internal  string `json:"Internal"`
+	Labels    string `json:"Labels"`
+	CreatedAt string `json:"CreatedAt"`
+	Subnet    string `json:"Subnet"`
+	Gateway   string `json:"Gateway"`
+	Bridge    string `json:"Bridge"`
+	labels    map[string]string
 }
 
-func lsRows(s *store.State) []lsRow {
+// Label returns one label's value, as Docker's {{.Label "k"}}.
+func (r lsRow) Label(k string) string { return r.labels[k] }
+
+var lsHeader = map[string]string{"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv4": "IPV4", "IPv6": "IPV6",
+	"Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT", "Subnet": "SUBNET", "Gateway": "GATEWAY", "Bridge": "BRIDGE"}
+
+func lsRows(s *store.State, trunc bool) []lsRow {
+	id := func(v string) string {
+		if trunc {
+			return v[:12]
+		}
+		return v
+	}
 	var rows []lsRow
 	for _, name := range s.NetworkNames() {
 		n := s.Networks[name]
-		rows = append(rows, lsRow{ID: n.ID, Name: n.Name, Driver: "bridge", Scope: "local", Subnet: n.Subnet.String(),
-			Gateway: n.Gateway.String(), Bridge: n.Bridge, Internal: n.Internal, Created: n.Created.Format(time.RFC3339Nano), Labels: n.Labels})
+		rows = append(rows, lsRow{ID: id(n.ID), Name: n.Name, Driver: "bridge", Scope: "local", IPv4: "true", IPv6: "false",
+			Internal: fmt.Sprint(n.Internal), Labels: labelText(n.Labels), CreatedAt: n.Created.Format("2006-01-02 15:04:05.999999999 -0700 MST"),
+			Subnet: n.Subnet.String(), Gateway: n.Gateway.String(), Bridge: n.Bridge, labels: n.Labels})
 	}
-	rows = append(rows,
-		lsRow{ID: builtinID("host"), Name: "host", Driver: "host", Scope: "local"},
-		lsRow{ID: builtinID("none"), Name: "none", Driver: "null", Scope: "local"})
+	for _, b := range []struct{ name, driver string }{{"host", "host"}, {"none", "null"}} {
+		rows = append(rows, lsRow{ID: id(model.BuiltinID(b.name)), Name: b.name, Driver: b.driver, Scope: "local", IPv4: "false", IPv6: "false", Internal: "false"})
+	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	return rows
 }
 
+// lsMatches applies network ls --filter as Docker's: name is a substring,
+// id a prefix, type custom or builtin.
+func lsMatches(f format.Filters, r lsRow, fullID string) bool {
+	builtin := model.Predefined(r.Name)
+	return f.Match("name", func(v string) bool { return strings.Contains(r.Name, v) }) &&
+		f.Match("id", func(v string) bool { return strings.HasPrefix(fullID, v) }) &&
+		f.Match("driver", func(v string) bool { return v == r.Driver }) &&
+		f.Match("scope", func(v string) bool { return v == r.Scope }) &&
+		f.Match("label", func(v string) bool { return format.Labels(r.labels, v) }) &&
+		f.Match("type", func(v string) bool { return v == "builtin" && builtin || v == "custom" && !builtin })
+}
+
 func networkLs(c *cli.Context) error {
-	return eng(c).View(func(s *store.State) error {
-		rows := lsRows(s)
-		w := c.App.Writer
-		trunc := func(id string) string {
-			if c.Bool("no-trunc") {
-				return id
-			}
-			return id[:12]
+	filters, err := format.ParseFilters(c.StringSlice("filter"), "driver", "id", "label", "name", "scope", "type")
+	if err != nil {
+		return err
+	}
+	var tmpl *format.Template
+	if f := c.String("format"); f != "" && f != "table" {
+		if tmpl, err = format.Parse(f); err != nil {
+			return err
 		}
+	}
+	e := eng(c)
+	return e.View(func(s *store.State) error {
+		s = e.Listed(s)
+		full := lsRows(s, false)
+		var rows []lsRow
+		for i, r := range lsRows(s, !c.Bool("no-trunc")) {
+			if lsMatches(filters, r, full[i].ID) {
+				rows = append(rows, r)
+			}
+		}
+		w := c.App.Writer
 		switch {
 		case c.Bool("quiet"):
 			for _, r := range rows {
-				fmt.Fprintln(w, trunc(r.ID))
+				fmt.Fprintln(w, r.ID)
 			}
-		case c.String("format") == "json":
-			enc := json.NewEncoder(w)
+		case tmpl != nil:
+			var any []any
 			for _, r := range rows {
-				r.ID = trunc(r.ID)
-				if err := enc.Encode(r); err != nil {
-					return err
-				}
+				any = append(any, r)
 			}
-		case c.String("format") == "" || c.String("format") == "table":
+			return tmpl.Write(w, any, lsHeader)
+		default:
 			tw := tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
 			fmt.Fprintln(tw, "NETWORK ID\tNAME\tDRIVER\tSCOPE\tSUBNET\tBRIDGE")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", trunc(r.ID), r.Name, r.Driver, r.Scope, r.Subnet, r.Bridge)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Driver, r.Scope, r.Subnet, r.Bridge)
 			}
 			return tw.Flush()
-		default:
-			return fmt.Errorf("unknown --format %q: use table or json", c.String("format"))
 		}
 		return nil
 	})
@@ -190,16 +225,20 @@ type netInspect struct {
 	} `json:"MinidockerNet"`
 }
 
-func inspectNetwork(s *store.State, name string) (netInspect, bool) {
+func inspectNetwork(s *store.State, ref string) (netInspect, bool) {
 	var out netInspect
+	name, err := model.NetworkName(s, ref)
+	if err != nil {
+		return out, false
+	}
 	out.Scope, out.Containers, out.Options, out.Labels = "local", map[string]netContainer{}, map[string]string{}, map[string]string{}
 	out.IPAM.Driver, out.IPAM.Options, out.IPAM.Config = "default", map[string]string{}, []ipamConfig{}
 	if name == "host" || name == "none" {
-		out.Name, out.ID, out.Driver = name, builtinID(name), map[string]string{"host": "host", "none": "null"}[name]
+		out.Name, out.ID, out.Driver = name, model.BuiltinID(name), map[string]string{"host": "host", "none": "null"}[name]
 		out.Created = time.Unix(0, 0).UTC().Format(time.RFC3339Nano)
 		for _, sbn := range s.SandboxNames() {
 			if sb := s.Sandboxes[sbn]; sb.Mode == name {
-				out.Containers[sb.ID] = netContainer{Name: sb.Name, EndpointID: builtinID(sb.ID)}
+				out.Containers[sb.ID] = netContainer{Name: sb.Name, EndpointID: model.BuiltinID(sb.ID)}
 			}
 		}
 		return out, true
@@ -240,20 +279,30 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 func networkInspect(c *cli.Context) error {
-	if err := needArgs(c, 1, "network inspect NETWORK [NETWORK...]"); err != nil {
+	if err := needArgs(c, 1, "network inspect [-f FORMAT] NETWORK [NETWORK...]"); err != nil {
 		return err
 	}
-	return eng(c).View(func(s *store.State) error {
-		out := []netInspect{}
+	var tmpl *format.Template
+	if f := c.String("format"); f != "" {
+		var err error
+		if tmpl, err = format.Parse(f); err != nil {
+			return err
+		}
+	}
+	e := eng(c)
+	return e.View(func(s *store.State) error {
+		s = e.Listed(s)
+		var out []any
 		var missing []error
 		for _, name := range c.Args().Slice() {
 			if n, ok := inspectNetwork(s, name); ok {
 				out = append(out, n)
 			} else {
-				missing = append(missing, &engine.NotFoundError{Kind: "network", Name: name})
+				_, err := model.NetworkName(s, name)
+				missing = append(missing, err)
 			}
 		}
-		if err := writeJSON(c.App.Writer, out); err != nil {
+		if err := writeInspect(c, out, tmpl); err != nil {
 			return err
 		}
 		return errors.Join(missing...)
@@ -306,16 +355,16 @@ func networkPrune(c *cli.Context) error {
 }
 
 func networkConnect(c *cli.Context) error {
-	if c.NArg() != 2 {
-		return errors.New("\"network connect\" requires exactly 2 arguments.\nUsage:  minidocker-net network connect [OPTIONS] NETWORK SANDBOX")
+	if err := exactArgs(c, 2, "network connect [OPTIONS] NETWORK SANDBOX"); err != nil {
+		return err
 	}
 	return eng(c).Connect(engine.ConnectRequest{Network: c.Args().Get(0), Sandbox: c.Args().Get(1),
 		IP: c.String("ip"), Aliases: c.StringSlice("alias"), GwPriority: c.Int("gw-priority")})
 }
 
 func networkDisconnect(c *cli.Context) error {
-	if c.NArg() != 2 {
-		return errors.New("\"network disconnect\" requires exactly 2 arguments.\nUsage:  minidocker-net network disconnect NETWORK SANDBOX")
+	if err := exactArgs(c, 2, "network disconnect NETWORK SANDBOX"); err != nil {
+		return err
 	}
 	return eng(c).Disconnect(c.Args().Get(0), c.Args().Get(1))
 }

@@ -7,18 +7,15 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/minidocker-net/minidocker-net/engine"
-	"github.com/minidocker-net/minidocker-net/etcfiles"
-	"github.com/minidocker-net/minidocker-net/nsnet"
+	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -31,17 +28,22 @@ func sandboxCommands() []*cli.Command {
 				"With -d the sandbox is created, the command (if any) starts in the background with its output kept for 'logs', and run returns at once.",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "name", Usage: "sandbox name (default: a generated one)"},
-				&cli.StringFlag{Name: "net", Aliases: []string{"network"}, Usage: "network to join: a network name, host or none (default: the default network 'bridge')"},
+				&cli.StringFlag{Name: "net", Aliases: []string{"network"}, Usage: "network to join: a network name or ID, host or none (default: the default network 'bridge')"},
 				&cli.StringFlag{Name: "ip", Usage: "IPv4 address on the network (networks created with --subnet)"},
+				&cli.StringFlag{Name: "mac-address", Usage: "MAC address of the sandbox's interface"},
 				&cli.StringSliceFlag{Name: "network-alias", Aliases: []string{"alias"}, Usage: "extra name on the network"},
 				&cli.StringFlag{Name: "hostname", Usage: "hostname (default: the first 12 characters of the ID)"},
 				&cli.StringSliceFlag{Name: "add-host", Usage: "add NAME:IP (or NAME:host-gateway) to /etc/hosts"},
 				&cli.IntFlag{Name: "gw-priority", Usage: "default-route priority of the network"},
 				&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish [HOST_IP:][HOST_PORT:]PORT[/PROTO], ranges as A-B"},
+				&cli.StringSliceFlag{Name: "expose", Usage: "expose PORT[-END][/PROTO] (published by -P)"},
+				&cli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish every exposed port on an ephemeral host port"},
+				&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set KEY=VALUE (or KEY, from this environment) for the command"},
+				&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "label KEY=VALUE"},
 				&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "create the sandbox and return; the command runs in the background"},
 				&cli.BoolFlag{Name: "rm", Usage: "remove the sandbox when the command exits"},
 				&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin attached (always the case without -d)"},
-				&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "accepted for Docker compatibility: the command uses your terminal"},
+				&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "the command uses your terminal (it always does; with -i stdin must be one)"},
 			},
 		},
 		{Name: "exec", Usage: "run a command in a sandbox", ArgsUsage: "SANDBOX [--] CMD [ARG...]", UseShortOptionHandling: true, Action: execCmd,
@@ -49,25 +51,34 @@ func sandboxCommands() []*cli.Command {
 				&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run in the background, output to the sandbox's log"},
 				&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "accepted for Docker compatibility"},
 				&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "accepted for Docker compatibility"},
+				&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set KEY=VALUE for the command"},
 			}},
 		{Name: "ps", Usage: "list sandboxes with their networks, addresses, ports and processes", Action: psCmd, Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only names"},
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "accepted for Docker compatibility: every sandbox is always listed"},
+			&cli.BoolFlag{Name: "no-trunc", Usage: "full IDs"},
+			&cli.StringFlag{Name: "format", Usage: "a Go template (fields: " + strings.Join(psFields, ", ") + "), 'table TEMPLATE' or json"},
+			&cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"}, Usage: "name=, id=, label=, network=, status=created|running|exited"},
 		}},
-		{Name: "inspect", Usage: "show sandboxes (or networks) as Docker-shaped JSON", ArgsUsage: "NAME...", Action: inspectCmd},
-		{Name: "logs", Usage: "print the output of a sandbox's detached processes", ArgsUsage: "SANDBOX", Action: logsCmd},
+		{Name: "inspect", Usage: "show sandboxes (or networks) as Docker-shaped JSON", ArgsUsage: "NAME|ID...", Action: inspectCmd, Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "a Go template over the JSON, e.g. '{{.NetworkSettings.IPAddress}}'"},
+		}},
+		{Name: "logs", Usage: "print the output of a sandbox's detached processes", ArgsUsage: "SANDBOX", Action: logsCmd, Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output until the sandbox's processes end"},
+		}},
 		{Name: "rm", Usage: "remove sandboxes: namespace, veths, addresses, rules and files", ArgsUsage: "SANDBOX...", Action: rmCmd, Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "end the sandbox's processes first"},
+			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "end the sandbox's processes (as the command's last step)"},
 		}},
 		{Name: "port", Usage: "list a sandbox's published ports", ArgsUsage: "SANDBOX [PORT[/PROTO]]", Action: portCmd},
-		{Name: "expose", Usage: "publish ports of an existing sandbox (a bare PORT publishes the same port on the host)", ArgsUsage: "SANDBOX SPEC...", Action: exposeCmd},
+		{Name: "expose", Usage: "publish ports of an existing sandbox (a bare PORT publishes the same port on the host); with one sandbox running, SANDBOX may be left out",
+			ArgsUsage: "[SANDBOX] SPEC...", Action: exposeCmd},
 		{Name: "unexpose", Usage: "stop publishing ports", ArgsUsage: "SANDBOX SPEC...", Action: unexposeCmd},
 		{Name: rmOnExitCommand, Hidden: true, SkipFlagParsing: true, Action: rmOnExitCmd},
 	}
 }
 
-// rmOnExitCommand runs a detached command and removes the sandbox after it
-// ends: run -d --rm.
+// rmOnExitCommand runs a sandbox's command and removes the sandbox when it
+// ends (run --rm), whatever happens to the client that started it.
 const rmOnExitCommand = "__rm-on-exit"
 
 func userShell() string {
@@ -77,10 +88,29 @@ func userShell() string {
 	return "/bin/sh"
 }
 
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// supervisor is the command line of the process that runs a --rm
+// sandbox's command and removes the sandbox after it; the sandbox's ID,
+// "--" and the command follow.
+func supervisor(c *cli.Context) ([]string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return []string{self, "--state-dir", c.String("state-dir"), rmOnExitCommand}, nil
+}
+
 func runCmd(c *cli.Context) error {
 	e := eng(c)
 	cmd := c.Args().Slice()
 	detach := c.Bool("detach")
+	if c.Bool("tty") && c.Bool("interactive") && !detach && !isTerminal(os.Stdin) {
+		return withCode(1, errors.New("the input device is not a TTY"))
+	}
 	if len(cmd) == 0 && !detach {
 		cmd = []string{userShell()}
 	}
@@ -89,10 +119,16 @@ func runCmd(c *cli.Context) error {
 			return withCode(127, fmt.Errorf("%s: executable file not found in $PATH (nothing was created)", cmd[0]))
 		}
 	}
+	sup, err := supervisor(c)
+	if err != nil {
+		return withCode(125, err)
+	}
 	sb, err := e.CreateSandbox(engine.RunRequest{
-		Name: c.String("name"), Network: c.String("net"), IP: c.String("ip"), Aliases: c.StringSlice("network-alias"),
+		Name: c.String("name"), Network: c.String("net"), IP: c.String("ip"), MAC: c.String("mac-address"), Aliases: c.StringSlice("network-alias"),
 		Hostname: c.String("hostname"), AddHosts: c.StringSlice("add-host"), GwPriority: c.Int("gw-priority"),
-		Ports: c.StringSlice("publish"), Cmd: cmd, Detach: detach, AutoRemove: c.Bool("rm"),
+		Ports: c.StringSlice("publish"), Expose: c.StringSlice("expose"), PublishAll: c.Bool("publish-all"),
+		Env: c.StringSlice("env"), Labels: c.StringSlice("label"),
+		Cmd: cmd, Detach: detach, AutoRemove: c.Bool("rm"), Supervisor: sup,
 	})
 	if err != nil {
 		return withCode(125, err)
@@ -101,49 +137,38 @@ func runCmd(c *cli.Context) error {
 		return nil
 	}
 	if detach {
-		id := sb.ID
-		if len(cmd) > 0 {
-			args := cmd
-			if c.Bool("rm") {
-				self, err := os.Executable()
-				if err != nil {
-					return withCode(125, err)
-				}
-				args = append([]string{self, "--state-dir", c.String("state-dir"), rmOnExitCommand, sb.Name, "--"}, cmd...)
-				sb = &store.Sandbox{Name: sb.Name, Mode: store.ModeHost} // the remover itself runs on the host
-			}
-			p, err := e.Detach(sb, args)
-			if err != nil {
-				return withCode(125, err)
-			}
-			if sb.Mode == store.ModeHost && !c.Bool("rm") {
-				if err := e.RecordPid(sb.Name, p.Process.Pid); err != nil {
-					return withCode(125, err)
-				}
-			}
-			_ = p.Process.Release()
-		}
-		fmt.Fprintln(c.App.Writer, id)
+		fmt.Fprintln(c.App.Writer, sb.ID)
 		return nil
 	}
-	code, err := attached(e, sb, cmd)
 	if c.Bool("rm") {
-		if rerr := e.RemoveSandbox(sb.Name, true); rerr != nil {
-			err = errors.Join(err, rerr)
+		// The supervisor runs the command on this terminal and removes the
+		// sandbox when it ends, even if this process is killed or loses
+		// its terminal first.
+		line := append(append(sup, sb.ID, "--"), cmd...)
+		code, err := attached(exec.Command(line[0], line[1:]...), nil)
+		if err != nil {
+			return withCode(125, err)
 		}
+		return withCode(code, nil)
 	}
+	p, err := e.Command(sb, cmd)
+	if err != nil {
+		return withCode(125, err)
+	}
+	code, err := attached(p, func(pid int) {
+		if sb.Mode == store.ModeHost {
+			_ = e.RecordPid(sb.ID, pid)
+		}
+	})
 	if err != nil {
 		return withCode(125, err)
 	}
 	return withCode(code, nil)
 }
 
-// attached runs cmd in the sandbox on this terminal and returns its status.
-func attached(e *engine.Engine, sb *store.Sandbox, cmd []string) (int, error) {
-	p, err := engine.Command(sb, cmd)
-	if err != nil {
-		return 0, err
-	}
+// attached runs a command on this terminal and returns its status;
+// started, if set, learns its pid.
+func attached(p *exec.Cmd, started func(int)) (int, error) {
 	p.Stdin, p.Stdout, p.Stderr = os.Stdin, os.Stdout, os.Stderr
 	// Ctrl-C goes to the program in the sandbox; this process waits for it.
 	sigs := make(chan os.Signal, 1)
@@ -152,8 +177,8 @@ func attached(e *engine.Engine, sb *store.Sandbox, cmd []string) (int, error) {
 	if err := p.Start(); err != nil {
 		return 0, err
 	}
-	if sb.Mode == store.ModeHost {
-		_ = e.RecordPid(sb.Name, p.Process.Pid)
+	if started != nil {
+		started(p.Process.Pid)
 	}
 	go func() {
 		for s := range sigs {
@@ -162,7 +187,10 @@ func attached(e *engine.Engine, sb *store.Sandbox, cmd []string) (int, error) {
 			}
 		}
 	}()
-	err = p.Wait()
+	return exitStatus(p.Wait())
+}
+
+func exitStatus(err error) (int, error) {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
@@ -173,39 +201,65 @@ func attached(e *engine.Engine, sb *store.Sandbox, cmd []string) (int, error) {
 	return 0, err
 }
 
+// rmOnExitCmd is the supervisor of a --rm sandbox: it runs the command,
+// then removes the sandbox it was started for, known by its ID, so a
+// sandbox that was removed meanwhile and whose name was taken again is
+// left alone. A closed terminal (SIGHUP) or Ctrl-C reach the command, not
+// the supervisor.
 func rmOnExitCmd(c *cli.Context) error {
 	args := c.Args().Slice()
 	if len(args) < 3 || args[1] != "--" {
-		return errors.New("usage: " + rmOnExitCommand + " SANDBOX -- CMD...")
+		return errors.New("usage: " + rmOnExitCommand + " SANDBOX_ID -- CMD...")
 	}
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT)
 	e := eng(c)
+	id := args[0]
 	var sb *store.Sandbox
 	if err := e.View(func(s *store.State) error {
-		sb = s.Sandboxes[args[0]]
-		if sb == nil {
-			return &engine.NotFoundError{Kind: "sandbox", Name: args[0]}
+		var err error
+		sb, err = model.FindSandbox(s, id)
+		if err == nil && sb.ID != id {
+			err = &model.NotFoundError{Kind: "sandbox", Name: id}
 		}
-		return nil
+		return err
 	}); err != nil {
 		return err
 	}
-	p, err := engine.Command(sb, args[2:])
+	p, err := e.Command(sb, args[2:])
 	if err != nil {
 		return err
 	}
-	p.Stdout, p.Stderr = os.Stdout, os.Stderr
-	_ = p.Run()
-	return e.RemoveSandbox(sb.Name, true)
+	p.Stdin, p.Stdout, p.Stderr = os.Stdin, os.Stdout, os.Stderr
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	code := 0
+	if err := p.Start(); err != nil {
+		code = 126
+	} else {
+		go func() {
+			for s := range sigs {
+				_ = p.Process.Signal(s)
+			}
+		}()
+		if sb.Mode == store.ModeHost {
+			_ = e.RecordPid(id, p.Process.Pid)
+		}
+		code, _ = exitStatus(p.Wait())
+	}
+	var nf *model.NotFoundError
+	if err := e.RemoveSandbox(id, true); err != nil && !errors.As(err, &nf) {
+		return withCode(125, err)
+	}
+	return withCode(code, nil)
 }
 
-func lookup(e *engine.Engine, name string) (*store.Sandbox, error) {
+// lookup finds a sandbox by name, ID or unique ID prefix.
+func lookup(e *engine.Engine, ref string) (*store.Sandbox, error) {
 	var sb *store.Sandbox
 	err := e.View(func(s *store.State) error {
-		sb = s.Sandboxes[name]
-		if sb == nil {
-			return &engine.NotFoundError{Kind: "sandbox", Name: name}
-		}
-		return nil
+		var err error
+		sb, err = model.FindSandbox(s, ref)
+		return err
 	})
 	return sb, err
 }
@@ -219,284 +273,81 @@ func execCmd(c *cli.Context) error {
 	if cmd[0] == "--" {
 		cmd = cmd[1:]
 	}
+	if len(cmd) == 0 {
+		return argCountError(c, "a command", "exec SANDBOX [--] CMD [ARG...]")
+	}
 	e := eng(c)
 	sb, err := lookup(e, args[0])
 	if err != nil {
 		return err
 	}
+	sb.Env = append(sb.Env, c.StringSlice("env")...)
 	if c.Bool("detach") {
-		p, err := e.Detach(sb, cmd)
-		if err != nil {
-			return err
-		}
-		return p.Process.Release()
+		return e.Detach(sb, cmd)
 	}
-	code, err := attached(e, sb, cmd)
+	p, err := e.Command(sb, cmd)
+	if err != nil {
+		return withCode(126, err)
+	}
+	// exec does not replace a host-mode sandbox's main process.
+	code, err := attached(p, nil)
 	if err != nil {
 		return withCode(126, err)
 	}
 	return withCode(code, nil)
 }
 
-func portsText(sb *store.Sandbox) string {
-	var out []string
-	for _, p := range sb.Ports {
-		out = append(out, fmt.Sprintf("%s:%s->%s/%s", hostIP(p), rangeText(p.HostPort, p.HostPortEnd), rangeText(p.Port, p.PortEnd), p.Proto))
+func logsCmd(c *cli.Context) error {
+	if err := exactArgs(c, 1, "logs [-f] SANDBOX"); err != nil {
+		return err
 	}
-	return strings.Join(out, ", ")
-}
-
-func hostIP(p store.Port) string {
-	if p.HostIP.IsValid() {
-		return p.HostIP.String()
+	e := eng(c)
+	sb, err := lookup(e, c.Args().First())
+	if err != nil {
+		return err
 	}
-	return "0.0.0.0"
-}
-
-func rangeText(a, b int) string {
-	if a == b {
-		return strconv.Itoa(a)
+	path := e.Paths().LogFile(sb.Name)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) && !c.Bool("follow") {
+		return nil
 	}
-	return fmt.Sprintf("%d-%d", a, b)
-}
-
-func psCmd(c *cli.Context) error {
-	return eng(c).View(func(s *store.State) error {
-		w := c.App.Writer
-		if c.Bool("quiet") {
-			for _, n := range s.SandboxNames() {
-				fmt.Fprintln(w, n)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if f != nil {
+		defer f.Close()
+		if _, err := io.Copy(c.App.Writer, f); err != nil {
+			return err
+		}
+	}
+	if !c.Bool("follow") {
+		return nil
+	}
+	// Follow until the sandbox's processes end or it is removed, as
+	// docker logs -f ends with its container.
+	for {
+		time.Sleep(100 * time.Millisecond)
+		if f == nil {
+			if f, err = os.Open(path); err == nil {
+				defer f.Close()
+			}
+		}
+		if f != nil {
+			if _, err := io.Copy(c.App.Writer, f); err != nil {
+				return err
+			}
+		}
+		cur, err := lookup(e, sb.ID)
+		if err != nil || cur.ID != sb.ID {
+			return nil
+		}
+		if running, _ := engine.Running(cur); !running {
+			if f != nil {
+				_, _ = io.Copy(c.App.Writer, f)
 			}
 			return nil
 		}
-		tw := tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tNETWORKS\tIP ADDRESSES\tPORTS\tPROCESSES")
-		for _, name := range s.SandboxNames() {
-			sb := s.Sandboxes[name]
-			gw := engine.GatewayEndpoint(s, sb)
-			var nets, ips []string
-			for _, ep := range sb.Endpoints {
-				n := ep.Network
-				if gw == ep {
-					n += " (gw)"
-				}
-				nets = append(nets, n)
-				ips = append(ips, ep.IP.String())
-			}
-			if sb.Mode != store.ModeBridge {
-				nets = []string{sb.Mode}
-			}
-			ps, err := engine.Processes(sb)
-			if err != nil {
-				return err
-			}
-			procs := "none"
-			if len(ps) > 0 {
-				procs = fmt.Sprintf("%d: %s", len(ps), ps[0].Command)
-				if len(procs) > 40 {
-					procs = procs[:37] + "..."
-				}
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sb.Name, strings.Join(nets, ", "), strings.Join(ips, ", "), portsText(sb), procs)
-		}
-		return tw.Flush()
-	})
-}
-
-type portBinding struct {
-	HostIP   string `json:"HostIp"`
-	HostPort string `json:"HostPort"`
-}
-
-type epSettings struct {
-	IPAMConfig          map[string]string `json:"IPAMConfig"`
-	Links               []string          `json:"Links"`
-	Aliases             []string          `json:"Aliases"`
-	MacAddress          string            `json:"MacAddress"`
-	DriverOpts          map[string]string `json:"DriverOpts"`
-	GwPriority          int               `json:"GwPriority"`
-	NetworkID           string            `json:"NetworkID"`
-	EndpointID          string            `json:"EndpointID"`
-	Gateway             string            `json:"Gateway"`
-	IPAddress           string            `json:"IPAddress"`
-	IPPrefixLen         int               `json:"IPPrefixLen"`
-	IPv6Gateway         string            `json:"IPv6Gateway"`
-	GlobalIPv6Address   string            `json:"GlobalIPv6Address"`
-	GlobalIPv6PrefixLen int               `json:"GlobalIPv6PrefixLen"`
-	DNSNames            []string          `json:"DNSNames"`
-}
-
-type sbInspect struct {
-	ID      string   `json:"Id"`
-	Created string   `json:"Created"`
-	Path    string   `json:"Path"`
-	Args    []string `json:"Args"`
-	State   struct {
-		Status  string `json:"Status"`
-		Running bool   `json:"Running"`
-		Pid     int    `json:"Pid"`
-	} `json:"State"`
-	ResolvConfPath string `json:"ResolvConfPath"`
-	HostnamePath   string `json:"HostnamePath"`
-	HostsPath      string `json:"HostsPath"`
-	LogPath        string `json:"LogPath"`
-	Name           string `json:"Name"`
-	HostConfig     struct {
-		NetworkMode  string                   `json:"NetworkMode"`
-		PortBindings map[string][]portBinding `json:"PortBindings"`
-		AutoRemove   bool                     `json:"AutoRemove"`
-		ExtraHosts   []string                 `json:"ExtraHosts"`
-	} `json:"HostConfig"`
-	Config struct {
-		Hostname string   `json:"Hostname"`
-		Cmd      []string `json:"Cmd"`
-	} `json:"Config"`
-	NetworkSettings struct {
-		SandboxID   string                   `json:"SandboxID"`
-		SandboxKey  string                   `json:"SandboxKey"`
-		Ports       map[string][]portBinding `json:"Ports"`
-		Gateway     string                   `json:"Gateway"`
-		IPAddress   string                   `json:"IPAddress"`
-		IPPrefixLen int                      `json:"IPPrefixLen"`
-		MacAddress  string                   `json:"MacAddress"`
-		Networks    map[string]epSettings    `json:"Networks"`
-	} `json:"NetworkSettings"`
-	// Not in Docker's output: what carries the default route, and the
-	// host end of each interface.
-	MinidockerNet struct {
-		GatewayNetwork string            `json:"GatewayNetwork"`
-		HostVeths      map[string]string `json:"HostVeths"`
-	} `json:"MinidockerNet"`
-}
-
-func inspectSandbox(e *engine.Engine, s *store.State, sb *store.Sandbox) (sbInspect, error) {
-	var out sbInspect
-	out.ID, out.Created, out.Name = sb.ID, sb.Created.Format(time.RFC3339Nano), "/"+sb.Name
-	out.Args = []string{}
-	if len(sb.Cmd) > 0 {
-		out.Path, out.Args = sb.Cmd[0], sb.Cmd[1:]
 	}
-	ps, err := engine.Processes(sb)
-	if err != nil {
-		return out, err
-	}
-	switch {
-	case len(ps) > 0:
-		out.State.Status, out.State.Running, out.State.Pid = "running", true, ps[0].Pid
-	case len(sb.Cmd) > 0:
-		out.State.Status = "exited"
-	default:
-		out.State.Status = "created"
-	}
-	if sb.Mode != store.ModeHost {
-		dir := etcfiles.Dir(sb.Name)
-		out.ResolvConfPath, out.HostnamePath, out.HostsPath = filepath.Join(dir, "resolv.conf"), filepath.Join(dir, "hostname"), filepath.Join(dir, "hosts")
-		out.NetworkSettings.SandboxKey = nsnet.Path(sb.Name)
-	}
-	out.LogPath = e.Paths().LogFile(sb.Name)
-	out.HostConfig.NetworkMode = sb.Mode
-	if len(sb.Endpoints) > 0 {
-		out.HostConfig.NetworkMode = sb.Endpoints[0].Network
-	}
-	out.HostConfig.AutoRemove = sb.AutoRemove
-	out.HostConfig.ExtraHosts = []string{}
-	for _, h := range sb.ExtraHosts {
-		ip := "host-gateway"
-		if h.IP.IsValid() {
-			ip = h.IP.String()
-		}
-		out.HostConfig.ExtraHosts = append(out.HostConfig.ExtraHosts, h.Name+":"+ip)
-	}
-	out.Config.Hostname, out.Config.Cmd = sb.Hostname, sb.Cmd
-	out.HostConfig.PortBindings, out.NetworkSettings.Ports = map[string][]portBinding{}, map[string][]portBinding{}
-	for _, p := range sb.Ports {
-		for i := 0; i <= p.PortEnd-p.Port; i++ {
-			key := fmt.Sprintf("%d/%s", p.Port+i, p.Proto)
-			hp := strconv.Itoa(p.HostPort + i)
-			b := portBinding{HostIP: hostIP(p), HostPort: hp}
-			out.NetworkSettings.Ports[key] = append(out.NetworkSettings.Ports[key], b)
-			if !p.HostIP.IsValid() {
-				b.HostIP = ""
-			}
-			out.HostConfig.PortBindings[key] = append(out.HostConfig.PortBindings[key], b)
-		}
-	}
-	out.NetworkSettings.SandboxID = sb.ID
-	out.NetworkSettings.Networks = map[string]epSettings{}
-	out.MinidockerNet.HostVeths = map[string]string{}
-	gw := engine.GatewayEndpoint(s, sb)
-	for _, ep := range sb.Endpoints {
-		n := s.Networks[ep.Network]
-		es := epSettings{Aliases: ep.Aliases, MacAddress: ep.MAC, GwPriority: ep.GwPriority, NetworkID: ep.NetworkID,
-			EndpointID: ep.ID, Gateway: n.Gateway.String(), IPAddress: ep.IP.String(), IPPrefixLen: n.Subnet.Bits(),
-			DNSNames: append([]string{sb.Name}, ep.Aliases...)}
-		if ep.StaticIP {
-			es.IPAMConfig = map[string]string{"IPv4Address": ep.IP.String()}
-		}
-		if n.Default {
-			es.DNSNames = nil
-		}
-		out.NetworkSettings.Networks[ep.Network] = es
-		out.MinidockerNet.HostVeths[ep.IfName] = ep.HostVeth
-		if ep == gw {
-			out.NetworkSettings.Gateway, out.NetworkSettings.IPAddress = n.Gateway.String(), ep.IP.String()
-			out.NetworkSettings.IPPrefixLen, out.NetworkSettings.MacAddress = n.Subnet.Bits(), ep.MAC
-			out.MinidockerNet.GatewayNetwork = ep.Network
-		}
-	}
-	return out, nil
-}
-
-// inspectCmd shows sandboxes, or networks when a name is only a network.
-func inspectCmd(c *cli.Context) error {
-	if err := needArgs(c, 1, "inspect NAME [NAME...]"); err != nil {
-		return err
-	}
-	e := eng(c)
-	return e.View(func(s *store.State) error {
-		var out []any
-		var missing []error
-		for _, name := range c.Args().Slice() {
-			if sb := s.Sandboxes[name]; sb != nil {
-				v, err := inspectSandbox(e, s, sb)
-				if err != nil {
-					return err
-				}
-				out = append(out, v)
-			} else if n, ok := inspectNetwork(s, name); ok {
-				out = append(out, n)
-			} else {
-				missing = append(missing, fmt.Errorf("No such object: %s", name))
-			}
-		}
-		if out == nil {
-			out = []any{}
-		}
-		if err := writeJSON(c.App.Writer, out); err != nil {
-			return err
-		}
-		return errors.Join(missing...)
-	})
-}
-
-func logsCmd(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return errors.New("\"logs\" requires exactly 1 argument.\nUsage:  minidocker-net logs SANDBOX")
-	}
-	e := eng(c)
-	if _, err := lookup(e, c.Args().First()); err != nil {
-		return err
-	}
-	f, err := os.Open(e.Paths().LogFile(c.Args().First()))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(c.App.Writer, f)
-	return err
 }
 
 func rmCmd(c *cli.Context) error {
@@ -511,7 +362,17 @@ func portCmd(c *cli.Context) error {
 	if err := needArgs(c, 1, "port SANDBOX [PORT[/PROTO]]"); err != nil {
 		return err
 	}
-	sb, err := lookup(eng(c), c.Args().First())
+	e := eng(c)
+	var bindings []model.Binding
+	var name string
+	err := e.View(func(s *store.State) error {
+		sb, err := model.FindSandbox(s, c.Args().First())
+		if err != nil {
+			return err
+		}
+		name, bindings = sb.Name, model.Bindings(s, sb)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -520,27 +381,36 @@ func portCmd(c *cli.Context) error {
 		filter += "/tcp"
 	}
 	found := false
-	for _, p := range sb.Ports {
-		for i := 0; i <= p.PortEnd-p.Port; i++ {
-			key := fmt.Sprintf("%d/%s", p.Port+i, p.Proto)
-			if filter != "" && key != filter {
-				continue
-			}
+	for _, b := range bindings {
+		if filter == "" {
+			fmt.Fprintf(c.App.Writer, "%s -> %s\n", b.Key, b.Host)
+		} else if b.Key == filter {
+			// As docker port with a port: the host side only.
+			fmt.Fprintln(c.App.Writer, b.Host)
 			found = true
-			fmt.Fprintf(c.App.Writer, "%s -> %s:%d\n", key, hostIP(p), p.HostPort+i)
 		}
 	}
 	if filter != "" && !found {
-		return fmt.Errorf("no public port '%s' published for %s", filter, sb.Name)
+		return fmt.Errorf("no public port '%s' published for %s", filter, name)
 	}
 	return nil
 }
 
 func exposeCmd(c *cli.Context) error {
-	if err := needArgs(c, 2, "expose SANDBOX SPEC [SPEC...]"); err != nil {
+	if err := needArgs(c, 1, "expose [SANDBOX] SPEC [SPEC...]"); err != nil {
 		return err
 	}
-	added, err := eng(c).Expose(c.Args().First(), c.Args().Tail())
+	e := eng(c)
+	ref, specs := c.Args().First(), c.Args().Tail()
+	if len(specs) == 0 {
+		// "expose 45678": the only running sandbox, if there is one.
+		var err error
+		if ref, err = e.OnlyRunning(); err != nil {
+			return err
+		}
+		specs = c.Args().Slice()
+	}
+	added, err := e.Expose(ref, specs)
 	if err != nil || c.Bool("dry-run") {
 		return err
 	}

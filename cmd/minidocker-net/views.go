@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/minidocker-net/minidocker-net/engine"
 	"github.com/minidocker-net/minidocker-net/nat"
 	"github.com/minidocker-net/minidocker-net/store"
 	"github.com/minidocker-net/minidocker-net/trace"
@@ -82,8 +81,8 @@ func traceCommands() []*cli.Command {
 }
 
 func traceCmd(c *cli.Context) error {
-	if c.NArg() != 2 {
-		return errors.New("\"trace\" requires exactly 2 arguments.\nUsage:  minidocker-net trace FROM TO[:PORT[/PROTO]]")
+	if err := exactArgs(c, 2, "trace [--probe] FROM TO[:PORT[/PROTO]]"); err != nil {
+		return err
 	}
 	to, err := trace.ParseTarget(c.Args().Get(1))
 	if err != nil {
@@ -128,7 +127,7 @@ func traceCmd(c *cli.Context) error {
 	args := []string{self, trace.ProbeCommand, to.Proto, rep.ProbeAddr, strconv.Itoa(to.Port)}
 	var p *exec.Cmd
 	if probeSb != nil {
-		if p, err = engine.Command(probeSb, args); err != nil {
+		if p, err = e.Command(probeSb, args); err != nil {
 			return err
 		}
 	} else {

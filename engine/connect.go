@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/minidocker-net/minidocker-net/model"
+	"github.com/minidocker-net/minidocker-net/nsnet"
+	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/store"
+)
+
+// ConnectRequest is `network connect`.
+type ConnectRequest struct {
+	Network    string
+	Sandbox    string
+	IP         string
+	Aliases    []string
+	GwPriority int
+}
+
+// Connect is `network connect`.
+func (e *Engine) Connect(req ConnectRequest) error {
+	return e.mutate("network connect "+req.Network+" "+req.Sandbox, func(t *tx) error {
+		sb, err := t.sandbox(req.Sandbox)
+		if err != nil {
+			return err
+		}
+		netName, err := t.networkName(req.Network)
+		if err != nil {
+			return err
+		}
+		if model.Predefined(netName) && netName != model.DefaultNetwork {
+			return fmt.Errorf("cannot connect sandbox %s to network %s: the host and none networks are chosen when a sandbox is created", sb.Name, netName)
+		}
+		switch sb.Mode {
+		case store.ModeHost:
+			return fmt.Errorf("sandbox %s shares the host's network namespace and cannot be connected to any other network", sb.Name)
+		case store.ModeNone:
+			return fmt.Errorf("sandbox %s cannot be connected to multiple networks with one of the networks in private (none) mode", sb.Name)
+		}
+		n, err := t.network(netName)
+		if err != nil {
+			return err
+		}
+		oldGW := gatewayOf(t.new, sb)
+		ep, err := t.newEndpoint(sb, n, req.IP, req.Aliases, req.GwPriority)
+		if err != nil {
+			return err
+		}
+		sb.Endpoints = append(sb.Endpoints, ep)
+		t.setup = append(t.setup, endpointSteps(sb, ep, n)...)
+		if newGW := gatewayOf(t.new, sb); !sameGateway(oldGW, newGW) {
+			t.setup = append(t.setup, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW, From: oldGW})
+			t.flushPorts(sb.Ports)
+		}
+		return t.syncHosts(sb.Name)
+	})
+}
+
+func sameGateway(a, b *nsnet.Gateway) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// Disconnect is `network disconnect`. A sandbox may leave its last
+// network, running or not: it keeps its loopback, as on Docker.
+func (e *Engine) Disconnect(network, ref string) error {
+	return e.mutate("network disconnect "+network+" "+ref, func(t *tx) error {
+		sb, err := t.sandbox(ref)
+		if err != nil {
+			return err
+		}
+		if sb.Mode == store.ModeHost {
+			return fmt.Errorf("cannot disconnect sandbox %s from the host network: it was created in host network mode", sb.Name)
+		}
+		netName, err := t.networkName(network)
+		if err != nil {
+			return err
+		}
+		n := t.new.Networks[netName]
+		ep := sb.Endpoint(netName)
+		if n == nil || ep == nil {
+			return fmt.Errorf("sandbox %s is not connected to network %s", sb.Name, network)
+		}
+		oldGW := gatewayOf(t.new, sb)
+		sb.Endpoints = slices.DeleteFunc(sb.Endpoints, func(e *store.Endpoint) bool { return e.Network == netName })
+		if newGW := gatewayOf(t.new, sb); !sameGateway(oldGW, newGW) {
+			t.teardown = append(t.teardown, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW, From: oldGW})
+			t.flushPorts(sb.Ports)
+		}
+		t.teardown = append(t.teardown, plan.Reversed(endpointSteps(sb, ep, n))...)
+		return t.syncHosts(sb.Name)
+	})
+}

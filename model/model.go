@@ -1,0 +1,316 @@
+// Package model holds the pure derivations of the recorded state that the
+// engine, the views and trace share: which endpoint carries a sandbox's
+// default route, what its hosts file says, which object a name or ID
+// prefix means, and when the default network is needed. Nothing here
+// touches the kernel.
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/minidocker-net/minidocker-net/etcfiles"
+	"github.com/minidocker-net/minidocker-net/store"
+)
+
+// Names of the pre-defined networks.
+const (
+	DefaultNetwork = "bridge"
+	DefaultBridge  = "mdn0"
+	HostNetwork    = "host"
+	NoneNetwork    = "none"
+)
+
+// Predefined reports whether a network name is reserved.
+func Predefined(name string) bool {
+	return name == DefaultNetwork || name == HostNetwork || name == NoneNetwork
+}
+
+// GatewayEndpoint returns the endpoint that carries a sandbox's default
+// route, chosen as Docker 28 does: highest --gw-priority, then (internal
+// networks never provide one) network name ascending.
+func GatewayEndpoint(s *store.State, sb *store.Sandbox) *store.Endpoint {
+	var best *store.Endpoint
+	for _, ep := range sb.Endpoints {
+		n := s.Networks[ep.Network]
+		if n == nil || n.Internal {
+			continue
+		}
+		if best == nil || ep.GwPriority > best.GwPriority || ep.GwPriority == best.GwPriority && ep.Network < best.Network {
+			best = ep
+		}
+	}
+	return best
+}
+
+// HostGateway is the address a sandbox reaches the host at under the name
+// host.docker.internal: the gateway of its default route, else of its
+// first network.
+func HostGateway(s *store.State, sb *store.Sandbox) netip.Addr {
+	if ep := GatewayEndpoint(s, sb); ep != nil {
+		return s.Networks[ep.Network].Gateway
+	}
+	if len(sb.Endpoints) > 0 {
+		if n := s.Networks[sb.Endpoints[0].Network]; n != nil {
+			return n.Gateway
+		}
+	}
+	return netip.Addr{}
+}
+
+// HostGatewayIP is what --add-host NAME:host-gateway maps to, as on
+// Docker: the default network's gateway (docker0's 172.17.0.1).
+func HostGatewayIP(s *store.State) netip.Addr {
+	if n := s.Networks[DefaultNetwork]; n != nil {
+		return n.Gateway
+	}
+	return netip.Addr{}
+}
+
+// DefaultNeeded reports whether the default network must exist: while a
+// sandbox is on it, or maps a name to host-gateway (whose address is the
+// default bridge's). Its bridge and rules come with the first such
+// sandbox and go with the last, so a host with none is as it was.
+func DefaultNeeded(s *store.State) bool {
+	for _, sb := range s.Sandboxes {
+		if sb.Endpoint(DefaultNetwork) != nil {
+			return true
+		}
+		if sb.Mode == store.ModeHost {
+			continue // the host's own /etc/hosts: its entries are not written
+		}
+		for _, h := range sb.ExtraHosts {
+			if !h.IP.IsValid() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hostNames are the names a sandbox's hosts file answers itself, which no
+// sandbox name or alias may shadow: Docker's hosts file answers localhost
+// with 127.0.0.1 only.
+var hostNames = map[string]bool{
+	"localhost": true, "ip6-localhost": true, "ip6-loopback": true, "ip6-localnet": true,
+	"ip6-mcastprefix": true, "ip6-allnodes": true, "ip6-allrouters": true, "host.docker.internal": true,
+}
+
+// Shadows reports whether a name would shadow one the hosts file already
+// answers.
+func Shadows(name string) bool { return hostNames[strings.ToLower(name)] }
+
+func keepNames(names []string) []string {
+	return slices.DeleteFunc(names, Shadows)
+}
+
+// Member is a sandbox on a network and the hosts line that names it there.
+type Member struct {
+	Sandbox *store.Sandbox
+	Line    string
+}
+
+// Members indexes each network's sandboxes, sorted by name, with their
+// hosts lines formatted once for all the files that list them.
+type Members map[string][]Member
+
+// IndexMembers builds the index of a state.
+func IndexMembers(s *store.State) Members {
+	idx := Members{}
+	for _, name := range s.SandboxNames() {
+		sb := s.Sandboxes[name]
+		for _, ep := range sb.Endpoints {
+			line := ""
+			if names := keepNames(append([]string{sb.Name}, ep.Aliases...)); len(names) > 0 {
+				line = etcfiles.Entry{IP: ep.IP, Names: names}.Line()
+			}
+			idx[ep.Network] = append(idx[ep.Network], Member{Sandbox: sb, Line: line})
+		}
+	}
+	return idx
+}
+
+// HostsFile renders a sandbox's /etc/hosts from a state.
+func HostsFile(s *store.State, sb *store.Sandbox) string {
+	return HostsFileFrom(s, IndexMembers(s), sb)
+}
+
+// HostsFileFrom renders a sandbox's /etc/hosts with a prepared index.
+func HostsFileFrom(s *store.State, idx Members, sb *store.Sandbox) string {
+	gw := HostGateway(s, sb)
+	var extra []etcfiles.Entry
+	for _, h := range sb.ExtraHosts {
+		ip := h.IP
+		if !ip.IsValid() {
+			ip = HostGatewayIP(s)
+		}
+		if ip.IsValid() {
+			extra = append(extra, etcfiles.Entry{IP: ip, Names: []string{h.Name}})
+		}
+	}
+	var self []etcfiles.Entry
+	for _, ep := range sb.Endpoints {
+		names := []string{sb.Hostname}
+		// A fully qualified hostname also answers its first label, as
+		// Docker writes "a.example.com a".
+		if short, _, ok := strings.Cut(sb.Hostname, "."); ok {
+			names = append(names, short)
+		}
+		for _, n := range append([]string{sb.Name}, ep.Aliases...) {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+		if names = keepNames(names); len(names) > 0 {
+			self = append(self, etcfiles.Entry{IP: ep.IP, Names: names})
+		}
+	}
+	nets := make([]string, 0, len(sb.Endpoints))
+	for _, ep := range sb.Endpoints {
+		nets = append(nets, ep.Network)
+	}
+	sort.Strings(nets)
+	var peers []string
+	for _, nn := range nets {
+		n := s.Networks[nn]
+		if n == nil || n.Default {
+			continue // the default network gives no name resolution, as on Docker
+		}
+		for _, m := range idx[nn] {
+			if m.Sandbox.Name != sb.Name && m.Line != "" {
+				peers = append(peers, m.Line)
+			}
+		}
+	}
+	return etcfiles.Hosts(extra, gw, self, peers)
+}
+
+// NotFoundError is a missing network or sandbox, in Docker's words.
+type NotFoundError struct{ Kind, Name string }
+
+func (e *NotFoundError) Error() string {
+	if e.Kind == "network" {
+		return "network " + e.Name + " not found"
+	}
+	return "No such sandbox: " + e.Name
+}
+
+// AmbiguousError is an ID prefix that more than one object has.
+type AmbiguousError struct {
+	Kind, Ref string
+	Matches   int
+}
+
+func (e *AmbiguousError) Error() string {
+	if e.Kind == "network" {
+		return fmt.Sprintf("network %s is ambiguous (%d matches found based on ID prefix)", e.Ref, e.Matches)
+	}
+	return fmt.Sprintf("multiple IDs found with provided prefix: %s", e.Ref)
+}
+
+// find resolves a reference as Docker does: a full ID, then a name, then
+// a unique prefix of an ID.
+func find[T any](kind, ref string, byName map[string]T, id func(T) string) (T, error) {
+	var zero T
+	if ref == "" {
+		return zero, &NotFoundError{Kind: kind, Name: ref}
+	}
+	for _, v := range byName {
+		if id(v) == ref {
+			return v, nil
+		}
+	}
+	if v, ok := byName[ref]; ok {
+		return v, nil
+	}
+	var hit T
+	n := 0
+	if isHex(ref) {
+		for _, v := range byName {
+			if strings.HasPrefix(id(v), ref) {
+				hit = v
+				n++
+			}
+		}
+	}
+	switch n {
+	case 0:
+		return zero, &NotFoundError{Kind: kind, Name: ref}
+	case 1:
+		return hit, nil
+	}
+	return zero, &AmbiguousError{Kind: kind, Ref: ref, Matches: n}
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// FindSandbox resolves a sandbox name, ID or unique ID prefix.
+func FindSandbox(s *store.State, ref string) (*store.Sandbox, error) {
+	return find("sandbox", ref, s.Sandboxes, func(sb *store.Sandbox) string { return sb.ID })
+}
+
+// BuiltinID is the stable ID of a pre-defined network: the default
+// network keeps it from one first sandbox to the next.
+func BuiltinID(name string) string {
+	sum := sha256.Sum256([]byte("minidocker-net " + name))
+	return hex.EncodeToString(sum[:])
+}
+
+// NetworkName resolves a network name, ID or unique ID prefix to the
+// network's name. The pre-defined networks are found by name and ID even
+// while they have no record (the default network has one only while it is
+// in use).
+func NetworkName(s *store.State, ref string) (string, error) {
+	ids := map[string]string{}
+	for name, n := range s.Networks {
+		ids[name] = n.ID
+	}
+	for _, p := range []string{DefaultNetwork, HostNetwork, NoneNetwork} {
+		if _, ok := ids[p]; !ok {
+			ids[p] = BuiltinID(p)
+		}
+	}
+	names := map[string]string{}
+	for name := range ids {
+		names[name] = name
+	}
+	return find("network", ref, names, func(name string) string { return ids[name] })
+}
+
+// Binding is one published port as docker port shows it.
+type Binding struct {
+	Key  string // 80/tcp
+	Host string // 0.0.0.0:8000
+}
+
+// Bindings returns a sandbox's published ports that are in effect: they
+// answer on its gateway endpoint, so a sandbox on internal networks only
+// has none.
+func Bindings(s *store.State, sb *store.Sandbox) []Binding {
+	if GatewayEndpoint(s, sb) == nil {
+		return nil
+	}
+	var out []Binding
+	for _, p := range sb.Ports {
+		host := "0.0.0.0"
+		if p.HostIP.IsValid() {
+			host = p.HostIP.String()
+		}
+		for i := 0; i <= p.PortEnd-p.Port; i++ {
+			out = append(out, Binding{Key: fmt.Sprintf("%d/%s", p.Port+i, p.Proto), Host: fmt.Sprintf("%s:%d", host, p.HostPort+i)})
+		}
+	}
+	return out
+}
