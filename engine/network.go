@@ -2,8 +2,8 @@ package engine
 
 import (
 	"errors"
-	"maps"
 	"fmt"
+	"maps"
 	"net/netip"
 	"sort"
 	"strconv"
