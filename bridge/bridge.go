@@ -51,11 +51,20 @@ func (s *Create) Commands() []string {
 	}
 	return []string{
 		"ip link add " + s.Name + " address " + s.MAC + mtu + " type bridge nf_call_iptables 1",
-		"ip link set " + s.Name + " alias '" + s.Alias + "'",
+		"ip link set " + s.Name + " alias " + plan.Quote(s.Alias),
 	}
 }
 
 func (s *Create) UndoCommands() []string { return []string{"ip link del " + s.Name} }
+
+// Satisfied: the bridge exists, with its alias.
+func (s *Create) Satisfied(*plan.Context) (bool, error) {
+	l, err := netlink.LinkByName(s.Name)
+	if NotFound(err) {
+		return false, nil
+	}
+	return err == nil && l.Type() == "bridge" && l.Attrs().Alias == s.Alias, err
+}
 
 func (s *Create) Apply(*plan.Context) error {
 	l, err := netlink.LinkByName(s.Name)
@@ -131,10 +140,29 @@ type Addr struct {
 
 func (s *Addr) Kind() string { return "bridge-addr" }
 func (s *Addr) Commands() []string {
-	return []string{"ip addr add " + s.CIDR.String() + " dev " + s.Link}
+	// netlink sets the broadcast address as "brd +" does.
+	return []string{"ip addr add " + s.CIDR.String() + " dev " + s.Link + " brd +"}
 }
 func (s *Addr) UndoCommands() []string {
 	return []string{"ip addr del " + s.CIDR.String() + " dev " + s.Link}
+}
+
+// Satisfied: the link has the address.
+func (s *Addr) Satisfied(*plan.Context) (bool, error) {
+	l, err := netlink.LinkByName(s.Link)
+	if NotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	for _, a := range addrs {
+		if a.IPNet.String() == s.CIDR.String() {
+			return true, nil
+		}
+	}
+	return false, err
 }
 
 func (s *Addr) Apply(*plan.Context) error {
@@ -174,6 +202,15 @@ type Up struct {
 func (s *Up) Kind() string           { return "bridge-up" }
 func (s *Up) Commands() []string     { return []string{"ip link set " + s.Link + " up"} }
 func (s *Up) UndoCommands() []string { return []string{"ip link set " + s.Link + " down"} }
+
+// Satisfied: the link is up.
+func (s *Up) Satisfied(*plan.Context) (bool, error) {
+	l, err := netlink.LinkByName(s.Link)
+	if NotFound(err) {
+		return false, nil
+	}
+	return err == nil && l.Attrs().Flags&net.FlagUp != 0, err
+}
 
 func (s *Up) Apply(*plan.Context) error {
 	l, err := netlink.LinkByName(s.Link)

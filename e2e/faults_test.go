@@ -27,7 +27,7 @@ var scenario = [][]string{
 	{"network", "rm", "n1"},
 }
 
-var stepRE = regexp.MustCompile(`(?m)^\s*(\d+)  `)
+var stepRE = regexp.MustCompile(`(?m)^# step (\d+)$`)
 
 // steps counts the plan's steps with --dry-run.
 func steps(h *Host, cmd []string) int {

@@ -50,10 +50,9 @@ func (e *Engine) Doctor() ([]Finding, error) {
 	}
 	defer st.Close()
 	c := &checker{}
-	s, lerr := st.Load()
-	if lerr != nil {
+	s, lerrs := st.LoadReadable()
+	for _, lerr := range lerrs {
 		c.add(Fault, lerr.Error(), "repair or remove the file; 'minidocker-net reset' removes everything by name")
-		s = store.NewState()
 	}
 	if j, err := st.ReadJournal(); err != nil {
 		c.add(Fault, err.Error(), "remove the journal file; then 'minidocker-net doctor' again")
@@ -69,6 +68,12 @@ func (e *Engine) Doctor() ([]Finding, error) {
 	}
 	checkNetworks(c, s)
 	checkSandboxes(c, s)
+	if len(lerrs) > 0 {
+		// What an unreadable record describes would look like a leftover:
+		// nothing is called one (nor removed by --fix) until it is mended.
+		c.add(Info, "not looking for leftovers (interfaces, namespaces, rules no record names) while a record cannot be read", "")
+		return c.out, nil
+	}
 	checkRules(c, s, rs)
 	checkOrphans(c, s)
 	return c.out, nil

@@ -149,6 +149,12 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 	if err != nil {
 		return err
 	}
+	if converge {
+		// A repair changes only what is not in place.
+		ctx := plan.NewContext(nil)
+		p.Steps = plan.Needed(ctx, p.Steps)
+		ctx.Close()
+	}
 	tm.mark(fmt.Sprintf("plan (%d steps)", len(p.Steps)))
 	if e.opts.DryRun {
 		p.Render(e.opts.Out)

@@ -2,10 +2,15 @@ package engine
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/vishvananda/netlink"
 
@@ -31,6 +36,29 @@ func ValidateName(kind, name string) error {
 	}
 	if !nameRE.MatchString(name) {
 		return fmt.Errorf("invalid %s name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", kind, name)
+	}
+	return nil
+}
+
+// ValidateNetworkName checks a network name as Docker takes them, more
+// freely than a sandbox's: letters of any script, spaces and punctuation
+// ("_net", "my net", "réseau"). A name is never handed to a shell, and a
+// printed command quotes it; what it cannot hold is what would make it a
+// path or an option: '/', a leading '-', control characters, "." or "..".
+func ValidateNetworkName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("invalid network name \"\": a name is required")
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("invalid network name %q: longer than %d characters", name, MaxNameLen)
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl):
+		return fmt.Errorf("invalid network name %q: control characters are not allowed", name)
+	case strings.Contains(name, "/") || name == "." || name == "..":
+		return fmt.Errorf("invalid network name %q: it cannot contain '/' or be . or ..", name)
+	case strings.HasPrefix(name, "-"):
+		return fmt.Errorf("invalid network name %q: it cannot start with '-'", name)
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("invalid network name %q: it cannot start or end with a space", name)
 	}
 	return nil
 }
@@ -62,8 +90,20 @@ func ValidateBridgeName(b string) error {
 	return nil
 }
 
+// IDSeedEnv makes IDs reproducible: a command run with a seed hands out
+// the same IDs (so the same veth names, MACs and hostnames) each time, so
+// that what --dry-run printed with a seed is what the command then builds
+// with it.
+const IDSeedEnv = "MINIDOCKER_NET_ID_SEED"
+
+var idCount atomic.Int64
+
 // NewID returns 64 random hex digits, like Docker's IDs.
 func NewID() string {
+	if seed := os.Getenv(IDSeedEnv); seed != "" {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s:%d", seed, idCount.Add(1))))
+		return hex.EncodeToString(sum[:])
+	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
@@ -79,12 +119,24 @@ func linkExists(name string) bool {
 // bridgeNameFor derives a readable bridge name: mdn-NAME when it fits in 15
 // characters, else a shortened name plus a piece of the network ID.
 func bridgeNameFor(netName, id string, taken func(string) bool) string {
+	// Only [a-zA-Z0-9-] reaches an interface name: other separators
+	// become '-', other letters go.
 	clean := strings.Map(func(r rune) rune {
-		if r == '_' || r == '.' {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-':
+			return r
+		case r == '_' || r == '.' || r == ' ':
 			return '-'
 		}
-		return r
+		return -1
 	}, netName)
+	for strings.Contains(clean, "--") {
+		clean = strings.ReplaceAll(clean, "--", "-")
+	}
+	clean = strings.Trim(clean, "-")
+	if clean == "" {
+		return "mdn-" + id[:11]
+	}
 	cands := []string{"mdn-" + clean}
 	for _, k := range []int{4, 6, 8} {
 		keep := 15 - len("mdn--") - k

@@ -66,7 +66,7 @@ func parseBool(key, v string) (bool, error) {
 
 // buildNetwork validates a request into a network record (without subnet).
 func buildNetwork(req NetworkRequest) (*store.Network, error) {
-	if err := ValidateName("network", req.Name); err != nil {
+	if err := ValidateNetworkName(req.Name); err != nil {
 		return nil, err
 	}
 	if model.Predefined(req.Name) {

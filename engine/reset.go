@@ -44,11 +44,22 @@ func (e *Engine) Reset() ([]string, error) {
 		host = s.Host
 		records = len(s.Networks) > 0 || len(s.Sandboxes) > 0 || len(host.TablesCreated) > 0 || host.ForwardingEnabled
 	}
-	// Without records nobody can say which tables we created: an iptables
-	// table left completely empty changes nothing, so it goes too.
+	rs, err := nat.Save()
+	if err != nil {
+		return nil, err
+	}
+	// Without records nobody can say which tables we created: one that
+	// holds chains of ours and is empty without them goes too; a table
+	// the host had already (an empty filter table made by 'iptables -P
+	// FORWARD ACCEPT', say) holds none of ours and stays.
 	tables := host.TablesCreated
 	if !records {
-		tables = nat.Tables
+		tables = nil
+		for _, table := range nat.Tables {
+			if t := rs.Tables[table]; t != nil && t.HoldsOurs() {
+				tables = append(tables, table)
+			}
+		}
 	}
 	var acts []action
 	var errs []error
@@ -81,10 +92,6 @@ func (e *Engine) Reset() ([]string, error) {
 	}
 
 	// Rules: jumps out of built-in chains, then our chains.
-	rs, err := nat.Save()
-	if err != nil {
-		return nil, err
-	}
 	policy := ""
 	if host.ForwardingEnabled {
 		policy = host.ForwardPolicyWas

@@ -161,6 +161,12 @@ func (s *MakeDir) Kind() string           { return "etc-dir" }
 func (s *MakeDir) Commands() []string     { return []string{"mkdir -p " + Dir(s.Sandbox)} }
 func (s *MakeDir) UndoCommands() []string { return []string{"rm -rf " + Dir(s.Sandbox)} }
 
+// Satisfied: the directory exists.
+func (s *MakeDir) Satisfied(*plan.Context) (bool, error) {
+	fi, err := os.Stat(Dir(s.Sandbox))
+	return err == nil && fi.IsDir(), nil
+}
+
 func (s *MakeDir) Apply(*plan.Context) error {
 	if err := os.MkdirAll(Dir(s.Sandbox), 0o755); err != nil {
 		return fmt.Errorf("mkdir %s: %w", Dir(s.Sandbox), err)
@@ -194,14 +200,16 @@ type File struct {
 
 func (s *File) Kind() string { return "etc-file" }
 
-// Commands renders a new file as a here-document and a changed one as the
-// lines it gains and loses.
+// Commands renders the write as a here-document: '>' truncates and
+// writes the same inode, as Apply does.
 func (s *File) Commands() []string {
-	old, err := os.ReadFile(s.Path)
-	if err != nil {
-		return []string{"cat > " + s.Path + " <<'EOF'\n" + s.Content + "EOF"}
-	}
-	return []string{"# " + s.Path + ":" + lineDiff(string(old), s.Content)}
+	return []string{"cat > " + plan.Quote(s.Path) + " <<'EOF'\n" + s.Content + "EOF"}
+}
+
+// Satisfied: the file holds the content.
+func (s *File) Satisfied(*plan.Context) (bool, error) {
+	b, err := rawfile.Read(s.Path)
+	return err == nil && string(b) == s.Content, nil
 }
 
 func (s *File) UndoCommands() []string {
@@ -216,35 +224,6 @@ func (s *File) removesOnUndo() bool {
 		return !s.hadPrev
 	}
 	return s.New
-}
-
-func lineDiff(old, cur string) string {
-	count := func(s string) map[string]int {
-		m := map[string]int{}
-		for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
-			m[l]++
-		}
-		return m
-	}
-	o, n := count(old), count(cur)
-	var b strings.Builder
-	for _, l := range strings.Split(strings.TrimRight(old, "\n"), "\n") {
-		if n[l] < o[l] {
-			b.WriteString("\n  - " + l)
-			o[l]--
-		}
-	}
-	o = count(old)
-	for _, l := range strings.Split(strings.TrimRight(cur, "\n"), "\n") {
-		if o[l] < n[l] {
-			b.WriteString("\n  + " + l)
-			n[l]--
-		}
-	}
-	if b.Len() == 0 {
-		return " unchanged"
-	}
-	return b.String()
 }
 
 func (s *File) Apply(*plan.Context) error {

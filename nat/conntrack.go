@@ -24,10 +24,11 @@ type FlushConntrack struct {
 func (s *FlushConntrack) Kind() string { return "conntrack-flush" }
 
 func (s *FlushConntrack) Commands() []string {
+	// conntrack fails when no entry matches, which is no failure here.
 	if s.Port == s.PortEnd {
-		return []string{fmt.Sprintf("conntrack -D -p %s --orig-port-dst %d", s.Proto, s.Port)}
+		return []string{fmt.Sprintf("conntrack -D -p %s --orig-port-dst %d 2>/dev/null || true", s.Proto, s.Port)}
 	}
-	return []string{fmt.Sprintf("for p in $(seq %d %d); do conntrack -D -p %s --orig-port-dst $p; done", s.Port, s.PortEnd, s.Proto)}
+	return []string{fmt.Sprintf("for p in $(seq %d %d); do conntrack -D -p %s --orig-port-dst $p 2>/dev/null || true; done", s.Port, s.PortEnd, s.Proto)}
 }
 
 func (s *FlushConntrack) UndoCommands() []string   { return []string{"# nothing to undo"} }

@@ -62,3 +62,19 @@ func (r *Removal) Apply() error {
 	}
 	return restore(r.script.String())
 }
+
+// HoldsOurs reports whether a table has a chain of ours or a rule that
+// jumps into one.
+func (t *Table) HoldsOurs() bool {
+	for _, c := range t.Chains {
+		if strings.HasPrefix(c, Prefix) {
+			return true
+		}
+		for _, l := range t.Rules[c] {
+			if strings.Contains(l, "-j "+Prefix) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -27,6 +27,9 @@ func (s *CreatedTable) Commands() []string {
 }
 func (s *CreatedTable) UndoCommands() []string { return []string{"nft delete table ip " + s.Table} }
 
+// Satisfied: there is nothing to do, the rules create the table.
+func (s *CreatedTable) Satisfied(*plan.Context) (bool, error) { return true, nil }
+
 // Apply does nothing: the rules create the table.
 func (s *CreatedTable) Apply(*plan.Context) error { return nil }
 

@@ -7,6 +7,7 @@ package nsnet
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -200,6 +201,16 @@ func (s *Netns) Commands() []string {
 	}
 }
 func (s *Netns) UndoCommands() []string { return []string{"ip netns del " + s.Name} }
+
+// Satisfied: the namespace is mounted, its lo up and marked as ours.
+func (s *Netns) Satisfied(ctx *plan.Context) (bool, error) {
+	h, err := handle(ctx, s.Name)
+	if err != nil || h == nil {
+		return false, err
+	}
+	lo, err := h.LinkByName("lo")
+	return err == nil && lo.Attrs().Alias == Marker && lo.Attrs().Flags&net.FlagUp != 0, nil
+}
 
 func (s *Netns) Apply(ctx *plan.Context) error {
 	if kept, ok := plan.Lookup[*heldNS](ctx, heldKey(s.Name)); ok && !Exists(s.Name) {

@@ -236,7 +236,7 @@ func (s *Stop) Kind() string { return "process-kill" }
 func (s *Stop) Commands() []string {
 	if s.Netns != "" {
 		// By inode: the namespace lost its name earlier in the plan.
-		return []string{fmt.Sprintf(`for p in /proc/[0-9]*; do [ "$(readlink $p/ns/net)" = "net:[%d]" ] && kill -9 ${p#/proc/}; done  # what runs in %s`, s.Inode, s.Netns)}
+		return []string{fmt.Sprintf(`for p in /proc/[0-9]*; do if [ "$(readlink $p/ns/net)" = "net:[%d]" ]; then kill -9 ${p#/proc/}; fi; done  # what runs in %s`, s.Inode, s.Netns)}
 	}
 	return []string{fmt.Sprintf("kill -9 -- -%d %d", s.Pid, s.Pid)}
 }

@@ -38,12 +38,32 @@ func (s *Veth) Commands() []string {
 	}
 	return []string{
 		"ip link add " + s.Host + " address " + s.HostMAC + mtu + " type veth peer name " + s.Peer + " address " + s.MAC + " netns " + s.Netns,
-		"ip link set " + s.Host + " master " + s.Bridge + " alias '" + s.Alias + "' up",
+		"ip link set " + s.Host + " master " + s.Bridge + " alias " + plan.Quote(s.Alias) + " up",
 		"bridge link set dev " + s.Host + " hairpin on",
 	}
 }
 
 func (s *Veth) UndoCommands() []string { return []string{"ip link del " + s.Host} }
+
+// Satisfied: the host end is up on its bridge, in hairpin mode, and the
+// peer is in the sandbox.
+func (s *Veth) Satisfied(ctx *plan.Context) (bool, error) {
+	l, err := s.hostLink()
+	if err != nil || l == nil {
+		return false, err
+	}
+	br, err := netlink.LinkByName(s.Bridge)
+	if err != nil || l.Attrs().MasterIndex != br.Attrs().Index || l.Attrs().Flags&net.FlagUp == 0 {
+		return false, nil
+	}
+	if p := l.Attrs().Protinfo; p == nil || !p.Hairpin {
+		if info, err := netlink.LinkGetProtinfo(l); err != nil || !info.Hairpin {
+			return false, nil
+		}
+	}
+	_, peer, err := nsLink(ctx, s.Netns, s.Peer)
+	return err == nil && peer != nil, nil
+}
 
 func (s *Veth) Apply(ctx *plan.Context) error {
 	if l, err := s.hostLink(); err != nil {
@@ -213,7 +233,23 @@ type Addr struct {
 
 func (s *Addr) Kind() string { return "ns-addr" }
 func (s *Addr) Commands() []string {
-	return []string{"ip -n " + s.Netns + " addr add " + s.CIDR.String() + " dev " + s.Link}
+	// netlink sets the broadcast address as "brd +" does.
+	return []string{"ip -n " + s.Netns + " addr add " + s.CIDR.String() + " dev " + s.Link + " brd +"}
+}
+
+// Satisfied: the interface has the address.
+func (s *Addr) Satisfied(ctx *plan.Context) (bool, error) {
+	h, l, err := nsLink(ctx, s.Netns, s.Link)
+	if err != nil || l == nil {
+		return false, err
+	}
+	addrs, err := h.AddrList(l, netlink.FAMILY_V4)
+	for _, a := range addrs {
+		if a.IPNet.String() == s.CIDR.String() {
+			return true, nil
+		}
+	}
+	return false, err
 }
 func (s *Addr) UndoCommands() []string {
 	return []string{"ip -n " + s.Netns + " addr del " + s.CIDR.String() + " dev " + s.Link}
@@ -276,6 +312,12 @@ func (s *Up) UndoCommands() []string {
 	return []string{"ip -n " + s.Netns + " link set " + s.Link + " down"}
 }
 
+// Satisfied: the interface is up.
+func (s *Up) Satisfied(ctx *plan.Context) (bool, error) {
+	_, l, err := nsLink(ctx, s.Netns, s.Link)
+	return err == nil && l != nil && l.Attrs().Flags&net.FlagUp != 0, err
+}
+
 func (s *Up) Apply(ctx *plan.Context) error {
 	h, l, err := nsLink(ctx, s.Netns, s.Link)
 	if err == nil && l == nil {
@@ -327,6 +369,29 @@ func routeCmd(ns string, g *Gateway) string {
 
 func (s *DefaultRoute) Commands() []string     { return []string{routeCmd(s.Netns, s.To)} }
 func (s *DefaultRoute) UndoCommands() []string { return []string{routeCmd(s.Netns, s.From)} }
+// Satisfied: the default route is the one wanted (or none, as wanted).
+func (s *DefaultRoute) Satisfied(ctx *plan.Context) (bool, error) {
+	h, err := handle(ctx, s.Netns)
+	if err != nil || h == nil {
+		return false, err
+	}
+	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range routes {
+		if r.Dst != nil && !r.Dst.IP.IsUnspecified() {
+			continue
+		}
+		if s.To == nil {
+			return false, nil
+		}
+		l, err := h.LinkByIndex(r.LinkIndex)
+		return err == nil && r.Gw != nil && r.Gw.Equal(s.To.Via.AsSlice()) && l.Attrs().Name == s.To.Link, nil
+	}
+	return s.To == nil, nil
+}
+
 func (s *DefaultRoute) Apply(ctx *plan.Context) error {
 	return setDefault(ctx, s.Netns, s.To, true)
 }

@@ -30,6 +30,29 @@ type Step interface {
 	UndoCommands() []string
 }
 
+// Checker is a step that can tell whether what it builds is already in
+// place. Repairs (restore, doctor --fix) leave such steps out, so their
+// plan, printed or applied, holds only what they change.
+type Checker interface {
+	Satisfied(ctx *Context) (bool, error)
+}
+
+// Needed returns the steps whose object is not in place: every step that
+// cannot check itself, and every Checker that finds its work undone (or
+// cannot tell).
+func Needed(ctx *Context, steps []Step) []Step {
+	var out []Step
+	for _, s := range steps {
+		if c, ok := s.(Checker); ok {
+			if done, err := c.Satisfied(ctx); err == nil && done {
+				continue
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 // Context carries what steps of one plan share: a place to cache expensive
 // reads (the iptables ruleset, namespace handles) and the verbose writer.
 type Context struct {
@@ -101,7 +124,8 @@ func (p *Plan) Add(steps ...Step) { p.Steps = append(p.Steps, steps...) }
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool { return len(p.Steps) == 0 }
 
-// Render writes the plan as numbered shell commands.
+// Render writes the plan as a shell script, each step under a comment
+// with its number: run by hand, it builds what the tool builds.
 func (p *Plan) Render(w io.Writer) {
 	if p.Title != "" {
 		fmt.Fprintf(w, "# %s\n", p.Title)
@@ -111,7 +135,10 @@ func (p *Plan) Render(w io.Writer) {
 		return
 	}
 	for i, s := range p.Steps {
-		writeStep(w, i+1, s.Commands())
+		fmt.Fprintf(w, "# step %d\n", i+1)
+		for _, c := range s.Commands() {
+			fmt.Fprintln(w, c)
+		}
 	}
 }
 

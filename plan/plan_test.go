@@ -87,7 +87,7 @@ func TestReversedIsTeardown(t *testing.T) {
 	down := Reversed(setup)
 	var b strings.Builder
 	(&Plan{Title: "rm", Steps: down}).Render(&b)
-	want := "# rm\n  1  unmake up\n  2  unmake addr\n  3  unmake bridge\n"
+	want := "# rm\n# step 1\nunmake up\n# step 2\nunmake addr\n# step 3\nunmake bridge\n"
 	if b.String() != want {
 		t.Errorf("render:\n%s\nwant:\n%s", b.String(), want)
 	}

@@ -32,7 +32,8 @@ ensure_packages() {
 # The tool's own needs, and what the lessons and the demo run inside sandboxes.
 ensure_runtime() {
 	ensure_packages ip:iproute2 iptables:iptables iptables-save:iptables ping:iputils-ping nc:netcat-openbsd \
-		sysctl:procps nsenter:util-linux unshare:util-linux getent:libc-bin
+		sysctl:procps nsenter:util-linux unshare:util-linux getent:libc-bin \
+		conntrack:conntrack
 }
 
 go_ok() {

@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,11 +51,52 @@ func PathsFor(stateDir string) Paths {
 func (p Paths) networksDir() string  { return filepath.Join(p.Lib, "networks") }
 func (p Paths) sandboxesDir() string { return filepath.Join(p.Run, "sandboxes") }
 
-// NetworkFile is where a network definition is stored.
-func (p Paths) NetworkFile(name string) string { return filepath.Join(p.networksDir(), name+".json") }
+// NetworkFile is where a network definition is stored. Network names are
+// as free as Docker's, so the file is named by the name's escaped form.
+func (p Paths) NetworkFile(name string) string {
+	return filepath.Join(p.networksDir(), fileName(name)+".json")
+}
+
+// fileName escapes a record's name into a file name: [a-zA-Z0-9_-] and
+// inner dots as they are, every other byte as %XX.
+func fileName(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' && i > 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// recordName undoes fileName.
+func recordName(file string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(file); i++ {
+		if file[i] != '%' {
+			b.WriteByte(file[i])
+			continue
+		}
+		if i+2 >= len(file) {
+			return "", false
+		}
+		v, err := strconv.ParseUint(file[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", false
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	return b.String(), true
+}
 
 // SandboxFile is where a sandbox record is stored.
-func (p Paths) SandboxFile(name string) string { return filepath.Join(p.sandboxesDir(), name+".json") }
+func (p Paths) SandboxFile(name string) string {
+	return filepath.Join(p.sandboxesDir(), fileName(name)+".json")
+}
 
 // HostFile is where host facts are stored.
 func (p Paths) HostFile() string { return filepath.Join(p.Run, "host.json") }
@@ -282,6 +324,31 @@ func (s *Store) Load() (*State, error) {
 	return st, nil
 }
 
+// LoadReadable reads every record that can be read, for doctor: the
+// state of those, and an error for each one that cannot.
+func (s *Store) LoadReadable() (*State, []error) {
+	st := NewState()
+	var errs []error
+	nets, nerrs := loadEach(s.networksDir(), func() *Network { return &Network{} })
+	st.Networks, errs = nets, append(errs, nerrs...)
+	if s.otherBoot {
+		return st, errs
+	}
+	sbs, serrs := loadEach(s.sandboxesDir(), func() *Sandbox { return &Sandbox{} })
+	st.Sandboxes, errs = sbs, append(errs, serrs...)
+	data, err := rawfile.Read(s.HostFile())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		errs = append(errs, err)
+	default:
+		if err := decode(s.HostFile(), data, &st.Host, ""); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return st, errs
+}
+
 // parallelFrom is how many records make decoding them on every CPU worth
 // its goroutines: decoding is most of a command's fixed cost on a big host
 // (about 16 µs a record).
@@ -290,20 +357,37 @@ const parallelFrom = 32
 // loadDir reads and decodes every record of a directory; of several bad
 // ones, the first by name is reported.
 func loadDir[T record](dir string, mk func() T) (map[string]T, error) {
+	out, errs := loadEach(dir, mk)
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	return out, nil
+}
+
+// loadEach reads and decodes every record of a directory: those that can
+// be read, and an error for each of the others, by name.
+func loadEach[T record](dir string, mk func() T) (map[string]T, []error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read state directory: %w", err)
+		return map[string]T{}, []error{fmt.Errorf("read state directory: %w", err)}
 	}
-	var names []string
+	var files []string
 	for _, e := range entries {
-		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok && !e.IsDir() {
-			names = append(names, name) // others: temporary files of an interrupted write
+		if file, ok := strings.CutSuffix(e.Name(), ".json"); ok && !e.IsDir() && !strings.HasPrefix(file, ".") {
+			files = append(files, file) // others: temporary files of an interrupted write
 		}
 	}
+	names := make([]string, len(files))
 	recs := make([]T, len(names))
 	errs := make([]error, len(names))
 	load := func(i int) {
-		path := filepath.Join(dir, names[i]+".json")
+		path := filepath.Join(dir, files[i]+".json")
+		name, ok := recordName(files[i])
+		names[i] = name
+		if !ok {
+			errs[i] = &CorruptError{Path: path, Err: errors.New("its name is not one minidocker-net writes")}
+			return
+		}
 		data, err := rawfile.Read(path)
 		if err == nil {
 			recs[i] = mk()
@@ -329,13 +413,15 @@ func loadDir[T record](dir string, mk func() T) (map[string]T, error) {
 		wg.Wait()
 	}
 	out := make(map[string]T, len(names))
+	var bad []error
 	for i, name := range names {
 		if errs[i] != nil {
-			return nil, errs[i]
+			bad = append(bad, errs[i])
+			continue
 		}
 		out[name] = recs[i]
 	}
-	return out, nil
+	return out, bad
 }
 
 // FileChange is the content a file must have after a command; nil removes it.

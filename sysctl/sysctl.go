@@ -56,7 +56,14 @@ func NewStep(key, value string) (*Step, error) {
 	return &Step{Key: key, Value: value, Old: old}, nil
 }
 
-func (s *Step) Kind() string              { return "sysctl" }
+func (s *Step) Kind() string { return "sysctl" }
+
+// Satisfied: the key holds the value.
+func (s *Step) Satisfied(*plan.Context) (bool, error) {
+	v, err := Get(s.Key)
+	return err == nil && v == s.Value, nil
+}
+
 func (s *Step) Apply(*plan.Context) error { return Set(s.Key, s.Value) }
 func (s *Step) Commands() []string        { return []string{"sysctl -w " + s.Key + "=" + s.Value} }
 func (s *Step) UndoCommands() []string    { return []string{"sysctl -w " + s.Key + "=" + s.Old} }

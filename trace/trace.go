@@ -203,10 +203,11 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 		t.say("name", "%s resolves to %s in %s's /etc/hosts", name, a, sb.Name)
 		dst = a
 	}
+	if dst.IsLoopback() {
+		t.say("route", "in %s: %s is on lo, the sandbox's own loopback (not the host's 127.0.0.1)", sb.Name, dst)
+		return t.done(true, "arrives: loopback inside %s (if a program there listens)", sb.Name), nil
+	}
 	if sb.Mode == store.ModeNone {
-		if dst.IsLoopback() {
-			return t.done(true, "arrives: loopback inside %s", sb.Name), nil
-		}
 		t.say("route", "%s has loopback only (--net none): no route to %s", sb.Name, dst)
 		return t.done(false, "does not arrive: %s has no network", sb.Name), nil
 	}
@@ -234,6 +235,10 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 		return nil, err
 	}
 	ifname := link.Attrs().Name
+	if ifname == "lo" {
+		t.say("route", "in %s: %s is local to the sandbox (ip -n %s route get %s: dev lo)", sb.Name, dst, sb.Name, dst)
+		return t.done(true, "arrives: %s is local to %s", dst, sb.Name), nil
+	}
 	var ep *store.Endpoint
 	for _, e := range sb.Endpoints {
 		if e.IfName == ifname {
@@ -333,8 +338,24 @@ func (t *tracer) hostPath(pkt nat.Packet) (*Report, error) {
 	if !t.walk("filter", "FORWARD", pkt) {
 		return t.rep, nil
 	}
-	t.postrouting(pkt)
+	if !t.postrouting(pkt) && t.networkOf(pkt.Out) == "" {
+		if n := t.subnetOf(pkt.Src); n != nil {
+			// The reply is addressed to the sandbox itself: only a far
+			// side that routes the subnet back to this host sends it.
+			return t.done(false, "does not arrive as a connection: it leaves %s with the source %s unchanged (network %s does not masquerade), and the far side has no reason to route %s back to this host", pkt.Out, pkt.Src, n.Name, n.Subnet), nil
+		}
+	}
 	return t.deliver(pkt)
+}
+
+// subnetOf returns the network whose subnet holds an address.
+func (t *tracer) subnetOf(a netip.Addr) *store.Network {
+	for _, n := range t.s.Networks {
+		if n.Subnet.Contains(a) {
+			return n
+		}
+	}
+	return nil
 }
 
 func (t *tracer) deliver(pkt nat.Packet) (*Report, error) {
@@ -477,19 +498,22 @@ func portText(p int) string {
 	return "port " + strconv.Itoa(p)
 }
 
-func (t *tracer) postrouting(pkt nat.Packet) {
+// postrouting reports whether the source was rewritten.
+func (t *tracer) postrouting(pkt nat.Packet) bool {
 	v := t.rs.Walk("nat", "POSTROUTING", pkt)
 	switch v.Target {
 	case "MASQUERADE":
 		t.say("nat", "POSTROUTING: MASQUERADE: the source becomes %s's address", pkt.Out)
 		t.note("%s", t.rule("nat", v.Path[len(v.Path)-1]))
+		return true
 	case "SNAT":
 		t.say("nat", "POSTROUTING: SNAT")
-	default:
-		if pkt.Src.IsValid() {
-			t.say("nat", "POSTROUTING: the source stays %s", pkt.Src)
-		}
+		return true
 	}
+	if pkt.Src.IsValid() {
+		t.say("nat", "POSTROUTING: the source stays %s", pkt.Src)
+	}
+	return false
 }
 
 // ProbeCommand is the hidden command that sends one real packet.
