@@ -369,6 +369,7 @@ func routeCmd(ns string, g *Gateway) string {
 
 func (s *DefaultRoute) Commands() []string     { return []string{routeCmd(s.Netns, s.To)} }
 func (s *DefaultRoute) UndoCommands() []string { return []string{routeCmd(s.Netns, s.From)} }
+
 // Satisfied: the default route is the one wanted (or none, as wanted).
 func (s *DefaultRoute) Satisfied(ctx *plan.Context) (bool, error) {
 	h, err := handle(ctx, s.Netns)
