@@ -277,7 +277,7 @@ func (r *runner) cleanup(before string) {
 		r.do("", "rm", "-f", sb)
 	}
 	r.do("docker network rm applesonly test-network", "network", "rm", "applesonly", "test-network")
-	r.printf("\n   The default network 'bridge' stays, as docker0 does; reset removes what is left:\n")
+	r.printf("\n   The default network 'bridge' went with its last sandbox (mdn0 and its rules with it); reset finds nothing left:\n")
 	r.do("", "reset")
 	time.Sleep(10 * time.Millisecond)
 	after, err := r.output("iptables-save")

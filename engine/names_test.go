@@ -111,3 +111,21 @@ func FuzzNetworkOptions(f *testing.F) {
 		}
 	})
 }
+
+func TestNetworkNamesAsDocker(t *testing.T) {
+	id := "70c7c46e2c4a5b1d064752a2a1ed972b94cdf0de91e99e0b74de75b9c0f6ab29"
+	none := func(string) bool { return false }
+	for name, bridge := range map[string]string{"_net": "mdn-net", "my net": "mdn-my-net", "réseau": "mdn-rseau", "日本": "mdn-70c7c46e2c4", "a;b": "mdn-ab"} {
+		if err := ValidateNetworkName(name); err != nil {
+			t.Errorf("%q: %v", name, err)
+		}
+		if got := bridgeNameFor(name, id, none); got != bridge {
+			t.Errorf("bridgeNameFor(%q) = %q, want %q", name, got, bridge)
+		}
+	}
+	for _, bad := range []string{"", "a/b", "..", ".", "-j ACCEPT", " lead", "a\tb", "line\nbreak", strings.Repeat("n", 65), "\xff"} {
+		if ValidateNetworkName(bad) == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

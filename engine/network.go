@@ -343,8 +343,15 @@ func (e *ActiveEndpointsError) Error() string {
 }
 
 // removeNetwork plans the removal of a network without endpoints.
-func (t *tx) removeNetwork(name string, allowDefault bool) error {
+func (t *tx) removeNetwork(ref string, allowDefault bool) error {
+	name, err := t.networkName(ref)
+	if err != nil {
+		return err
+	}
 	n, ok := t.new.Networks[name]
+	if !ok && name == model.DefaultNetwork && !allowDefault {
+		return fmt.Errorf("%s is a pre-defined network and cannot be removed", name)
+	}
 	if !ok {
 		if name == model.HostNetwork || name == model.NoneNetwork {
 			return fmt.Errorf("%s is a pre-defined network and cannot be removed", name)

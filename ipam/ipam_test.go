@@ -150,3 +150,20 @@ func FuzzParseSubnet(f *testing.F) {
 		}
 	})
 }
+
+func TestGatewayFromTheRange(t *testing.T) {
+	sub := netip.MustParsePrefix("172.30.0.0/16")
+	for rng, want := range map[string]string{"172.30.5.0/24": "172.30.5.0", "172.30.0.0/24": "172.30.0.1"} {
+		p, err := NewPool(sub, netip.MustParsePrefix(rng), netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Gateway.String() != want {
+			t.Errorf("range %s: gateway %s, want %s", rng, p.Gateway, want)
+		}
+		first, _ := p.Next(map[netip.Addr]bool{})
+		if first != p.Gateway.Next() {
+			t.Errorf("range %s: first address %s", rng, first)
+		}
+	}
+}

@@ -313,3 +313,21 @@ func TestLoadManyRecords(t *testing.T) {
 		t.Errorf("want the first corrupt record, box057: %v", err)
 	}
 }
+
+func TestRecordFileNames(t *testing.T) {
+	for _, name := range []string{"plain", "a.b_c-d", "my net", "réseau", ".hidden", "100%", "a;b"} {
+		f := fileName(name)
+		if strings.ContainsAny(f, " /;") || strings.HasPrefix(f, ".") {
+			t.Errorf("fileName(%q) = %q", name, f)
+		}
+		if back, ok := recordName(f); !ok || back != name {
+			t.Errorf("recordName(fileName(%q)) = %q, %v", name, back, ok)
+		}
+	}
+	if fileName("test-network") != "test-network" {
+		t.Errorf("names of the old rule keep their files")
+	}
+	if _, ok := recordName("bad%Z"); ok {
+		t.Errorf("a malformed escape is refused")
+	}
+}

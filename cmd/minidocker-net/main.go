@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -80,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // usageError reports a usage mistake in one line, without the help text.
 func usageError(c *cli.Context, err error, _ bool) error {
-	return fmt.Errorf("%v (see 'minidocker-net %s --help')", err, c.Command.FullName())
+	return fmt.Errorf("%v (see 'minidocker-net %s --help')", err, commandPath(c))
 }
 
 func setUsageErrors(cmds []*cli.Command) {
@@ -151,7 +152,19 @@ func exactArgs(c *cli.Context, n int, usage string) error {
 // argCountError is Docker's message in one line: what is needed, and the
 // usage.
 func argCountError(c *cli.Context, need, usage string) error {
-	return fmt.Errorf("%q requires %s (usage: minidocker-net %s; see 'minidocker-net %s --help')", c.Command.FullName(), need, usage, c.Command.FullName())
+	name := commandPath(c)
+	return fmt.Errorf("%q requires %s (usage: minidocker-net %s; see 'minidocker-net %s --help')", name, need, usage, name)
+}
+
+// commandPath names the command with its parents: "network connect".
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, l := range c.Lineage() {
+		if l.Command != nil && l.Command.Name != "" && l.Command.Name != c.App.Name {
+			names = append([]string{l.Command.Name}, names...)
+		}
+	}
+	return strings.Join(slices.Compact(names), " ")
 }
 
 // interspersed are the commands whose options may follow their positional
