@@ -128,6 +128,9 @@ func setup() error {
 	if err := privateResolvConf(); err != nil {
 		return err
 	}
+	if err := kernelDefaults(); err != nil {
+		return err
+	}
 	lo, err := netlink.LinkByName("lo")
 	if err == nil {
 		err = netlink.LinkSetUp(lo)
@@ -156,6 +159,33 @@ func privateEtc() error {
 	}
 	if err := unix.Mount("tmpfs", "/etc/netns", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
 		return fmt.Errorf("mount /etc/netns: %w", err)
+	}
+	return nil
+}
+
+// defaults are the kernel's own values of the IPv4 settings minidocker-net
+// and its tests depend on. A new network namespace copies the machine's
+// (ip_forward is 1 wherever Docker runs): a throwaway host sets them, so
+// that what runs inside behaves the same on every machine.
+var defaults = map[string]string{
+	"net/ipv4/ip_forward":                  "0",
+	"net/ipv4/conf/all/forwarding":         "0",
+	"net/ipv4/conf/default/forwarding":     "0",
+	"net/ipv4/conf/all/route_localnet":     "0",
+	"net/ipv4/conf/default/route_localnet": "0",
+	"net/ipv4/conf/all/rp_filter":          "0",
+	"net/ipv4/conf/default/rp_filter":      "0",
+	"net/ipv4/conf/all/accept_local":       "0",
+	"net/ipv4/conf/default/accept_local":   "0",
+	"net/ipv4/conf/all/arp_ignore":         "0",
+	"net/ipv4/conf/default/arp_ignore":     "0",
+}
+
+func kernelDefaults() error {
+	for key, v := range defaults {
+		if err := os.WriteFile("/proc/sys/"+key, []byte(v), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("sysctl %s=%s: %w", strings.ReplaceAll(key, "/", "."), v, err)
+		}
 	}
 	return nil
 }

@@ -16,6 +16,12 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+echo "== go mod tidy changes nothing"
+if ! tidy=$(go mod tidy -diff 2>&1); then
+	echo "go mod tidy would change go.mod/go.sum:" >&2
+	echo "$tidy" >&2
+	exit 1
+fi
 echo "== Vagrantfile (no hypervisor here: syntax and vagrant validate)"
 ensure_packages vagrant:vagrant
 (dot=$(mktemp -d) && VAGRANT_DOTFILE_PATH="$dot" vagrant validate --ignore-provider && rm -rf "$dot")
