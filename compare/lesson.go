@@ -166,14 +166,33 @@ func yes(ok bool) string {
 	return "no"
 }
 
+// listening waits (at most 10 s) until a sandbox's programs listen on
+// every port, read from its own /proc/net/tcp with the host's cat.
+func listening(t *tool, sb string, ports ...int) bool {
+	for i := 0; i < 100; i++ {
+		tcp := t.host(sb, "cat", "/proc/net/tcp")
+		all := true
+		for _, p := range ports {
+			all = all && regexp.MustCompile(fmt.Sprintf(`:%04X [0-9A-F:]+ 0A `, p)).MatchString(tcp)
+		}
+		if all {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}
+
 // relayWorks runs the echo relay lesson, with a fresh one-shot echo server
-// for each of up to three attempts: a busy machine can make the reader
-// connect too late, for either tool.
+// for each of up to five attempts, each once the server listens: a busy
+// machine can make the reader connect too late, for either tool, and a
+// mismatch reported must be a real one.
 func relayWorks(t *tool, reader, writer, host string, a, b int) bool {
 	cmd := []string{"sh", "-c", fmt.Sprintf("nc -lp %d | nc -lp %d", a, b)}
-	for try := 0; try < 3; try++ {
+	for try := 0; try < 5; try++ {
 		t.run("echo-server", "", []string{"-p", fmt.Sprintf("%d:%d", a, a), "-p", fmt.Sprintf("%d:%d", b, b)}, cmd...)
-		time.Sleep(time.Second)
+		listening(t, "echo-server", a, b)
+		time.Sleep(time.Duration(300*(try+1)) * time.Millisecond) // Docker's proxy, after the program
 		ok := relay(t, reader, writer, host, a, b)
 		t.must("rm", "-f", "echo-server")
 		if ok {
