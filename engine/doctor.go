@@ -14,7 +14,7 @@ import (
 	"github.com/minidocker-net/minidocker-net/bridge"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/model"
-	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -61,7 +61,7 @@ func (e *Engine) Doctor() ([]Finding, error) {
 			"the next command rolls it back; or 'minidocker-net doctor --fix'")
 	}
 	checkHost(c, s)
-	rs, err := nat.Save()
+	rs, err := iptables.Save()
 	if err != nil {
 		c.add(Fault, err.Error(), "install iptables: apt-get install iptables")
 		return c.out, nil
@@ -109,7 +109,7 @@ func checkHost(c *checker, s *store.State) {
 	case fwd == "1":
 		c.add(OK, "net.ipv4.ip_forward is 1", "")
 	}
-	if rs, err := nat.Save(); err == nil && rs.Policy("filter", "FORWARD") == "DROP" {
+	if rs, err := iptables.Save(); err == nil && rs.Policy("filter", "FORWARD") == "DROP" {
 		if s.Host.ForwardingEnabled {
 			c.add(Info, "the FORWARD policy is DROP: set by minidocker-net when it turned ip_forward on (as Docker does); put back with the last network", "")
 		} else {
@@ -249,7 +249,7 @@ func checkSandboxes(c *checker, s *store.State) {
 	}
 }
 
-func checkRules(c *checker, s *store.State, rs *nat.Ruleset) {
+func checkRules(c *checker, s *store.State, rs *iptables.Ruleset) {
 	want := DesiredRules(s)
 	missing := 0
 	for _, r := range want {
@@ -268,13 +268,13 @@ func checkRules(c *checker, s *store.State, rs *nat.Ruleset) {
 		known[r.Key()] = true
 	}
 	extra := 0
-	for _, table := range nat.Tables {
+	for _, table := range iptables.Tables {
 		t := rs.Tables[table]
 		if t == nil {
 			continue
 		}
 		for _, ch := range t.Chains {
-			if !strings.HasPrefix(ch, nat.Prefix) || ch == nat.ChainUser {
+			if !strings.HasPrefix(ch, iptables.Prefix) || ch == iptables.ChainUser {
 				continue
 			}
 			for _, l := range t.Rules[ch] {

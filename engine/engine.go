@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
 )
@@ -54,17 +54,17 @@ type tx struct {
 	// learns: a step fills in the new state as it applies (a started
 	// program's pid), so the records are diffed again afterwards.
 	learns bool
-	rs     *nat.Ruleset
+	rs     *iptables.Ruleset
 }
 
 // ruleset returns the kernel's current ruleset, read once per command.
-func (t *tx) ruleset() (*nat.Ruleset, error) {
+func (t *tx) ruleset() (*iptables.Ruleset, error) {
 	if t.rs == nil {
-		if rs, ok := nat.LoadCache(t.e.opts.Paths.RulesetCache()); ok {
+		if rs, ok := iptables.LoadCache(t.e.opts.Paths.RulesetCache()); ok {
 			t.rs = rs
 			return rs, nil
 		}
-		rs, err := nat.Save()
+		rs, err := iptables.Save()
 		if err != nil {
 			return nil, err
 		}
@@ -213,14 +213,14 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 	}
 	ctx := plan.NewContext(e.opts.Verbose)
 	defer ctx.Close()
-	nat.Prestart(ctx, p.Steps)
+	iptables.Prestart(ctx, p.Steps)
 	j := &store.Journal{Title: p.Title, Pid: os.Getpid(), Started: time.Now().UTC(), Steps: steps, Before: before}
 	if err := st.WriteJournal(j); err != nil {
 		return err
 	}
 	tm.mark("journal")
 	if rs != nil {
-		nat.Seed(ctx, rs)
+		iptables.Seed(ctx, rs)
 	}
 	if tm.on {
 		ctx.Timing = os.Stderr
@@ -253,7 +253,7 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 		return errors.Join(fmt.Errorf("record the new state: %w", err), uerr, werr)
 	}
 	// Keep the ruleset for the next command; none once nothing is ours.
-	switch rs := nat.Peek(ctx); {
+	switch rs := iptables.Peek(ctx); {
 	case !ours:
 		_ = os.Remove(st.RulesetCache())
 	case rs != nil:

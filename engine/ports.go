@@ -12,7 +12,7 @@ import (
 	"syscall"
 
 	"github.com/minidocker-net/minidocker-net/model"
-	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/portspec"
 	"github.com/minidocker-net/minidocker-net/store"
 )
@@ -178,7 +178,7 @@ func (t *tx) allocate(sp portspec.Spec, taken []store.Port, ctrIP netip.Addr) (s
 func (t *tx) flushPorts(ports []store.Port) {
 	for _, p := range ports {
 		if p.Proto == "udp" {
-			t.post = append(t.post, &nat.FlushConntrack{Proto: p.Proto, Port: p.HostPort, PortEnd: p.HostPortEnd})
+			t.post = append(t.post, &iptables.FlushConntrack{Proto: p.Proto, Port: p.HostPort, PortEnd: p.HostPortEnd})
 		}
 	}
 }

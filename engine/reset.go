@@ -13,7 +13,7 @@ import (
 
 	"github.com/minidocker-net/minidocker-net/bridge"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
-	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -44,7 +44,7 @@ func (e *Engine) Reset() ([]string, error) {
 		host = s.Host
 		records = len(s.Networks) > 0 || len(s.Sandboxes) > 0 || len(host.TablesCreated) > 0 || host.ForwardingEnabled
 	}
-	rs, err := nat.Save()
+	rs, err := iptables.Save()
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func (e *Engine) Reset() ([]string, error) {
 	tables := host.TablesCreated
 	if !records {
 		tables = nil
-		for _, table := range nat.Tables {
+		for _, table := range iptables.Tables {
 			if t := rs.Tables[table]; t != nil && t.HoldsOurs() {
 				tables = append(tables, table)
 			}
@@ -96,16 +96,16 @@ func (e *Engine) Reset() ([]string, error) {
 	if host.ForwardingEnabled {
 		policy = host.ForwardPolicyWas
 	}
-	if rm := nat.FindOwned(rs, policy); len(rm.Commands) > 0 {
+	if rm := iptables.FindOwned(rs, policy); len(rm.Commands) > 0 {
 		acts = append(acts, action{strings.Join(rm.Commands, "\n"), rm.Apply})
 	}
 	if len(tables) > 0 {
 		ctx := plan.NewContext(e.opts.Verbose)
 		defer ctx.Close()
 		for _, table := range tables {
-			s := &nat.CreatedTable{Table: table}
+			s := &iptables.CreatedTable{Table: table}
 			acts = append(acts, action{s.UndoCommands()[0], func() error {
-				nat.ForgetRuleset(ctx)
+				iptables.ForgetRuleset(ctx)
 				return s.Undo(ctx)
 			}})
 		}

@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/sysctl"
 )
 
@@ -28,7 +28,7 @@ func (t *tx) restoreSteps() error {
 		// After a reboot the host record is gone with /run: note again
 		// what the first network changes.
 		if !t.new.Host.ForwardingEnabled && len(t.new.Host.TablesCreated) == 0 {
-			for _, table := range nat.Tables {
+			for _, table := range iptables.Tables {
 				if !rs.HasTable(table) {
 					t.new.Host.TablesCreated = append(t.new.Host.TablesCreated, table)
 				}
@@ -59,7 +59,7 @@ func (t *tx) restoreSteps() error {
 		if t.new.Host.ForwardingEnabled {
 			policy = "DROP"
 		}
-		if r := nat.PlanRebuild(rs, DesiredRules(t.new), policy); r != nil {
+		if r := iptables.PlanRebuild(rs, DesiredRules(t.new), policy); r != nil {
 			t.post = append(t.post, r)
 		}
 		return nil

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -50,7 +50,7 @@ func randomState(r *rand.Rand) *store.State {
 	return s
 }
 
-func keys(rs []nat.Rule) []string {
+func keys(rs []iptables.Rule) []string {
 	var out []string
 	for _, r := range rs {
 		out = append(out, r.Key())
@@ -75,8 +75,8 @@ func TestChangedRulesMatchFullDiff(t *testing.T) {
 				}
 			}
 		}
-		want := nat.Diff(DesiredRules(old), DesiredRules(cur))
-		got := nat.Diff(changedRules(old, cur))
+		want := iptables.Diff(DesiredRules(old), DesiredRules(cur))
+		got := iptables.Diff(changedRules(old, cur))
 		if !slices.Equal(keys(got.Add), keys(want.Add)) || !slices.Equal(keys(got.Del), keys(want.Del)) {
 			t.Fatalf("case %d: changedRules adds %v deletes %v; full diff adds %v deletes %v",
 				i, keys(got.Add), keys(got.Del), keys(want.Add), keys(want.Del))

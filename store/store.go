@@ -105,7 +105,7 @@ func (p Paths) HostFile() string { return filepath.Join(p.Run, "host.json") }
 func (p Paths) JournalFile() string { return filepath.Join(p.Run, "journal.json") }
 
 // RulesetCache keeps the ruleset as the last command left it (see
-// nat.LoadCache).
+// iptables.LoadCache).
 func (p Paths) RulesetCache() string { return filepath.Join(p.Run, "ruleset.save") }
 
 // LogFile keeps the output of a sandbox's detached process.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/minidocker-net/minidocker-net/engine"
 	"github.com/minidocker-net/minidocker-net/model"
-	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/store"
 )
@@ -71,7 +71,7 @@ type Report struct {
 
 type tracer struct {
 	s     *store.State
-	rs    *nat.Ruleset
+	rs    *iptables.Ruleset
 	why   map[string]string
 	local map[netip.Addr]bool
 	rep   *Report
@@ -95,7 +95,7 @@ func (t *tracer) done(arrives bool, format string, a ...any) *Report {
 
 // Trace explains the way from `from` (a sandbox, "host" or an IPv4
 // address) to the target.
-func Trace(s *store.State, rs *nat.Ruleset, from string, to Target) (*Report, error) {
+func Trace(s *store.State, rs *iptables.Ruleset, from string, to Target) (*Report, error) {
 	t := &tracer{s: s, rs: rs, why: map[string]string{}, local: map[netip.Addr]bool{}, rep: &Report{}}
 	for _, r := range engine.DesiredRules(s) {
 		t.why[r.Table+" "+r.Line()] = r.Why
@@ -249,7 +249,7 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 		return nil, fmt.Errorf("%s in %s is not in the records", ifname, sb.Name)
 	}
 	n := t.s.Networks[ep.Network]
-	pkt := nat.Packet{Src: ep.IP, Dst: dst, Proto: to.Proto, DPort: to.Port}
+	pkt := iptables.Packet{Src: ep.IP, Dst: dst, Proto: to.Proto, DPort: to.Port}
 	if r.Gw == nil {
 		t.say("route", "in %s: %s is on-link via %s (network %s, %s)", sb.Name, dst, ifname, n.Name, n.Subnet)
 		owner := t.ownerOn(n.Name, dst)
@@ -295,12 +295,12 @@ func (t *tracer) fromOutside(src netip.Addr, to Target) (*Report, error) {
 		}
 	}
 	t.say("host", "a packet from %s arrives on %s (the host's route back to %s)", src, in, src)
-	return t.hostPath(nat.Packet{In: in, Src: src, Dst: dst, Proto: to.Proto, DPort: to.Port})
+	return t.hostPath(iptables.Packet{In: in, Src: src, Dst: dst, Proto: to.Proto, DPort: to.Port})
 }
 
 // fromHost follows a packet the host itself sends.
 func (t *tracer) fromHost(dst netip.Addr, to Target) (*Report, error) {
-	pkt := nat.Packet{Dst: dst, Proto: to.Proto, DPort: to.Port, LocalSrc: true, LocalDst: t.isLocal(dst)}
+	pkt := iptables.Packet{Dst: dst, Proto: to.Proto, DPort: to.Port, LocalSrc: true, LocalDst: t.isLocal(dst)}
 	if !t.dnat("OUTPUT", &pkt) {
 		return t.rep, nil
 	}
@@ -318,7 +318,7 @@ func (t *tracer) fromHost(dst netip.Addr, to Target) (*Report, error) {
 }
 
 // hostPath follows a packet that entered the host on pkt.In.
-func (t *tracer) hostPath(pkt nat.Packet) (*Report, error) {
+func (t *tracer) hostPath(pkt iptables.Packet) (*Report, error) {
 	pkt.LocalDst = t.isLocal(pkt.Dst)
 	if !t.walk("raw", "PREROUTING", pkt) {
 		return t.rep, nil
@@ -358,7 +358,7 @@ func (t *tracer) subnetOf(a netip.Addr) *store.Network {
 	return nil
 }
 
-func (t *tracer) deliver(pkt nat.Packet) (*Report, error) {
+func (t *tracer) deliver(pkt iptables.Packet) (*Report, error) {
 	for _, n := range t.s.Networks {
 		if n.Bridge != pkt.Out {
 			continue
@@ -371,7 +371,7 @@ func (t *tracer) deliver(pkt nat.Packet) (*Report, error) {
 	return t.done(true, "leaves the host through %s towards %s: from here on it is the outside network's business", pkt.Out, pkt.Dst), nil
 }
 
-func dstPort(p nat.Packet) string {
+func dstPort(p iptables.Packet) string {
 	if p.DPort > 0 {
 		return netip.AddrPortFrom(p.Dst, uint16(p.DPort)).String()
 	}
@@ -425,7 +425,7 @@ func (t *tracer) networkOf(bridge string) string {
 	return ""
 }
 
-func (t *tracer) rule(table string, m nat.Match) string {
+func (t *tracer) rule(table string, m iptables.Match) string {
 	line := m.Line
 	if w := t.why[table+" "+line]; w != "" {
 		return line + "   # " + w
@@ -434,7 +434,7 @@ func (t *tracer) rule(table string, m nat.Match) string {
 }
 
 // walk evaluates a chain; it reports false (and the verdict) on a drop.
-func (t *tracer) walk(table, chain string, pkt nat.Packet) bool {
+func (t *tracer) walk(table, chain string, pkt iptables.Packet) bool {
 	v := t.rs.Walk(table, chain, pkt)
 	for _, u := range v.Unknown {
 		t.note("(could not evaluate %q: taken as not matching)", u)
@@ -470,7 +470,7 @@ func (t *tracer) walk(table, chain string, pkt nat.Packet) bool {
 }
 
 // dnat applies the nat chain of a hook and rewrites the destination.
-func (t *tracer) dnat(chain string, pkt *nat.Packet) bool {
+func (t *tracer) dnat(chain string, pkt *iptables.Packet) bool {
 	v := t.rs.Walk("nat", chain, *pkt)
 	if v.Target != "DNAT" {
 		if pkt.LocalDst {
@@ -480,7 +480,7 @@ func (t *tracer) dnat(chain string, pkt *nat.Packet) bool {
 		}
 		return true
 	}
-	ip, port, err := nat.DNATTarget(v.To, pkt.DPort)
+	ip, port, err := iptables.DNATTarget(v.To, pkt.DPort)
 	if err != nil {
 		t.say("nat", "%s: %v", chain, err)
 		return false
@@ -499,7 +499,7 @@ func portText(p int) string {
 }
 
 // postrouting reports whether the source was rewritten.
-func (t *tracer) postrouting(pkt nat.Packet) bool {
+func (t *tracer) postrouting(pkt iptables.Packet) bool {
 	v := t.rs.Walk("nat", "POSTROUTING", pkt)
 	switch v.Target {
 	case "MASQUERADE":

@@ -10,22 +10,22 @@ import (
 	"strings"
 
 	"github.com/minidocker-net/minidocker-net/engine"
-	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
 // owned reports whether a rule line belongs to minidocker-net: it sits in
 // one of our chains or jumps into one.
 func owned(chain, line string) bool {
-	return strings.HasPrefix(chain, nat.Prefix) || strings.Contains(line, "-j "+nat.Prefix)
+	return strings.HasPrefix(chain, iptables.Prefix) || strings.Contains(line, "-j "+iptables.Prefix)
 }
 
 // Rules writes the rules minidocker-net owns, as iptables-save prints them,
 // each followed by what it is for. Rules the records call for but the
 // kernel lacks, and rules in our chains nobody asked for, are flagged.
-func Rules(w io.Writer, s *store.State, rs *nat.Ruleset, tables []string) {
+func Rules(w io.Writer, s *store.State, rs *iptables.Ruleset, tables []string) {
 	why := map[string]string{}
-	var want []nat.Rule
+	var want []iptables.Rule
 	for _, r := range engine.DesiredRules(s) {
 		why[r.Key()] = r.Why
 		want = append(want, r)
@@ -51,7 +51,7 @@ func Rules(w io.Writer, s *store.State, rs *nat.Ruleset, tables []string) {
 				fmt.Fprintf(w, ":FORWARD %s  %s# the FORWARD policy\n", p, strings.Repeat(" ", max(0, width-len(":FORWARD "+p))))
 			}
 			for _, c := range t.Chains {
-				if strings.HasPrefix(c, nat.Prefix) {
+				if strings.HasPrefix(c, iptables.Prefix) {
 					fmt.Fprintf(w, ":%s - [0:0]\n", c)
 				}
 			}
@@ -80,9 +80,9 @@ func Rules(w io.Writer, s *store.State, rs *nat.Ruleset, tables []string) {
 // ParseTables checks a --table value ("" for all).
 func ParseTables(t string) ([]string, error) {
 	if t == "" {
-		return nat.Tables, nil
+		return iptables.Tables, nil
 	}
-	if !slices.Contains(nat.Tables, t) {
+	if !slices.Contains(iptables.Tables, t) {
 		return nil, fmt.Errorf("unknown table %q: use raw, nat or filter", t)
 	}
 	return []string{t}, nil

@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/minidocker-net/minidocker-net/nat"
+	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/store"
 	"github.com/minidocker-net/minidocker-net/trace"
 	"github.com/minidocker-net/minidocker-net/view"
@@ -32,7 +32,7 @@ func rulesCmd(c *cli.Context) error {
 		return err
 	}
 	return eng(c).View(func(s *store.State) error {
-		rs, err := nat.Save()
+		rs, err := iptables.Save()
 		if err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func traceCmd(c *cli.Context) error {
 	var rep *trace.Report
 	var probeSb *store.Sandbox
 	err = e.View(func(s *store.State) error {
-		rs, err := nat.Save()
+		rs, err := iptables.Save()
 		if err != nil {
 			return err
 		}

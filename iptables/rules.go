@@ -1,4 +1,4 @@
-// Package nat owns every iptables rule minidocker-net creates: it generates
+// Package iptables owns every iptables rule minidocker-net creates: it generates
 // them from the networks, endpoints and port mappings (pure functions, in the
 // exact text iptables-save prints), and applies them in batches.
 //
@@ -6,7 +6,7 @@
 // port publishing. Every rule lives in a chain whose name starts with
 // MINIDOCKER; built-in chains only hold jumps into them, so reset finds all
 // of it by prefix and Docker's own chains are never touched.
-package nat
+package iptables
 
 import (
 	"fmt"
