@@ -13,8 +13,8 @@ import (
 
 	"github.com/minidocker-net/minidocker-net/bridge"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
+	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/model"
-	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -60,9 +60,9 @@ func (e *Engine) Doctor() ([]Finding, error) {
 		c.add(Drift, fmt.Sprintf("the command %q (pid %d) was interrupted half-way", j.Title, j.Pid),
 			"the next command rolls it back; or 'minidocker-net doctor --fix'")
 	}
-	checkHost(c, s)
-	rs, err := iptables.Save()
-	if err != nil {
+	fw := e.Firewall()
+	checkHost(c, s, fw)
+	if _, err := fw.ForwardPolicy(); err != nil {
 		c.add(Fault, err.Error(), "install iptables: apt-get install iptables")
 		return c.out, nil
 	}
@@ -74,12 +74,12 @@ func (e *Engine) Doctor() ([]Finding, error) {
 		c.add(Info, "not looking for leftovers (interfaces, namespaces, rules no record names) while a record cannot be read", "")
 		return c.out, nil
 	}
-	checkRules(c, s, rs)
+	checkRules(c, s, fw)
 	checkOrphans(c, s)
 	return c.out, nil
 }
 
-func checkHost(c *checker, s *store.State) {
+func checkHost(c *checker, s *store.State, fw firewall.Backend) {
 	for _, bin := range []string{"iptables-save", "iptables-restore"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			c.add(Fault, bin+" is missing", "apt-get install iptables")
@@ -109,7 +109,7 @@ func checkHost(c *checker, s *store.State) {
 	case fwd == "1":
 		c.add(OK, "net.ipv4.ip_forward is 1", "")
 	}
-	if rs, err := iptables.Save(); err == nil && rs.Policy("filter", "FORWARD") == "DROP" {
+	if policy, err := fw.ForwardPolicy(); err == nil && policy == "DROP" {
 		if s.Host.ForwardingEnabled {
 			c.add(Info, "the FORWARD policy is DROP: set by minidocker-net when it turned ip_forward on (as Docker does); put back with the last network", "")
 		} else {
@@ -249,46 +249,30 @@ func checkSandboxes(c *checker, s *store.State) {
 	}
 }
 
-func checkRules(c *checker, s *store.State, rs *iptables.Ruleset) {
-	want := DesiredRules(s)
-	missing := 0
-	for _, r := range want {
-		if !rs.HasRule(r) {
-			missing++
-			if missing <= 5 {
-				c.add(Drift, "rule missing: iptables -t "+r.Table+" "+r.Line()+"   ("+r.Why+")", "minidocker-net restore")
+func checkRules(c *checker, s *store.State, fw firewall.Backend) {
+	findings, err := fw.Check(model.Intent(s))
+	if err != nil {
+		c.add(Fault, err.Error(), "")
+		return
+	}
+	missing, extra := 0, 0
+	for _, f := range findings {
+		if f.Missing {
+			if missing++; missing <= 5 {
+				c.add(Drift, "rule missing: "+f.What+"   ("+f.Why+")", "minidocker-net restore")
 			}
+		} else if extra++; extra <= 5 {
+			c.add(Drift, "rule not in the records: "+f.What, "minidocker-net doctor --fix rebuilds the chain")
 		}
 	}
 	if missing > 5 {
 		c.add(Drift, fmt.Sprintf("... and %d more rules missing", missing-5), "minidocker-net restore")
 	}
-	known := map[string]bool{}
-	for _, r := range want {
-		known[r.Key()] = true
+	if extra > 5 {
+		c.add(Drift, fmt.Sprintf("... and %d more rules not in the records", extra-5), "minidocker-net doctor --fix rebuilds the chain")
 	}
-	extra := 0
-	for _, table := range iptables.Tables {
-		t := rs.Tables[table]
-		if t == nil {
-			continue
-		}
-		for _, ch := range t.Chains {
-			if !strings.HasPrefix(ch, iptables.Prefix) || ch == iptables.ChainUser {
-				continue
-			}
-			for _, l := range t.Rules[ch] {
-				if !known[table+" "+l] {
-					extra++
-					if extra <= 5 {
-						c.add(Drift, "rule not in the records: iptables -t "+table+" "+l, "minidocker-net doctor --fix rebuilds the chain")
-					}
-				}
-			}
-		}
-	}
-	if missing == 0 && extra == 0 && len(want) > 0 {
-		c.add(OK, fmt.Sprintf("all %d rules in place", len(want)), "")
+	if len(findings) == 0 && len(s.Networks) > 0 {
+		c.add(OK, "all rules in place", "")
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -20,11 +21,17 @@ type Options struct {
 	DryRun  bool      // print plans instead of applying them
 	Verbose io.Writer // print each step as it runs; nil for quiet
 	Out     io.Writer // where dry-run plans go
+	// Kernel answers the engine's questions while it plans (default: the
+	// host); Firewall makes the firewall backend of one command, given
+	// where it may keep what it read (default: iptables).
+	Kernel   Kernel
+	Firewall func(cache string) firewall.Backend
 }
 
 // Engine runs commands against the host.
 type Engine struct {
-	opts Options
+	opts   Options
+	kernel Kernel
 }
 
 // New returns an engine.
@@ -32,8 +39,18 @@ func New(opts Options) *Engine {
 	if opts.Out == nil {
 		opts.Out = os.Stdout
 	}
-	return &Engine{opts: opts}
+	if opts.Kernel == nil {
+		opts.Kernel = hostKernel{}
+	}
+	if opts.Firewall == nil {
+		opts.Firewall = func(cache string) firewall.Backend { return iptables.New(cache) }
+	}
+	return &Engine{opts: opts, kernel: opts.Kernel}
 }
+
+// Firewall returns the firewall backend, for the views: what it owns and
+// how a packet goes through it.
+func (e *Engine) Firewall() firewall.Backend { return e.opts.Firewall(e.opts.Paths.RulesetCache()) }
 
 // Paths returns where state lives.
 func (e *Engine) Paths() store.Paths { return e.opts.Paths }
@@ -54,23 +71,7 @@ type tx struct {
 	// learns: a step fills in the new state as it applies (a started
 	// program's pid), so the records are diffed again afterwards.
 	learns bool
-	rs     *iptables.Ruleset
-}
-
-// ruleset returns the kernel's current ruleset, read once per command.
-func (t *tx) ruleset() (*iptables.Ruleset, error) {
-	if t.rs == nil {
-		if rs, ok := iptables.LoadCache(t.e.opts.Paths.RulesetCache()); ok {
-			t.rs = rs
-			return rs, nil
-		}
-		rs, err := iptables.Save()
-		if err != nil {
-			return nil, err
-		}
-		t.rs = rs
-	}
-	return t.rs, nil
+	fw     firewall.Backend
 }
 
 // View runs fn on the current state under a shared lock.
@@ -137,7 +138,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		return err
 	}
 	tm.mark(fmt.Sprintf("load records (%d)", len(old.Networks)+len(old.Sandboxes)))
-	t := &tx{e: e, old: old, new: old.Clone()}
+	t := &tx{e: e, old: old, new: old.Clone(), fw: e.Firewall()}
 	if err := build(t); err != nil {
 		return err
 	}
@@ -199,7 +200,6 @@ func (t *tx) plan(title string) (*plan.Plan, error) {
 // plan, writes the new state and drops the journal. The ruleset cache is
 // kept while a network is left.
 func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChange, tm *timer, t *tx) error {
-	rs, ours := t.rs, len(t.new.Networks) > 0
 	if p.Empty() && len(changes) == 0 {
 		return nil
 	}
@@ -213,15 +213,12 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 	}
 	ctx := plan.NewContext(e.opts.Verbose)
 	defer ctx.Close()
-	iptables.Prestart(ctx, p.Steps)
+	t.fw.Prestart(ctx, p.Steps)
 	j := &store.Journal{Title: p.Title, Pid: os.Getpid(), Started: time.Now().UTC(), Steps: steps, Before: before}
 	if err := st.WriteJournal(j); err != nil {
 		return err
 	}
 	tm.mark("journal")
-	if rs != nil {
-		iptables.Seed(ctx, rs)
-	}
 	if tm.on {
 		ctx.Timing = os.Stderr
 	}
@@ -252,13 +249,7 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 		}
 		return errors.Join(fmt.Errorf("record the new state: %w", err), uerr, werr)
 	}
-	// Keep the ruleset for the next command; none once nothing is ours.
-	switch rs := iptables.Peek(ctx); {
-	case !ours:
-		_ = os.Remove(st.RulesetCache())
-	case rs != nil:
-		_ = rs.StoreCache(st.RulesetCache())
-	}
+	t.fw.Keep(ctx, len(t.new.Networks) > 0)
 	return st.RemoveJournal()
 }
 

@@ -12,8 +12,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/minidocker-net/minidocker-net/bridge"
 )
 
@@ -109,11 +107,6 @@ func NewID() string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-func linkExists(name string) bool {
-	_, err := netlink.LinkByName(name)
-	return err == nil
 }
 
 // bridgeNameFor derives a readable bridge name: mdn-NAME when it fits in 15

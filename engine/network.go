@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/minidocker-net/minidocker-net/bridge"
-	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/ipam"
 	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/plan"
@@ -130,30 +128,16 @@ func buildNetwork(req NetworkRequest) (*store.Network, error) {
 // those of our own networks: prefixes a new network must not overlap. Our
 // bridges' routes are known by their prefix, not by looking up each
 // route's link (one netlink request per route, 2-4 ms at 40 networks).
-func hostRoutes(s *store.State) ([]netip.Prefix, error) {
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+func (t *tx) hostRoutes() ([]netip.Prefix, error) {
+	routes, err := t.e.kernel.Routes()
 	if err != nil {
-		return nil, fmt.Errorf("list routes: %w", err)
+		return nil, err
 	}
 	ours := map[netip.Prefix]bool{}
-	for _, n := range s.Networks {
+	for _, n := range t.new.Networks {
 		ours[n.Subnet.Masked()] = true
 	}
-	var out []netip.Prefix
-	for _, r := range routes {
-		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
-			continue
-		}
-		ones, _ := r.Dst.Mask.Size()
-		a, ok := netip.AddrFromSlice(r.Dst.IP.To4())
-		if !ok {
-			continue
-		}
-		if p := netip.PrefixFrom(a, ones).Masked(); !ours[p] {
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return slices.DeleteFunc(routes, func(p netip.Prefix) bool { return ours[p] }), nil
 }
 
 func usedSubnets(s *store.State) []netip.Prefix {
@@ -183,13 +167,13 @@ func (t *tx) assignAddresses(n *store.Network, req NetworkRequest) error {
 		if req.Gateway != "" || req.IPRange != "" {
 			return errors.New("--gateway and --ip-range need --subnet")
 		}
-		reserved, err := hostRoutes(t.new)
+		reserved, err := t.hostRoutes()
 		if err != nil {
 			return err
 		}
 		// A pool that holds one of the host's nameservers would route the
 		// host's DNS into the bridge: Docker skips it too.
-		reserved = append(reserved, etcfiles.HostNameservers()...)
+		reserved = append(reserved, t.e.kernel.Nameservers()...)
 		if sub, err = ipam.PickSubnet(usedSubnets(t.new), reserved, n.Default); err != nil {
 			return err
 		}
@@ -241,8 +225,8 @@ func (t *tx) addNetwork(n *store.Network, req NetworkRequest) error {
 		bridges[o.Bridge] = true
 	}
 	if n.Bridge == "" {
-		n.Bridge = bridgeNameFor(n.Name, n.ID, func(b string) bool { return bridges[b] || linkExists(b) })
-	} else if bridges[n.Bridge] || linkExists(n.Bridge) {
+		n.Bridge = bridgeNameFor(n.Name, n.ID, func(b string) bool { return bridges[b] || t.e.kernel.LinkExists(b) })
+	} else if bridges[n.Bridge] || t.e.kernel.LinkExists(n.Bridge) {
 		return fmt.Errorf("bridge name %s is already in use on this host", n.Bridge)
 	}
 	if err := t.hostSetup(); err != nil {
@@ -302,7 +286,7 @@ func (t *tx) ensureDefault() error {
 	if _, ok := t.new.Networks[model.DefaultNetwork]; ok {
 		return nil
 	}
-	if linkExists(model.DefaultBridge) {
+	if t.e.kernel.LinkExists(model.DefaultBridge) {
 		return fmt.Errorf("cannot create the default network: an interface named %s already exists (left by another tool? 'minidocker-net reset' removes ours)", model.DefaultBridge)
 	}
 	n, err := t.defaultNetwork()

@@ -3,16 +3,12 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 
-	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/iptables"
+	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/portspec"
 	"github.com/minidocker-net/minidocker-net/store"
 )
@@ -54,50 +50,6 @@ func allPorts(s *store.State) []store.Port {
 	return out
 }
 
-// ephemeralRange is where ports come from when none is given, as Docker.
-func ephemeralRange() (int, int) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		f := strings.Fields(string(b))
-		if len(f) == 2 {
-			lo, err1 := strconv.Atoi(f[0])
-			hi, err2 := strconv.Atoi(f[1])
-			if err1 == nil && err2 == nil && lo > 0 && hi >= lo {
-				return lo, hi
-			}
-		}
-	}
-	return 49153, 65535
-}
-
-// hostHolds reports whether a process on the host holds the port: a bind
-// is the only exact test (a listener elsewhere may be on any address).
-func hostHolds(ip netip.Addr, proto string, port int) error {
-	addr := net.JoinHostPort(hostIPText(ip), strconv.Itoa(port))
-	var err error
-	if proto == "udp" {
-		var c net.PacketConn
-		if c, err = net.ListenPacket("udp4", addr); err == nil {
-			c.Close()
-		}
-	} else {
-		var l net.Listener
-		if l, err = net.Listen("tcp4", addr); err == nil {
-			l.Close()
-		}
-	}
-	if err == nil {
-		return nil
-	}
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
-		return errors.New("address already in use")
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		return errors.New("cannot assign requested address: not an address of this host")
-	}
-	return err
-}
-
 // publish allocates host ports for specs and records them on the sandbox.
 // Ports answer on the sandbox's gateway endpoint, as on Docker.
 func (t *tx) publish(sb *store.Sandbox, specs []portspec.Spec) error {
@@ -128,7 +80,7 @@ func (t *tx) allocate(sp portspec.Spec, taken []store.Port, ctrIP netip.Addr) (s
 			}
 		}
 		for port := p.HostPort; port <= p.HostPortEnd; port++ {
-			if err := hostHolds(sp.HostIP, sp.Proto, port); err != nil {
+			if err := t.e.kernel.HostHolds(sp.HostIP, sp.Proto, port); err != nil {
 				return p, fmt.Errorf("failed to bind host port for %s:%d:%s:%d/%s: %v", hostIPText(sp.HostIP), port, ctrIP, sp.Port+port-p.HostPort, sp.Proto, err)
 			}
 		}
@@ -151,7 +103,7 @@ func (t *tx) allocate(sp portspec.Spec, taken []store.Port, ctrIP netip.Addr) (s
 	default:
 		// Round-robin from the port handed out last, as Docker's
 		// allocator: a port just released is not handed out again at once.
-		lo, hi := ephemeralRange()
+		lo, hi := t.e.kernel.EphemeralRange()
 		first := t.new.Host.LastPort[sp.Proto] + 1
 		if first < lo || first+n-1 > hi {
 			first = lo

@@ -23,10 +23,11 @@ func (t *tx) removeSandbox(ref string, force bool) error {
 		return err
 	}
 	name := sb.Name
-	running, err := Running(sb)
+	ps, err := t.e.kernel.Processes(sb)
 	if err != nil {
 		return err
 	}
+	running := len(ps) > 0
 	if running && !force {
 		return fmt.Errorf("cannot remove sandbox %s: it has running processes: stop them or use rm -f", name)
 	}
@@ -42,26 +43,19 @@ func (t *tx) removeSandbox(ref string, force bool) error {
 	}
 	// What cannot be undone comes last, once nothing else can fail: the
 	// log, then the processes.
-	if log := t.e.opts.Paths.LogFile(name); fileExists(log) {
-		t.final = append(t.final, &removeLog{Path: log})
-	}
+	t.final = append(t.final, &removeLog{Path: t.e.opts.Paths.LogFile(name)})
 	if running {
 		stop := &nsnet.Stop{Sandbox: name, Pid: sb.Pid, PidStart: sb.PidStart}
 		if sb.Mode != store.ModeHost {
 			stop.Pid, stop.PidStart = 0, 0
 			stop.Netns = name
-			if stop.Inode, err = nsnet.Inode(name); err != nil {
+			if stop.Inode, err = t.e.kernel.NetnsInode(name); err != nil {
 				return fmt.Errorf("sandbox %s: %w", name, err)
 			}
 		}
 		t.final = append(t.final, stop)
 	}
 	return nil
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 func init() { plan.Register("log-remove", func() plan.Step { return &removeLog{} }) }

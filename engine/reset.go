@@ -13,56 +13,47 @@ import (
 
 	"github.com/minidocker-net/minidocker-net/bridge"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
-	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
 	"github.com/minidocker-net/minidocker-net/sysctl"
 )
 
-// action is one thing reset removes.
-type action struct {
-	cmd string
-	do  func() error
-}
-
 // Reset removes everything minidocker-net ever created on the host, found
 // by what marks it rather than by the records (which may be corrupt or
 // gone): interfaces named mdn*, namespaces whose lo carries our marker,
-// chains named MINIDOCKER* and the jumps into them, and the records. Host
-// settings (ip_forward, the FORWARD policy) go back only when the records
-// say what they were. It returns the shell equivalent of what it did.
-func (e *Engine) Reset() ([]string, error) {
+// what the firewall backend owns, and the records. Host settings
+// (ip_forward, the FORWARD policy) go back only when the records say what
+// they were. It is a plan like any other, applied best-effort (a reset is
+// not rolled back); it returns the number of steps.
+func (e *Engine) Reset() (int, error) {
 	st, err := store.Open(e.opts.Paths, !e.opts.DryRun)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer st.Close()
+	p, err := e.resetPlan(st)
+	if err != nil {
+		return 0, err
+	}
+	if e.opts.DryRun {
+		p.Render(e.opts.Out)
+		return len(p.Steps), nil
+	}
+	ctx := plan.NewContext(e.opts.Verbose)
+	defer ctx.Close()
+	return len(p.Steps), p.Converge(ctx)
+}
+
+func (e *Engine) resetPlan(st *store.Store) (*plan.Plan, error) {
+	p := &plan.Plan{Title: "reset"}
 	host := store.Host{}
 	records := false
-	if s, err := st.Load(); err == nil {
+	s, lerr := st.Load()
+	if lerr == nil {
 		host = s.Host
 		records = len(s.Networks) > 0 || len(s.Sandboxes) > 0 || len(host.TablesCreated) > 0 || host.ForwardingEnabled
 	}
-	rs, err := iptables.Save()
-	if err != nil {
-		return nil, err
-	}
-	// Without records nobody can say which tables we created: one that
-	// holds chains of ours and is empty without them goes too; a table
-	// the host had already (an empty filter table made by 'iptables -P
-	// FORWARD ACCEPT', say) holds none of ours and stays.
-	tables := host.TablesCreated
-	if !records {
-		tables = nil
-		for _, table := range iptables.Tables {
-			if t := rs.Tables[table]; t != nil && t.HoldsOurs() {
-				tables = append(tables, table)
-			}
-		}
-	}
-	var acts []action
-	var errs []error
 
 	// Processes first, so that namespaces can go.
 	names, err := nsnet.List()
@@ -76,125 +67,120 @@ func (e *Engine) Reset() ([]string, error) {
 		}
 	}
 	for _, n := range ours {
-		n := n
 		if ps, _ := nsnet.Processes(n); len(ps) > 0 {
-			acts = append(acts, action{fmt.Sprintf("ip netns pids %s | xargs kill -9", n), func() error { return nsnet.Kill(n) }})
+			if ino, err := nsnet.Inode(n); err == nil {
+				p.Add(&nsnet.Stop{Sandbox: n, Netns: n, Inode: ino})
+			}
 		}
 	}
-	if s, err := st.Load(); err == nil {
-		for _, sb := range s.Sandboxes {
-			if sb.Mode == store.ModeHost && nsnet.Alive(sb.Pid, sb.PidStart) {
-				sb := sb
-				stop := &nsnet.Stop{Sandbox: sb.Name, Pid: sb.Pid, PidStart: sb.PidStart}
-				acts = append(acts, action{stop.Commands()[0], func() error { return stop.Apply(nil) }})
+	if lerr == nil {
+		for _, name := range s.SandboxNames() {
+			if sb := s.Sandboxes[name]; sb.Mode == store.ModeHost && nsnet.Alive(sb.Pid, sb.PidStart) {
+				p.Add(&nsnet.Stop{Sandbox: sb.Name, Pid: sb.Pid, PidStart: sb.PidStart})
 			}
 		}
 	}
 
-	// Rules: jumps out of built-in chains, then our chains.
+	// The firewall: jumps out of built-in chains, our chains, the tables
+	// we made.
 	policy := ""
 	if host.ForwardingEnabled {
 		policy = host.ForwardPolicyWas
 	}
-	if rm := iptables.FindOwned(rs, policy); len(rm.Commands) > 0 {
-		acts = append(acts, action{strings.Join(rm.Commands, "\n"), rm.Apply})
+	fw, err := e.Firewall().Remove(policy, host.TablesCreated, records)
+	if err != nil {
+		return nil, err
 	}
-	if len(tables) > 0 {
-		ctx := plan.NewContext(e.opts.Verbose)
-		defer ctx.Close()
-		for _, table := range tables {
-			s := &iptables.CreatedTable{Table: table}
-			acts = append(acts, action{s.UndoCommands()[0], func() error {
-				iptables.ForgetRuleset(ctx)
-				return s.Undo(ctx)
-			}})
-		}
-	}
+	p.Add(fw...)
 
 	// Interfaces: veths before bridges, and only bridges and veths.
 	links, err := netlink.LinkList()
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(links, func(i, j int) bool { return links[i].Type() == "veth" && links[j].Type() != "veth" })
+	sort.SliceStable(links, func(i, j int) bool { return links[i].Type() == "veth" && links[j].Type() != "veth" })
 	for _, l := range links {
 		a := l.Attrs()
-		if !strings.HasPrefix(a.Name, bridge.Prefix) || (l.Type() != "bridge" && l.Type() != "veth") {
-			continue
+		switch {
+		case !strings.HasPrefix(a.Name, bridge.Prefix):
+		case l.Type() == "veth":
+			p.Add(plan.Reverse{Inner: &nsnet.Veth{Host: a.Name}})
+		case l.Type() == "bridge":
+			p.Add(plan.Reverse{Inner: &bridge.Create{Name: a.Name}})
 		}
-		l := l
-		acts = append(acts, action{"ip link del " + a.Name, func() error {
-			if err := netlink.LinkDel(l); err != nil && !bridge.NotFound(err) {
-				return err
-			}
-			return nil
-		}})
 	}
 	for _, n := range ours {
-		n := n
-		acts = append(acts, action{"ip netns del " + n + " && rm -rf " + etcfiles.Dir(n), func() error {
-			if err := nsnet.Remove(n); err != nil {
-				return err
-			}
-			return os.RemoveAll(etcfiles.Dir(n))
-		}})
+		p.Add(plan.Reverse{Inner: &nsnet.Netns{Name: n}}, plan.Reverse{Inner: &etcfiles.MakeDir{Sandbox: n}})
 	}
 	if host.ForwardingEnabled {
-		acts = append(acts, action{"sysctl -w net.ipv4.ip_forward=0", func() error { return sysctl.Set("net.ipv4.ip_forward", "0") }})
+		p.Add(plan.Reverse{Inner: &sysctl.Step{Key: "net.ipv4.ip_forward", Value: "1", Old: "0"}})
 	}
 
 	// Records last: if anything above failed, they still say what to retry.
-	for _, p := range append(st.NetworkFiles(), st.RunFiles()...) {
-		acts = append(acts, action{"rm " + p, func() error { return os.Remove(p) }})
+	for _, f := range append(st.NetworkFiles(), st.RunFiles()...) {
+		p.Add(&removePath{Path: f})
 	}
-
 	// Last, what the first command made for itself: the state directories
 	// and the lock (a command waiting on it takes the lock again on a new
 	// file), and the namespace directories when nothing is left in them.
 	// Whatever else is in them stays.
-	for _, p := range st.Skeleton() {
-		if fi, err := os.Stat(p); err == nil {
-			p, cmd := p, "rmdir "+p
-			if !fi.IsDir() {
-				cmd = "rm " + p
-			}
-			acts = append(acts, action{cmd, func() error { return removeIfEmpty(p) }})
+	for _, f := range st.Skeleton() {
+		if fi, err := os.Stat(f); err == nil {
+			p.Add(&removePath{Path: f, Dir: fi.IsDir()})
 		}
 	}
 	// Namespaces and their /etc directories go above, so these are empty
 	// then unless someone else uses them.
 	if emptyOnceOursGo(nsnet.RunDir, ours) {
-		acts = append(acts, action{"umount " + nsnet.RunDir + " && rmdir " + nsnet.RunDir, nsnet.ReleaseRunDir})
+		p.Add(&releaseRunDir{})
 	}
 	if emptyOnceOursGo(nsnet.EtcDir, ours) {
-		acts = append(acts, action{"rmdir " + nsnet.EtcDir, func() error { return removeIfEmpty(nsnet.EtcDir) }})
+		p.Add(&removePath{Path: nsnet.EtcDir, Dir: true})
 	}
-
-	var done []string
-	for _, a := range acts {
-		done = append(done, a.cmd)
-		if e.opts.DryRun {
-			continue
-		}
-		if e.opts.Verbose != nil {
-			fmt.Fprintln(e.opts.Verbose, a.cmd)
-		}
-		if err := a.do(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", strings.SplitN(a.cmd, "\n", 2)[0], err))
-		}
-	}
-	return done, errors.Join(errs...)
+	return p, nil
 }
 
-// removeIfEmpty removes a file or an empty directory; a directory with
-// something in it, or a mount point, stays.
-func removeIfEmpty(path string) error {
-	err := os.Remove(path)
+func init() {
+	plan.Register("path-remove", func() plan.Step { return &removePath{} })
+	plan.Register("netns-dir-release", func() plan.Step { return &releaseRunDir{} })
+}
+
+// removePath removes a file, or a directory when it is empty: one with
+// something in it, or a mount point, stays. Reset is not undone.
+type removePath struct {
+	Path string `json:"path"`
+	Dir  bool   `json:"dir,omitempty"`
+}
+
+func (s *removePath) Kind() string { return "path-remove" }
+func (s *removePath) Commands() []string {
+	if s.Dir {
+		return []string{"rmdir " + plan.Quote(s.Path)}
+	}
+	return []string{"rm " + plan.Quote(s.Path)}
+}
+func (s *removePath) UndoCommands() []string   { return []string{"# reset is not undone"} }
+func (s *removePath) Undo(*plan.Context) error { return nil }
+
+func (s *removePath) Apply(*plan.Context) error {
+	err := os.Remove(s.Path)
 	if err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) {
 		return nil
 	}
-	return err
+	return fmt.Errorf("remove %s: %w", s.Path, err)
 }
+
+// releaseRunDir undoes the shared bind mount of /var/run/netns that the
+// first namespace made, once no namespace is left in it.
+type releaseRunDir struct{}
+
+func (s *releaseRunDir) Kind() string { return "netns-dir-release" }
+func (s *releaseRunDir) Commands() []string {
+	return []string{"umount " + nsnet.RunDir + " && rmdir " + nsnet.RunDir}
+}
+func (s *releaseRunDir) UndoCommands() []string    { return []string{"# reset is not undone"} }
+func (s *releaseRunDir) Undo(*plan.Context) error  { return nil }
+func (s *releaseRunDir) Apply(*plan.Context) error { return nsnet.ReleaseRunDir() }
 
 // emptyOnceOursGo reports whether a directory exists and holds nothing but
 // entries named after our namespaces.

@@ -1,69 +1,69 @@
 package engine
 
 import (
-	"github.com/minidocker-net/minidocker-net/iptables"
-	"github.com/minidocker-net/minidocker-net/sysctl"
+	"github.com/minidocker-net/minidocker-net/model"
 )
 
 // Restore rebuilds in the kernel everything the records describe: after a
-// reboot (networks survive it, sandboxes do not), an iptables flush or a
-// firewall reload, or a deleted bridge or namespace. Every step first
-// checks what is there, so what is intact is left as it is; a repair is
+// reboot (networks survive it, sandboxes do not), a firewall flush or
+// reload, or a deleted bridge or namespace. Steps that find their object
+// in place are left out, so what is intact is left as it is; a repair is
 // not rolled back.
 func (e *Engine) Restore() error {
 	return e.converge("restore", func(t *tx) error { return t.restoreSteps() })
 }
 
-// restoreSteps plans the kernel objects and rules of every record; each
-// step leaves what it finds intact in place.
+// restoreSteps plans the kernel objects and rules of every record.
 func (t *tx) restoreSteps() error {
-	{
-		if len(t.new.Networks) == 0 {
-			return nil
-		}
-		rs, err := t.ruleset()
+	// After a reboot the default network may have no sandbox left.
+	if err := t.settleDefault(); err != nil {
+		return err
+	}
+	if len(t.new.Networks) == 0 {
+		return nil
+	}
+	// After a reboot the host record is gone with /run: note again what
+	// the first network changes.
+	if !t.new.Host.ForwardingEnabled && len(t.new.Host.TablesCreated) == 0 {
+		_, created, _, err := t.fw.Setup()
 		if err != nil {
 			return err
 		}
-		// After a reboot the host record is gone with /run: note again
-		// what the first network changes.
-		if !t.new.Host.ForwardingEnabled && len(t.new.Host.TablesCreated) == 0 {
-			for _, table := range iptables.Tables {
-				if !rs.HasTable(table) {
-					t.new.Host.TablesCreated = append(t.new.Host.TablesCreated, table)
-				}
-			}
-		}
-		step, err := sysctl.NewStep("net.ipv4.ip_forward", "1")
-		if err != nil {
-			return err
-		}
-		if step != nil {
-			if !t.new.Host.ForwardingEnabled {
-				t.new.Host.ForwardingEnabled = true
-				t.new.Host.ForwardPolicyWas = rs.Policy("filter", "FORWARD")
-			}
-			t.setup = append(t.setup, step)
-		}
-		for _, name := range t.new.NetworkNames() {
-			t.setup = append(t.setup, networkSteps(t.new.Networks[name])...)
-		}
-		for _, name := range t.new.SandboxNames() {
-			steps, err := t.sandboxSteps(t.new, t.new.Sandboxes[name])
+		t.new.Host.TablesCreated = created
+	}
+	step, err := t.e.kernel.SysctlStep("net.ipv4.ip_forward", "1")
+	if err != nil {
+		return err
+	}
+	if step != nil {
+		if !t.new.Host.ForwardingEnabled {
+			policy, err := t.fw.ForwardPolicy()
 			if err != nil {
 				return err
 			}
-			t.setup = append(t.setup, steps...)
+			t.new.Host.ForwardingEnabled = true
+			t.new.Host.ForwardPolicyWas = policy
 		}
-		policy := ""
-		if t.new.Host.ForwardingEnabled {
-			policy = "DROP"
-		}
-		if r := iptables.PlanRebuild(rs, DesiredRules(t.new), policy); r != nil {
-			t.post = append(t.post, r)
-		}
-		return nil
+		t.setup = append(t.setup, step)
 	}
+	for _, name := range t.new.NetworkNames() {
+		t.setup = append(t.setup, networkSteps(t.new.Networks[name])...)
+	}
+	for _, name := range t.new.SandboxNames() {
+		steps, err := t.sandboxSteps(t.new, t.new.Sandboxes[name])
+		if err != nil {
+			return err
+		}
+		t.setup = append(t.setup, steps...)
+	}
+	r, err := t.fw.Rebuild(model.Intent(t.new))
+	if err != nil {
+		return err
+	}
+	if r != nil {
+		t.post = append(t.post, r)
+	}
+	return nil
 }
 
 // converge runs a repair: steps are applied best-effort, without journal

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/minidocker-net/minidocker-net/model"
-	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/portspec"
 	"github.com/minidocker-net/minidocker-net/store"
 )
@@ -120,7 +119,7 @@ func rangeText(a, b int) string {
 func (t *tx) createSandbox(req RunRequest) (*store.Sandbox, error) {
 	name := req.Name
 	if name == "" {
-		name = generatedName(t.new)
+		name = t.generatedName()
 	}
 	if err := ValidateName("sandbox", name); err != nil {
 		return nil, err
@@ -201,7 +200,7 @@ func (t *tx) createSandbox(req RunRequest) (*store.Sandbox, error) {
 	default:
 		sb.Mode = store.ModeBridge
 	}
-	if sb.Mode != store.ModeHost && nsnet.Exists(name) {
+	if sb.Mode != store.ModeHost && t.e.kernel.NetnsExists(name) {
 		return nil, fmt.Errorf("a network namespace named %s already exists and is not a minidocker-net sandbox: choose another name", name)
 	}
 	if usesHostGateway && sb.Mode != store.ModeHost {

@@ -110,7 +110,7 @@ func (t *tx) newEndpoint(sb *store.Sandbox, n *store.Network, ip string, aliases
 			veths[e.HostVeth] = true
 		}
 	}
-	ep.HostVeth = vethName(ep.ID, func(v string) bool { return veths[v] || linkExists(v) })
+	ep.HostVeth = vethName(ep.ID, func(v string) bool { return veths[v] || t.e.kernel.LinkExists(v) })
 	return ep, nil
 }
 
@@ -199,7 +199,8 @@ var adjectives = []string{"brave", "calm", "eager", "fancy", "gentle", "happy", 
 var scientists = []string{"curie", "dijkstra", "hopper", "lamport", "lovelace", "noether", "perlman", "ritchie", "shannon", "thompson", "turing", "wozniak"}
 
 // generatedName picks a free Docker-style name.
-func generatedName(s *store.State) string {
+func (t *tx) generatedName() string {
+	s := t.new
 	id := NewID()
 	for i := 0; ; i++ {
 		a := adjectives[int(id[i%len(id)])%len(adjectives)]
@@ -208,7 +209,7 @@ func generatedName(s *store.State) string {
 		if i > 30 {
 			name += "_" + id[:4]
 		}
-		if _, taken := s.Sandboxes[name]; !taken && !nsnet.Exists(name) {
+		if _, taken := s.Sandboxes[name]; !taken && !t.e.kernel.NetnsExists(name) {
 			return name
 		}
 	}
@@ -254,12 +255,11 @@ func (t *tx) syncHosts(name string) error {
 	return nil
 }
 
-// resolvConf reads the host's resolver configuration once per command.
+// resolvConf derives a sandbox's resolv.conf from the host's.
 func (t *tx) resolvConf() (string, error) {
-	src := etcfiles.HostResolvConf()
-	b, err := os.ReadFile(src)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read %s: %w", src, err)
+	b, src, err := t.e.kernel.ResolvConf()
+	if err != nil {
+		return "", err
 	}
 	return etcfiles.ResolvConf(b, src), nil
 }

@@ -5,18 +5,12 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/minidocker-net/minidocker-net/firewall"
 )
 
 // Packet is the first packet of a connection, as the filter sees it.
-type Packet struct {
-	In, Out  string // interfaces; "" when not known at that hook
-	Src, Dst netip.Addr
-	Proto    string // icmp, tcp or udp
-	DPort    int
-	DNATed   bool // conntrack state DNAT: the destination was rewritten
-	// LocalSrc and LocalDst say whether an address is the host's own.
-	LocalSrc, LocalDst bool
-}
+type Packet = firewall.Packet
 
 // Match is one rule a packet met.
 type Match struct {

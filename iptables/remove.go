@@ -2,19 +2,30 @@ package iptables
 
 import (
 	"strings"
+
+	"github.com/minidocker-net/minidocker-net/plan"
 )
 
 // Removal is everything of ours in a ruleset, found by name: the jumps
-// from other chains into MINIDOCKER* chains, and those chains.
+// from other chains into MINIDOCKER* chains, and those chains. It is
+// reset's step, and reset is not undone.
 type Removal struct {
-	script   strings.Builder
-	Commands []string
+	Script string   `json:"script"`
+	Cmds   []string `json:"cmds"`
 }
+
+func init() { plan.Register("iptables-remove", func() plan.Step { return &Removal{} }) }
+
+func (r *Removal) Kind() string             { return "iptables-remove" }
+func (r *Removal) Commands() []string       { return r.Cmds }
+func (r *Removal) UndoCommands() []string   { return []string{"# reset is not undone"} }
+func (r *Removal) Undo(*plan.Context) error { return nil }
 
 // FindOwned plans the removal of every rule and chain minidocker-net owns,
 // whatever the records say; policy, when set, is put back on FORWARD.
 func FindOwned(rs *Ruleset, policy string) *Removal {
 	r := &Removal{}
+	var script strings.Builder
 	for _, table := range Tables {
 		t := rs.Tables[table]
 		if t == nil {
@@ -31,36 +42,39 @@ func FindOwned(rs *Ruleset, policy string) *Removal {
 				if strings.Contains(l, "-j "+Prefix) {
 					spec := strings.SplitN(l, " ", 3)[2]
 					lines = append(lines, "-D "+c+" "+spec)
-					r.Commands = append(r.Commands, "iptables -t "+table+" -D "+c+" "+spec)
+					r.Cmds = append(r.Cmds, "iptables -t "+table+" -D "+c+" "+spec)
 				}
 			}
 		}
 		// Flush them all before deleting any: they jump to each other.
 		for _, c := range ours {
 			lines = append(lines, "-F "+c)
-			r.Commands = append(r.Commands, "iptables -t "+table+" -F "+c)
+			r.Cmds = append(r.Cmds, "iptables -t "+table+" -F "+c)
 		}
 		for _, c := range ours {
 			lines = append(lines, "-X "+c)
-			r.Commands = append(r.Commands, "iptables -t "+table+" -X "+c)
+			r.Cmds = append(r.Cmds, "iptables -t "+table+" -X "+c)
 		}
 		if table == "filter" && policy != "" && rs.Policy("filter", "FORWARD") != policy {
 			lines = append(lines, "-P FORWARD "+policy)
-			r.Commands = append(r.Commands, "iptables -P FORWARD "+policy)
+			r.Cmds = append(r.Cmds, "iptables -P FORWARD "+policy)
 		}
 		if len(lines) > 0 {
-			r.script.WriteString("*" + table + "\n" + strings.Join(lines, "\n") + "\nCOMMIT\n")
+			script.WriteString("*" + table + "\n" + strings.Join(lines, "\n") + "\nCOMMIT\n")
 		}
 	}
+	r.Script = script.String()
 	return r
 }
 
 // Apply removes it all with one iptables-restore.
-func (r *Removal) Apply() error {
-	if r.script.Len() == 0 {
+func (r *Removal) Apply(ctx *plan.Context) error {
+	ForgetRuleset(ctx)
+	defer ForgetRuleset(ctx)
+	if r.Script == "" {
 		return nil
 	}
-	return restore(r.script.String())
+	return restore(r.Script)
 }
 
 // HoldsOurs reports whether a table has a chain of ours or a rule that

@@ -10,8 +10,9 @@ package iptables
 
 import (
 	"fmt"
-	"net/netip"
 	"strconv"
+
+	"github.com/minidocker-net/minidocker-net/firewall"
 )
 
 // Chain names. DOCKER-USER, DOCKER-FORWARD, ... with our prefix.
@@ -97,16 +98,12 @@ func BaseRules() []Rule {
 	}
 }
 
-// Network describes what the rules of one network depend on.
-type Network struct {
-	Name       string
-	Bridge     string
-	Subnet     netip.Prefix
-	Gateway    netip.Addr
-	Internal   bool
-	ICC        bool
-	Masquerade bool
-}
+// Network and Port are the firewall's intent, which the rules of this
+// package are generated from.
+type (
+	Network = firewall.Network
+	Port    = firewall.Port
+)
 
 // NetworkRules returns the rules of one network, in order.
 func NetworkRules(n Network) []Rule {
@@ -151,40 +148,11 @@ func NetworkRules(n Network) []Rule {
 	return rs
 }
 
-// Port is one published mapping: a host port range onto a container port
-// range of the same length.
-type Port struct {
-	Sandbox     string
-	Bridge      string
-	IP          netip.Addr // the sandbox's address behind the mapping
-	HostIP      netip.Addr // invalid or unspecified: every host address
-	Proto       string     // tcp or udp
-	HostPort    int
-	HostPortEnd int // == HostPort for a single port
-	Port        int
-	PortEnd     int
-}
-
 func portRange(a, b int) string {
 	if a == b {
 		return strconv.Itoa(a)
 	}
 	return fmt.Sprintf("%d:%d", a, b)
-}
-
-// String renders the mapping the way docker port does.
-func (p Port) String() string {
-	host := "0.0.0.0"
-	if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
-		host = p.HostIP.String()
-	}
-	hp := strconv.Itoa(p.HostPort)
-	cp := strconv.Itoa(p.Port)
-	if p.HostPortEnd != p.HostPort {
-		hp += "-" + strconv.Itoa(p.HostPortEnd)
-		cp += "-" + strconv.Itoa(p.PortEnd)
-	}
-	return cp + "/" + p.Proto + " -> " + host + ":" + hp
 }
 
 // PortRules returns the rules of one mapping: DNAT in nat MINIDOCKER, an

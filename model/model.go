@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/minidocker-net/minidocker-net/etcfiles"
+	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -313,4 +314,41 @@ func Bindings(s *store.State, sb *store.Sandbox) []Binding {
 		}
 	}
 	return out
+}
+
+// PortMappings returns a sandbox's mappings as the firewall takes them,
+// bound to its gateway endpoint (nil when it has none).
+func PortMappings(s *store.State, sb *store.Sandbox) []firewall.Port {
+	gw := GatewayEndpoint(s, sb)
+	if gw == nil {
+		return nil
+	}
+	br := s.Networks[gw.Network].Bridge
+	var out []firewall.Port
+	for _, p := range sb.Ports {
+		out = append(out, firewall.Port{
+			Sandbox: sb.Name, Bridge: br, IP: gw.IP, HostIP: p.HostIP, Proto: p.Proto,
+			HostPort: p.HostPort, HostPortEnd: p.HostPortEnd, Port: p.Port, PortEnd: p.PortEnd,
+		})
+	}
+	return out
+}
+
+// FirewallNetwork is what the firewall needs of a network.
+func FirewallNetwork(n *store.Network) firewall.Network {
+	return firewall.Network{Name: n.Name, Bridge: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Internal: n.Internal, ICC: n.ICC, Masquerade: n.Masquerade}
+}
+
+// Intent is everything the state asks of the firewall, networks by name
+// and ports sandbox by sandbox: a pure function of the state, so a
+// command's firewall change is the difference of two.
+func Intent(s *store.State) firewall.Intent {
+	in := firewall.Intent{ForwardDrop: s.Host.ForwardingEnabled, PolicyWas: s.Host.ForwardPolicyWas}
+	for _, name := range s.NetworkNames() {
+		in.Networks = append(in.Networks, FirewallNetwork(s.Networks[name]))
+	}
+	for _, name := range s.SandboxNames() {
+		in.Ports = append(in.Ports, PortMappings(s, s.Sandboxes[name])...)
+	}
+	return in
 }

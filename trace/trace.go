@@ -14,9 +14,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/minidocker-net/minidocker-net/engine"
+	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/model"
-	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/store"
 )
@@ -71,8 +70,8 @@ type Report struct {
 
 type tracer struct {
 	s     *store.State
-	rs    *iptables.Ruleset
-	why   map[string]string
+	fw    firewall.Backend
+	want  firewall.Intent
 	local map[netip.Addr]bool
 	rep   *Report
 	n     int
@@ -95,11 +94,8 @@ func (t *tracer) done(arrives bool, format string, a ...any) *Report {
 
 // Trace explains the way from `from` (a sandbox, "host" or an IPv4
 // address) to the target.
-func Trace(s *store.State, rs *iptables.Ruleset, from string, to Target) (*Report, error) {
-	t := &tracer{s: s, rs: rs, why: map[string]string{}, local: map[netip.Addr]bool{}, rep: &Report{}}
-	for _, r := range engine.DesiredRules(s) {
-		t.why[r.Table+" "+r.Line()] = r.Why
-	}
+func Trace(s *store.State, fw firewall.Backend, from string, to Target) (*Report, error) {
+	t := &tracer{s: s, fw: fw, want: model.Intent(s), local: map[netip.Addr]bool{}, rep: &Report{}}
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		return nil, fmt.Errorf("list host addresses: %w", err)
@@ -249,7 +245,7 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 		return nil, fmt.Errorf("%s in %s is not in the records", ifname, sb.Name)
 	}
 	n := t.s.Networks[ep.Network]
-	pkt := iptables.Packet{Src: ep.IP, Dst: dst, Proto: to.Proto, DPort: to.Port}
+	pkt := firewall.Packet{Src: ep.IP, Dst: dst, Proto: to.Proto, DPort: to.Port}
 	if r.Gw == nil {
 		t.say("route", "in %s: %s is on-link via %s (network %s, %s)", sb.Name, dst, ifname, n.Name, n.Subnet)
 		owner := t.ownerOn(n.Name, dst)
@@ -263,7 +259,7 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 		}
 		t.say("bridge", "ARP finds %s on bridge %s; the frame is bridged, and the bridge's nf_call_iptables=1 passes it through iptables", owner, n.Bridge)
 		pkt.In, pkt.Out = n.Bridge, n.Bridge
-		if !t.walk("raw", "PREROUTING", pkt) || !t.walk("filter", "FORWARD", pkt) {
+		if !t.walk(firewall.RawPrerouting, pkt) || !t.walk(firewall.FilterForward, pkt) {
 			return t.rep, nil
 		}
 		return t.done(true, "arrives at %s (%s)", owner, dst), nil
@@ -295,13 +291,13 @@ func (t *tracer) fromOutside(src netip.Addr, to Target) (*Report, error) {
 		}
 	}
 	t.say("host", "a packet from %s arrives on %s (the host's route back to %s)", src, in, src)
-	return t.hostPath(iptables.Packet{In: in, Src: src, Dst: dst, Proto: to.Proto, DPort: to.Port})
+	return t.hostPath(firewall.Packet{In: in, Src: src, Dst: dst, Proto: to.Proto, DPort: to.Port})
 }
 
 // fromHost follows a packet the host itself sends.
 func (t *tracer) fromHost(dst netip.Addr, to Target) (*Report, error) {
-	pkt := iptables.Packet{Dst: dst, Proto: to.Proto, DPort: to.Port, LocalSrc: true, LocalDst: t.isLocal(dst)}
-	if !t.dnat("OUTPUT", &pkt) {
+	pkt := firewall.Packet{Dst: dst, Proto: to.Proto, DPort: to.Port, LocalSrc: true, LocalDst: t.isLocal(dst)}
+	if !t.dnat(firewall.NatOutput, &pkt) {
 		return t.rep, nil
 	}
 	if t.isLocal(pkt.Dst) {
@@ -318,12 +314,12 @@ func (t *tracer) fromHost(dst netip.Addr, to Target) (*Report, error) {
 }
 
 // hostPath follows a packet that entered the host on pkt.In.
-func (t *tracer) hostPath(pkt iptables.Packet) (*Report, error) {
+func (t *tracer) hostPath(pkt firewall.Packet) (*Report, error) {
 	pkt.LocalDst = t.isLocal(pkt.Dst)
-	if !t.walk("raw", "PREROUTING", pkt) {
+	if !t.walk(firewall.RawPrerouting, pkt) {
 		return t.rep, nil
 	}
-	if !t.dnat("PREROUTING", &pkt) {
+	if !t.dnat(firewall.NatPrerouting, &pkt) {
 		return t.rep, nil
 	}
 	if t.isLocal(pkt.Dst) {
@@ -335,7 +331,7 @@ func (t *tracer) hostPath(pkt iptables.Packet) (*Report, error) {
 		return t.done(false, "does not arrive: the host has no route to %s", pkt.Dst), nil
 	}
 	pkt.Out = out
-	if !t.walk("filter", "FORWARD", pkt) {
+	if !t.walk(firewall.FilterForward, pkt) {
 		return t.rep, nil
 	}
 	if !t.postrouting(pkt) && t.networkOf(pkt.Out) == "" {
@@ -358,7 +354,7 @@ func (t *tracer) subnetOf(a netip.Addr) *store.Network {
 	return nil
 }
 
-func (t *tracer) deliver(pkt iptables.Packet) (*Report, error) {
+func (t *tracer) deliver(pkt firewall.Packet) (*Report, error) {
 	for _, n := range t.s.Networks {
 		if n.Bridge != pkt.Out {
 			continue
@@ -371,7 +367,7 @@ func (t *tracer) deliver(pkt iptables.Packet) (*Report, error) {
 	return t.done(true, "leaves the host through %s towards %s: from here on it is the outside network's business", pkt.Out, pkt.Dst), nil
 }
 
-func dstPort(p iptables.Packet) string {
+func dstPort(p firewall.Packet) string {
 	if p.DPort > 0 {
 		return netip.AddrPortFrom(p.Dst, uint16(p.DPort)).String()
 	}
@@ -425,17 +421,26 @@ func (t *tracer) networkOf(bridge string) string {
 	return ""
 }
 
-func (t *tracer) rule(table string, m iptables.Match) string {
-	line := m.Line
-	if w := t.why[table+" "+line]; w != "" {
-		return line + "   # " + w
+func (t *tracer) rule(m firewall.Match) string {
+	if m.Why != "" {
+		return m.Line + "   # " + m.Why
 	}
-	return line
+	return m.Line
 }
 
-// walk evaluates a chain; it reports false (and the verdict) on a drop.
-func (t *tracer) walk(table, chain string, pkt iptables.Packet) bool {
-	v := t.rs.Walk(table, chain, pkt)
+// at explains a packet at a hook; an error of the backend is said.
+func (t *tracer) at(hook firewall.Hook, pkt firewall.Packet) (firewall.Verdict, string, string) {
+	v, err := t.fw.Walk(t.want, hook, pkt)
+	if err != nil {
+		t.note("(the firewall cannot be read: %v)", err)
+	}
+	table, chain, _ := strings.Cut(v.Where, " ")
+	return v, table, chain
+}
+
+// walk evaluates a hook; it reports false (and the verdict) on a drop.
+func (t *tracer) walk(hook firewall.Hook, pkt firewall.Packet) bool {
+	v, table, chain := t.at(hook, pkt)
 	for _, u := range v.Unknown {
 		t.note("(could not evaluate %q: taken as not matching)", u)
 	}
@@ -453,14 +458,15 @@ func (t *tracer) walk(table, chain string, pkt iptables.Packet) bool {
 		if decisive && i == len(v.Path)-1 {
 			mark = "   <- " + v.Target
 		}
-		t.note("%s%s", t.rule(table, m), mark)
+		t.note("%s%s", t.rule(m), mark)
 	}
 	if v.Target == "DROP" || v.Target == "REJECT" {
 		last := "the " + chain + " policy"
 		if len(v.Path) > 0 && !v.Policy {
-			last = v.Path[len(v.Path)-1].Line
-			if w := t.why[table+" "+last]; w != "" {
-				last += " (" + w + ")"
+			m := v.Path[len(v.Path)-1]
+			last = m.Line
+			if m.Why != "" {
+				last += " (" + m.Why + ")"
 			}
 		}
 		t.done(false, "does not arrive: %s %s drops it: %s", table, chain, last)
@@ -470,8 +476,8 @@ func (t *tracer) walk(table, chain string, pkt iptables.Packet) bool {
 }
 
 // dnat applies the nat chain of a hook and rewrites the destination.
-func (t *tracer) dnat(chain string, pkt *iptables.Packet) bool {
-	v := t.rs.Walk("nat", chain, *pkt)
+func (t *tracer) dnat(hook firewall.Hook, pkt *firewall.Packet) bool {
+	v, _, chain := t.at(hook, *pkt)
 	if v.Target != "DNAT" {
 		if pkt.LocalDst {
 			t.say("nat", "%s: %s is a host address, but no published port matches %s", chain, pkt.Dst, strings.TrimSpace(pkt.Proto+" "+portText(pkt.DPort)))
@@ -480,13 +486,13 @@ func (t *tracer) dnat(chain string, pkt *iptables.Packet) bool {
 		}
 		return true
 	}
-	ip, port, err := iptables.DNATTarget(v.To, pkt.DPort)
+	ip, port, err := t.fw.DNATTarget(v.To, pkt.DPort)
 	if err != nil {
 		t.say("nat", "%s: %v", chain, err)
 		return false
 	}
 	t.say("nat", "%s: DNAT %s -> %s", chain, dstPort(*pkt), netip.AddrPortFrom(ip, uint16(port)))
-	t.note("%s", t.rule("nat", v.Path[len(v.Path)-1]))
+	t.note("%s", t.rule(v.Path[len(v.Path)-1]))
 	pkt.Dst, pkt.DPort, pkt.DNATed, pkt.LocalDst = ip, port, true, t.isLocal(ip)
 	return true
 }
@@ -499,12 +505,12 @@ func portText(p int) string {
 }
 
 // postrouting reports whether the source was rewritten.
-func (t *tracer) postrouting(pkt iptables.Packet) bool {
-	v := t.rs.Walk("nat", "POSTROUTING", pkt)
+func (t *tracer) postrouting(pkt firewall.Packet) bool {
+	v, _, _ := t.at(firewall.NatPostrouting, pkt)
 	switch v.Target {
 	case "MASQUERADE":
 		t.say("nat", "POSTROUTING: MASQUERADE: the source becomes %s's address", pkt.Out)
-		t.note("%s", t.rule("nat", v.Path[len(v.Path)-1]))
+		t.note("%s", t.rule(v.Path[len(v.Path)-1]))
 		return true
 	case "SNAT":
 		t.say("nat", "POSTROUTING: SNAT")

@@ -75,18 +75,13 @@ func demoCmd(c *cli.Context) error {
 }
 
 func resetCmd(c *cli.Context) error {
-	done, err := eng(c).Reset()
-	// --verbose has printed each action as it ran.
-	if c.Bool("dry-run") {
-		for _, d := range done {
-			fmt.Fprintln(c.App.Writer, d)
-		}
-	}
+	// --dry-run has printed the plan, --verbose each step as it ran.
+	n, err := eng(c).Reset()
 	if err != nil {
 		return err
 	}
 	if !c.Bool("dry-run") {
-		fmt.Fprintf(c.App.Writer, "removed everything minidocker-net created (%d actions)\n", len(done))
+		fmt.Fprintf(c.App.Writer, "removed everything minidocker-net created (%d steps)\n", n)
 	}
 	return nil
 }

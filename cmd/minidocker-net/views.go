@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/store"
 	"github.com/minidocker-net/minidocker-net/trace"
 	"github.com/minidocker-net/minidocker-net/view"
@@ -27,18 +26,13 @@ func viewCommands() []*cli.Command {
 }
 
 func rulesCmd(c *cli.Context) error {
-	tables, err := view.ParseTables(c.String("table"))
+	e := eng(c)
+	fw := e.Firewall()
+	tables, err := view.ParseTables(c.String("table"), fw)
 	if err != nil {
 		return err
 	}
-	return eng(c).View(func(s *store.State) error {
-		rs, err := iptables.Save()
-		if err != nil {
-			return err
-		}
-		view.Rules(c.App.Writer, s, rs, tables)
-		return nil
-	})
+	return e.View(func(s *store.State) error { return view.Rules(c.App.Writer, s, fw, tables) })
 }
 
 func bridgesCmd(c *cli.Context) error {
@@ -92,11 +86,8 @@ func traceCmd(c *cli.Context) error {
 	var rep *trace.Report
 	var probeSb *store.Sandbox
 	err = e.View(func(s *store.State) error {
-		rs, err := iptables.Save()
-		if err != nil {
-			return err
-		}
-		rep, err = trace.Trace(s, rs, c.Args().Get(0), to)
+		var err error
+		rep, err = trace.Trace(s, e.Firewall(), c.Args().Get(0), to)
 		if err != nil {
 			return err
 		}

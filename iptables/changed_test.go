@@ -1,4 +1,4 @@
-package engine
+package iptables
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/minidocker-net/minidocker-net/iptables"
+	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -50,7 +50,7 @@ func randomState(r *rand.Rand) *store.State {
 	return s
 }
 
-func keys(rs []iptables.Rule) []string {
+func keys(rs []Rule) []string {
 	var out []string
 	for _, r := range rs {
 		out = append(out, r.Key())
@@ -75,8 +75,8 @@ func TestChangedRulesMatchFullDiff(t *testing.T) {
 				}
 			}
 		}
-		want := iptables.Diff(DesiredRules(old), DesiredRules(cur))
-		got := iptables.Diff(changedRules(old, cur))
+		want := Diff(Rules(model.Intent(old)), Rules(model.Intent(cur)))
+		got := Diff(changedRules(model.Intent(old), model.Intent(cur)))
 		if !slices.Equal(keys(got.Add), keys(want.Add)) || !slices.Equal(keys(got.Del), keys(want.Del)) {
 			t.Fatalf("case %d: changedRules adds %v deletes %v; full diff adds %v deletes %v",
 				i, keys(got.Add), keys(got.Del), keys(want.Add), keys(want.Del))
