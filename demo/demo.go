@@ -15,7 +15,19 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/minidocker-net/minidocker-net/hostns"
 )
+
+// The demo runs in a throwaway host: this binary re-executed as the
+// host's first process (the hidden command InitCommand, which Init runs).
+const InitCommand = hostns.InitCommand
+
+// Init is the throwaway host's first process.
+func Init(args []string) int { return hostns.Init(args) }
+
+// Throwaway returns the command that runs args in a new throwaway host.
+func Throwaway(self string, args ...string) *exec.Cmd { return hostns.Command(self, args...) }
 
 // Options configure a demo run.
 type Options struct {

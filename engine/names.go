@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/minidocker-net/minidocker-net/bridge"
 )
 
 // MaxNameLen bounds sandbox and network names: a sandbox name is also a
@@ -71,23 +69,6 @@ func ValidateHostname(h string) error {
 	return nil
 }
 
-// ifnameRE is what the kernel accepts as an interface name, minus the
-// characters that would need quoting.
-var ifnameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,14}$`)
-
-// ValidateBridgeName checks a bridge name given with -o
-// com.docker.network.bridge.name. It must carry our prefix so that reset
-// can find the bridge even without records.
-func ValidateBridgeName(b string) error {
-	if !ifnameRE.MatchString(b) {
-		return fmt.Errorf("invalid bridge name %q: 1-15 characters of [a-zA-Z0-9_-]", b)
-	}
-	if !strings.HasPrefix(b, bridge.Prefix) {
-		return fmt.Errorf("invalid bridge name %q: it must start with %q so minidocker-net can always find and remove it", b, bridge.Prefix)
-	}
-	return nil
-}
-
 // IDSeedEnv makes IDs reproducible: a command run with a seed hands out
 // the same IDs (so the same veth names, MACs and hostnames) each time, so
 // that what --dry-run printed with a seed is what the command then builds
@@ -107,45 +88,6 @@ func NewID() string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-// bridgeNameFor derives a readable bridge name: mdn-NAME when it fits in 15
-// characters, else a shortened name plus a piece of the network ID.
-func bridgeNameFor(netName, id string, taken func(string) bool) string {
-	// Only [a-zA-Z0-9-] reaches an interface name: other separators
-	// become '-', other letters go.
-	clean := strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-':
-			return r
-		case r == '_' || r == '.' || r == ' ':
-			return '-'
-		}
-		return -1
-	}, netName)
-	for strings.Contains(clean, "--") {
-		clean = strings.ReplaceAll(clean, "--", "-")
-	}
-	clean = strings.Trim(clean, "-")
-	if clean == "" {
-		return "mdn-" + id[:11]
-	}
-	cands := []string{"mdn-" + clean}
-	for _, k := range []int{4, 6, 8} {
-		keep := 15 - len("mdn--") - k
-		short := clean
-		if len(short) > keep {
-			short = strings.TrimRight(short[:keep], "-")
-		}
-		cands = append(cands, "mdn-"+short+"-"+id[:k])
-	}
-	cands = append(cands, "mdn-"+id[:11])
-	for _, c := range cands {
-		if len(c) <= 15 && !taken(c) {
-			return c
-		}
-	}
-	return "mdn-" + NewID()[:11]
 }
 
 // vethName returns a free host-side veth name for an endpoint.

@@ -7,32 +7,15 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/minidocker-net/minidocker-net/bridge"
+	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/ipam"
 	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
-	"github.com/minidocker-net/minidocker-net/sysctl"
 )
-
-// Docker's bridge option names and the short forms we also accept.
-const (
-	OptBridgeName = "com.docker.network.bridge.name"
-	OptICC        = "com.docker.network.bridge.enable_icc"
-	OptMasquerade = "com.docker.network.bridge.enable_ip_masquerade"
-	OptMTU        = "com.docker.network.driver.mtu"
-)
-
-var optAliases = map[string]string{
-	OptBridgeName: OptBridgeName, "name": OptBridgeName, "bridge_name": OptBridgeName,
-	OptICC: OptICC, "icc": OptICC, "enable_icc": OptICC,
-	OptMasquerade: OptMasquerade, "masquerade": OptMasquerade, "ip_masquerade": OptMasquerade, "enable_ip_masquerade": OptMasquerade,
-	OptMTU: OptMTU, "mtu": OptMTU,
-}
 
 // NetworkRequest is `network create`.
 type NetworkRequest struct {
@@ -54,14 +37,6 @@ func parseKV(what, s string) (string, string, error) {
 	return k, v, nil
 }
 
-func parseBool(key, v string) (bool, error) {
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("invalid value %q for option %s: expected true or false", v, key)
-	}
-	return b, nil
-}
-
 // buildNetwork validates a request into a network record (without subnet).
 func buildNetwork(req NetworkRequest) (*store.Network, error) {
 	if err := ValidateNetworkName(req.Name); err != nil {
@@ -70,46 +45,13 @@ func buildNetwork(req NetworkRequest) (*store.Network, error) {
 	if model.Predefined(req.Name) {
 		return nil, fmt.Errorf("operation is not permitted on predefined %s network", req.Name)
 	}
-	if req.Driver != "" && req.Driver != "bridge" {
-		return nil, fmt.Errorf("driver %q is not supported: minidocker-net builds bridge networks only", req.Driver)
+	d, err := driver.Get(req.Driver)
+	if err != nil {
+		return nil, err
 	}
-	n := &store.Network{ID: NewID(), Name: req.Name, Created: time.Now().UTC(), ICC: true, Masquerade: true, Internal: req.Internal}
-	for _, o := range req.Options {
-		k, v, err := parseKV("option", o)
-		if err != nil {
-			return nil, err
-		}
-		full, ok := optAliases[k]
-		if !ok {
-			return nil, fmt.Errorf("unknown option %q: supported are %s, %s, %s, %s (or name, icc, masquerade, mtu)", k, OptBridgeName, OptICC, OptMasquerade, OptMTU)
-		}
-		switch full {
-		case OptBridgeName:
-			if err := ValidateBridgeName(v); err != nil {
-				return nil, err
-			}
-			n.Bridge = v
-		case OptICC:
-			if n.ICC, err = parseBool(full, v); err != nil {
-				return nil, err
-			}
-			v = strconv.FormatBool(n.ICC)
-		case OptMasquerade:
-			if n.Masquerade, err = parseBool(full, v); err != nil {
-				return nil, err
-			}
-			v = strconv.FormatBool(n.Masquerade)
-		case OptMTU:
-			mtu, err := strconv.Atoi(v)
-			if err != nil || mtu < 68 || mtu > 65535 {
-				return nil, fmt.Errorf("invalid value %q for option %s: an MTU between 68 and 65535", v, full)
-			}
-			n.MTU = mtu
-		}
-		if n.Options == nil {
-			n.Options = map[string]string{}
-		}
-		n.Options[full] = v
+	n := &store.Network{ID: NewID(), Name: req.Name, Driver: d.Name(), Created: time.Now().UTC(), ICC: true, Masquerade: true, Internal: req.Internal}
+	if err := d.Configure(n, req.Options); err != nil {
+		return nil, err
 	}
 	for _, l := range req.Labels {
 		k, v, err := parseKV("label", l)
@@ -196,21 +138,10 @@ func (t *tx) assignAddresses(n *store.Network, req NetworkRequest) error {
 	return nil
 }
 
-// networkSteps are the steps that build a network's kernel objects (its
-// rules come from DesiredRules). Removing the network runs them reversed.
-func networkSteps(n *store.Network) []plan.Step {
-	steps := []plan.Step{
-		&bridge.Create{Name: n.Bridge, MTU: n.MTU, MAC: bridge.MACFor(n.Gateway), Alias: "minidocker-net network " + n.Name},
-		&bridge.Addr{Link: n.Bridge, CIDR: netip.PrefixFrom(n.Gateway, n.Subnet.Bits())},
-	}
-	if !n.Internal {
-		// Published ports answer on 127.0.0.1: the DNAT target is routed out
-		// of this bridge with a loopback source. Only this bridge allows it,
-		// and a raw rule drops 127/8 arriving from its sandboxes.
-		steps = append(steps, &sysctl.Step{Key: "net.ipv4.conf." + n.Bridge + ".route_localnet", Value: "1", Old: "0"})
-	}
-	return append(steps, &bridge.Up{Link: n.Bridge})
-}
+// networkSteps are the steps that build a network's kernel objects, its
+// driver's (its rules come from the firewall intent). Removing the
+// network runs them reversed.
+func networkSteps(n *store.Network) []plan.Step { return driver.Of(n).NetworkSteps(n) }
 
 // addNetwork adds a network to the new state and plans its creation.
 func (t *tx) addNetwork(n *store.Network, req NetworkRequest) error {
@@ -220,14 +151,12 @@ func (t *tx) addNetwork(n *store.Network, req NetworkRequest) error {
 	if err := t.assignAddresses(n, req); err != nil {
 		return err
 	}
-	bridges := map[string]bool{}
+	names := map[string]bool{}
 	for _, o := range t.new.Networks {
-		bridges[o.Bridge] = true
+		names[o.Bridge] = true
 	}
-	if n.Bridge == "" {
-		n.Bridge = bridgeNameFor(n.Name, n.ID, func(b string) bool { return bridges[b] || t.e.kernel.LinkExists(b) })
-	} else if bridges[n.Bridge] || t.e.kernel.LinkExists(n.Bridge) {
-		return fmt.Errorf("bridge name %s is already in use on this host", n.Bridge)
+	if err := driver.Of(n).Place(n, func(b string) bool { return names[b] || t.e.kernel.LinkExists(b) }); err != nil {
+		return err
 	}
 	if err := t.hostSetup(); err != nil {
 		return err
@@ -251,13 +180,13 @@ func (e *Engine) CreateNetwork(req NetworkRequest) (*store.Network, error) {
 // first sandbox would create it.
 func (t *tx) defaultNetwork() (*store.Network, error) {
 	n := &store.Network{
-		ID: model.BuiltinID(model.DefaultNetwork), Name: model.DefaultNetwork, Created: time.Now().UTC(), Bridge: model.DefaultBridge,
+		ID: model.BuiltinID(model.DefaultNetwork), Name: model.DefaultNetwork, Driver: driver.Bridge, Created: time.Now().UTC(), Bridge: model.DefaultBridge,
 		ICC: true, Masquerade: true, Default: true,
 		Options: map[string]string{
 			"com.docker.network.bridge.default_bridge": "true",
-			OptICC:        "true",
-			OptMasquerade: "true",
-			OptBridgeName: model.DefaultBridge,
+			driver.OptICC:        "true",
+			driver.OptMasquerade: "true",
+			driver.OptBridgeName: model.DefaultBridge,
 		},
 	}
 	return n, t.assignAddresses(n, NetworkRequest{})

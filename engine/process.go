@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
+	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -114,4 +116,17 @@ func shellJoin(words []string) string {
 		out[i] = plan.Quote(w)
 	}
 	return strings.Join(out, " ")
+}
+
+// EnterCommand is the hidden command that runs a program inside a
+// sandbox; Enter is what it does (it returns only on error).
+const EnterCommand = nsnet.EnterCommand
+
+// Enter runs the hidden __enter command.
+func Enter(args []string) error { return nsnet.Enter(args) }
+
+// SandboxFiles says where a sandbox's /etc files and namespace are.
+func SandboxFiles(name string) (resolv, hostname, hosts, netns string) {
+	dir := etcfiles.Dir(name)
+	return filepath.Join(dir, "resolv.conf"), filepath.Join(dir, "hostname"), filepath.Join(dir, "hosts"), nsnet.Path(name)
 }

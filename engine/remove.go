@@ -37,7 +37,7 @@ func (t *tx) removeSandbox(ref string, force bool) error {
 	}
 	t.flushPorts(sb.Ports)
 	delete(t.new.Sandboxes, name)
-	t.teardown = append(t.teardown, releasingVeths(plan.Reversed(steps))...)
+	t.teardown = append(t.teardown, releasing(plan.Reversed(steps))...)
 	if err := t.syncHosts(name); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/minidocker-net/minidocker-net/bridge"
+	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/ipam"
 	"github.com/minidocker-net/minidocker-net/model"
@@ -124,29 +125,19 @@ func nextIfName(sb *store.Sandbox) string {
 	}
 }
 
-// hostMAC derives the host end's MAC from the endpoint ID (06: is locally
-// administered unicast), so recreating a veth, in a rollback or a restore,
-// gives back the same interface rather than a random new address.
-func hostMAC(epID string) string {
-	return "06:" + epID[0:2] + ":" + epID[2:4] + ":" + epID[4:6] + ":" + epID[6:8] + ":" + epID[8:10]
-}
-
+// endpointSteps attach a sandbox to a network, its driver's way.
 func endpointSteps(sb *store.Sandbox, ep *store.Endpoint, n *store.Network) []plan.Step {
-	return []plan.Step{
-		&nsnet.Veth{Host: ep.HostVeth, HostMAC: hostMAC(ep.ID), Peer: ep.IfName, Netns: sb.Name, MAC: ep.MAC, MTU: n.MTU, Bridge: n.Bridge,
-			Alias: "minidocker-net sandbox " + sb.Name + " " + ep.IfName + " (" + n.Name + ")"},
-		&nsnet.Addr{Netns: sb.Name, Link: ep.IfName, CIDR: netip.PrefixFrom(ep.IP, n.Subnet.Bits())},
-		&nsnet.Up{Netns: sb.Name, Link: ep.IfName},
-	}
+	return driver.Of(n).EndpointSteps(sb, ep, n)
 }
 
-// releasingVeths turns the veth deletions of a whole sandbox's teardown
-// into releases: its namespace goes last and takes the pairs with it.
-func releasingVeths(teardown []plan.Step) []plan.Step {
+// releasing turns the undoing of steps that a whole sandbox's teardown
+// need not wait for into their releases (a veth's deletion into taking it
+// off its bridge): the namespace goes last and takes them with it.
+func releasing(teardown []plan.Step) []plan.Step {
 	for i, st := range teardown {
 		if r, ok := st.(plan.Reverse); ok {
-			if v, ok := r.Inner.(*nsnet.Veth); ok {
-				teardown[i] = &nsnet.Release{Veth: *v}
+			if v, ok := r.Inner.(plan.Releaser); ok {
+				teardown[i] = v.Released()
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -334,18 +335,16 @@ func PortMappings(s *store.State, sb *store.Sandbox) []firewall.Port {
 	return out
 }
 
-// FirewallNetwork is what the firewall needs of a network.
-func FirewallNetwork(n *store.Network) firewall.Network {
-	return firewall.Network{Name: n.Name, Bridge: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Internal: n.Internal, ICC: n.ICC, Masquerade: n.Masquerade}
-}
-
 // Intent is everything the state asks of the firewall, networks by name
 // and ports sandbox by sandbox: a pure function of the state, so a
 // command's firewall change is the difference of two.
 func Intent(s *store.State) firewall.Intent {
 	in := firewall.Intent{ForwardDrop: s.Host.ForwardingEnabled, PolicyWas: s.Host.ForwardPolicyWas}
 	for _, name := range s.NetworkNames() {
-		in.Networks = append(in.Networks, FirewallNetwork(s.Networks[name]))
+		n := s.Networks[name]
+		if fn, ok := driver.Of(n).Firewall(n); ok {
+			in.Networks = append(in.Networks, fn)
+		}
 	}
 	for _, name := range s.SandboxNames() {
 		in.Ports = append(in.Ports, PortMappings(s, s.Sandboxes[name])...)

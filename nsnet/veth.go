@@ -45,6 +45,9 @@ func (s *Veth) Commands() []string {
 
 func (s *Veth) UndoCommands() []string { return []string{"ip link del " + s.Host} }
 
+// Released: removing a whole sandbox releases the pair (see Release).
+func (s *Veth) Released() plan.Step { return &Release{Veth: *s} }
+
 // Satisfied: the host end is up on its bridge, in hairpin mode, and the
 // peer is in the sandbox.
 func (s *Veth) Satisfied(ctx *plan.Context) (bool, error) {

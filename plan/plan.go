@@ -53,6 +53,14 @@ func Needed(ctx *Context, steps []Step) []Step {
 	return out
 }
 
+// Releaser is a step whose undoing, when its namespace goes right after,
+// can be left to the kernel: Released is what to do instead (a veth's host
+// end taken off its bridge rather than deleted, which waits for an RCU
+// barrier).
+type Releaser interface {
+	Released() Step
+}
+
 // Context carries what steps of one plan share: a place to cache expensive
 // reads (the iptables ruleset, namespace handles) and the verbose writer.
 type Context struct {

@@ -47,8 +47,8 @@ func (s *Store) ReadJournal() (*Journal, error) {
 	if err := json.Unmarshal(data, j); err != nil {
 		return nil, &CorruptError{Path: s.JournalFile(), Err: err}
 	}
-	if j.Schema != Schema {
-		return nil, &CorruptError{Path: s.JournalFile(), Err: fmt.Errorf("schema version %d, this minidocker-net reads %d", j.Schema, Schema)}
+	if !readable(j.Schema) {
+		return nil, &CorruptError{Path: s.JournalFile(), Err: fmt.Errorf("schema version %d, this minidocker-net reads 1 to %d", j.Schema, Schema)}
 	}
 	return j, nil
 }

@@ -6,14 +6,17 @@ import (
 	"time"
 )
 
-// Schema is the version written into every state file.
-const Schema = 1
+// Schema is the version written into every state file. Version 1 had no
+// driver on networks (they were all bridge networks); it is read and
+// migrated.
+const Schema = 2
 
 // Network is a network definition. It survives a reboot.
 type Network struct {
 	Schema     int               `json:"schema"`
 	ID         string            `json:"id"`
 	Name       string            `json:"name"`
+	Driver     string            `json:"driver"`
 	Created    time.Time         `json:"created"`
 	Subnet     netip.Prefix      `json:"subnet"`
 	Gateway    netip.Addr        `json:"gateway"`

@@ -272,12 +272,29 @@ func (e *CorruptError) Error() string {
 func (e *CorruptError) Unwrap() error { return e.Err }
 
 // record is what every state file carries: a schema version and, for
-// networks and sandboxes, the name the file is called by.
-type record interface{ header() (int, string) }
+// networks and sandboxes, the name the file is called by; migrate brings
+// a record of an older schema up to date.
+type record interface {
+	header() (int, string)
+	migrate(from int)
+}
 
 func (n *Network) header() (int, string) { return n.Schema, n.Name }
 func (s *Sandbox) header() (int, string) { return s.Schema, s.Name }
 func (h *Host) header() (int, string)    { return h.Schema, "" }
+
+// Version 1 networks were all bridge networks.
+func (n *Network) migrate(from int) {
+	if from < 2 && n.Driver == "" {
+		n.Driver = "bridge"
+	}
+	n.Schema = Schema
+}
+func (s *Sandbox) migrate(int) { s.Schema = Schema }
+func (h *Host) migrate(int)    { h.Schema = Schema }
+
+// readable reports whether this minidocker-net reads a schema version.
+func readable(schema int) bool { return schema == 1 || schema == Schema }
 
 func decode(path string, data []byte, v record, name string) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -289,9 +306,10 @@ func decode(path string, data []byte, v record, name string) error {
 		return &CorruptError{Path: path, Err: fmt.Errorf("data after the record")}
 	}
 	schema, got := v.header()
-	if schema != Schema {
-		return &CorruptError{Path: path, Err: fmt.Errorf("schema version %d, this minidocker-net reads %d", schema, Schema)}
+	if !readable(schema) {
+		return &CorruptError{Path: path, Err: fmt.Errorf("schema version %d, this minidocker-net reads 1 to %d", schema, Schema)}
 	}
+	v.migrate(schema)
 	if name != "" && got != name {
 		return &CorruptError{Path: path, Err: fmt.Errorf("it names %q, not %q", got, name)}
 	}

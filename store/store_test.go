@@ -64,12 +64,13 @@ func TestCorruptFilesAreReportedNotReset(t *testing.T) {
 	}
 	path := s.SandboxFile("box")
 	data, _ := os.ReadFile(path)
+	cur := fmt.Sprintf(`"schema": %d`, Schema)
 	for name, bad := range map[string][]byte{
 		"truncated":    data[:len(data)/2],
 		"empty":        {},
-		"other schema": []byte(strings.Replace(string(data), `"schema": 1`, `"schema": 99`, 1)),
+		"other schema": []byte(strings.Replace(string(data), cur, `"schema": 99`, 1)),
 		"wrong name":   []byte(strings.Replace(string(data), `"name": "box"`, `"name": "other"`, 1)),
-		"unknown key":  []byte(strings.Replace(string(data), `"schema": 1`, `"schema": 1, "surprise": true`, 1)),
+		"unknown key":  []byte(strings.Replace(string(data), cur, cur+`, "surprise": true`, 1)),
 	} {
 		if err := os.WriteFile(path, bad, 0o644); err != nil {
 			t.Fatal(err)
@@ -329,5 +330,22 @@ func TestRecordFileNames(t *testing.T) {
 	}
 	if _, ok := recordName("bad%Z"); ok {
 		t.Errorf("a malformed escape is refused")
+	}
+}
+
+// A network recorded before drivers were (schema 1) is a bridge network.
+func TestSchemaOneNetworksAreBridgeNetworks(t *testing.T) {
+	s := open(t)
+	old := `{"schema": 1, "id": "ab", "name": "old", "created": "2026-11-27T00:00:00Z", "subnet": "172.18.0.0/16", "gateway": "172.18.0.1",
+"ip_range": "", "bridge": "mdn-old", "icc": true, "masquerade": true}`
+	if err := os.WriteFile(s.NetworkFile("old"), []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.Networks["old"]; n == nil || n.Driver != "bridge" || n.Schema != Schema {
+		t.Errorf("migrated record: %+v", n)
 	}
 }

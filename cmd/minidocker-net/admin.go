@@ -10,7 +10,6 @@ import (
 
 	"github.com/minidocker-net/minidocker-net/demo"
 	"github.com/minidocker-net/minidocker-net/engine"
-	"github.com/minidocker-net/minidocker-net/hostns"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -47,7 +46,7 @@ func demoCmd(c *cli.Context) error {
 				args = append(args, "--"+f)
 			}
 		}
-		cmd := hostns.Command(self, args...)
+		cmd := demo.Throwaway(self, args...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 		fmt.Fprintln(c.App.Writer, "Running the demo in a throwaway host (new network, mount and PID namespaces): nothing on this machine changes.")
 		err := cmd.Run()

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -14,10 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/minidocker-net/minidocker-net/engine"
-	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/format"
 	"github.com/minidocker-net/minidocker-net/model"
-	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -294,9 +291,7 @@ func inspectSandbox(e *engine.Engine, s *store.State, sb *store.Sandbox) (sbInsp
 		out.State.Status = "created"
 	}
 	if sb.Mode != store.ModeHost {
-		dir := etcfiles.Dir(sb.Name)
-		out.ResolvConfPath, out.HostnamePath, out.HostsPath = filepath.Join(dir, "resolv.conf"), filepath.Join(dir, "hostname"), filepath.Join(dir, "hosts")
-		out.NetworkSettings.SandboxKey = nsnet.Path(sb.Name)
+		out.ResolvConfPath, out.HostnamePath, out.HostsPath, out.NetworkSettings.SandboxKey = engine.SandboxFiles(sb.Name)
 	}
 	out.LogPath = e.Paths().LogFile(sb.Name)
 	out.HostConfig.NetworkMode = sb.Mode

@@ -14,9 +14,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/minidocker-net/minidocker-net/demo"
 	"github.com/minidocker-net/minidocker-net/engine"
-	"github.com/minidocker-net/minidocker-net/hostns"
-	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -50,13 +49,13 @@ func init() { runtime.LockOSThread() }
 func main() {
 	// Hidden commands run before anything else: they are this binary
 	// re-executed to become a process inside a sandbox or a throwaway host.
-	if len(os.Args) > 1 && os.Args[1] == nsnet.EnterCommand {
-		err := nsnet.Enter(os.Args[2:])
+	if len(os.Args) > 1 && os.Args[1] == engine.EnterCommand {
+		err := engine.Enter(os.Args[2:])
 		fmt.Fprintln(os.Stderr, "minidocker-net: "+err.Error())
 		os.Exit(127)
 	}
-	if len(os.Args) > 1 && os.Args[1] == hostns.InitCommand {
-		os.Exit(hostns.Init(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == demo.InitCommand {
+		os.Exit(demo.Init(os.Args[2:]))
 	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }

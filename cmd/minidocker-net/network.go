@@ -20,7 +20,7 @@ import (
 
 func networkCreateFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "network driver (only bridge)"},
+		&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "network driver (bridge)"},
 		&cli.StringFlag{Name: "subnet", Usage: "subnet in CIDR form, e.g. 172.30.0.0/16 (default: the next free Docker pool)"},
 		&cli.StringFlag{Name: "gateway", Usage: "gateway address (default: the subnet's first address)"},
 		&cli.StringFlag{Name: "ip-range", Usage: "give sandboxes addresses from this sub-range only"},
@@ -113,7 +113,7 @@ func lsRows(s *store.State, trunc bool) []lsRow {
 	var rows []lsRow
 	for _, name := range s.NetworkNames() {
 		n := s.Networks[name]
-		rows = append(rows, lsRow{ID: id(n.ID), Name: n.Name, Driver: "bridge", Scope: "local", IPv4: "true", IPv6: "false",
+		rows = append(rows, lsRow{ID: id(n.ID), Name: n.Name, Driver: n.Driver, Scope: "local", IPv4: "true", IPv6: "false",
 			Internal: fmt.Sprint(n.Internal), Labels: labelText(n.Labels), CreatedAt: n.Created.Format("2006-01-02 15:04:05.999999999 -0700 MST"),
 			Subnet: n.Subnet.String(), Gateway: n.Gateway.String(), Bridge: n.Bridge, labels: n.Labels})
 	}
@@ -247,7 +247,7 @@ func inspectNetwork(s *store.State, ref string) (netInspect, bool) {
 	if !ok {
 		return out, false
 	}
-	out.Name, out.ID, out.Created, out.Driver = n.Name, n.ID, n.Created.Format(time.RFC3339Nano), "bridge"
+	out.Name, out.ID, out.Created, out.Driver = n.Name, n.ID, n.Created.Format(time.RFC3339Nano), n.Driver
 	out.EnableIPv4, out.Internal = true, n.Internal
 	cfg := ipamConfig{Subnet: n.Subnet.String(), Gateway: n.Gateway.String()}
 	if n.IPRange.IsValid() {
