@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minidocker-net/minidocker-net/driver"
+	"github.com/minidocker-net/minidocker-net/firewall"
+	"github.com/minidocker-net/minidocker-net/nsnet"
+	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/store"
+	"github.com/minidocker-net/minidocker-net/sysctl"
+)
+
+// fakeKernel answers the engine's questions about a host that has
+// nothing but what the test says.
+type fakeKernel struct {
+	running map[string]bool // sandboxes with a process
+}
+
+func (k fakeKernel) Routes() ([]netip.Prefix, error) {
+	return []netip.Prefix{netip.MustParsePrefix("172.18.0.0/16")}, nil // the host routes 172.18/16
+}
+func (fakeKernel) LinkExists(string) bool                  { return false }
+func (fakeKernel) NetnsExists(string) bool                 { return false }
+func (fakeKernel) NetnsInode(string) (uint64, error)       { return 4242, nil }
+func (fakeKernel) Nameservers() []netip.Prefix             { return nil }
+func (fakeKernel) HostHolds(netip.Addr, string, int) error { return nil }
+func (fakeKernel) EphemeralRange() (int, int)              { return 32768, 60999 }
+func (fakeKernel) ResolvConf() ([]byte, string, error) {
+	return []byte("nameserver 192.0.2.53\n"), "/etc/resolv.conf", nil
+}
+func (fakeKernel) SysctlStep(key, value string) (*sysctl.Step, error) {
+	return &sysctl.Step{Key: key, Value: value, Old: "0"}, nil
+}
+func (k fakeKernel) Processes(sb *store.Sandbox) ([]nsnet.Process, error) {
+	if k.running[sb.Name] {
+		return []nsnet.Process{{Pid: 99, Command: "sleep 1d"}}, nil
+	}
+	return nil, nil
+}
+
+// fakeDriver builds networks by printing what it would do.
+type fakeDriver struct{}
+
+type fakeStep struct{ Text string }
+
+func (s *fakeStep) Kind() string              { return "fake" }
+func (s *fakeStep) Apply(*plan.Context) error { return nil }
+func (s *fakeStep) Undo(*plan.Context) error  { return nil }
+func (s *fakeStep) Commands() []string        { return []string{"fake: " + s.Text} }
+func (s *fakeStep) UndoCommands() []string    { return []string{"fake: undo " + s.Text} }
+
+func (fakeDriver) Name() string                                    { return "fake" }
+func (fakeDriver) Configure(n *store.Network, opts []string) error { return nil }
+func (fakeDriver) Place(n *store.Network, _ func(string) bool) error {
+	n.Bridge = "fake-" + n.Name
+	return nil
+}
+func (fakeDriver) NetworkSteps(n *store.Network) []plan.Step {
+	return []plan.Step{&fakeStep{"build " + n.Name}}
+}
+func (fakeDriver) EndpointSteps(sb *store.Sandbox, ep *store.Endpoint, n *store.Network) []plan.Step {
+	return []plan.Step{&fakeStep{"attach " + sb.Name + " " + ep.IfName + " " + ep.IP.String() + " to " + n.Name}}
+}
+func (fakeDriver) Firewall(n *store.Network) (firewall.Network, bool) {
+	return firewall.Network{Name: n.Name, Bridge: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway}, true
+}
+
+func init() { driver.Register(fakeDriver{}) }
+
+// planner is an engine that prints plans (dry run) against fakes, with
+// records the test writes.
+type planner struct {
+	t   *testing.T
+	e   *Engine
+	fw  *firewall.Stub
+	out *bytes.Buffer
+	st  store.Paths
+}
+
+func newPlanner(t *testing.T, running map[string]bool) *planner {
+	p := &planner{t: t, fw: &firewall.Stub{}, out: &bytes.Buffer{}, st: store.PathsFor(t.TempDir())}
+	p.e = New(Options{Paths: p.st, DryRun: true, Out: p.out, Kernel: fakeKernel{running: running},
+		Firewall: func(string) firewall.Backend { return p.fw }})
+	return p
+}
+
+// records writes a state as the engine would have left it.
+func (p *planner) records(s *store.State) {
+	st, err := store.Open(p.st, true)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer st.Close()
+	changes, err := st.Diff(store.NewState(), s)
+	if err == nil {
+		err = st.Write(changes)
+	}
+	if err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// plan runs one command and returns the plan it printed.
+func (p *planner) plan(cmd func() error) string {
+	p.t.Helper()
+	p.out.Reset()
+	if err := cmd(); err != nil {
+		p.t.Fatal(err)
+	}
+	return p.out.String()
+}
+
+func has(t *testing.T, text string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("plan lacks %q:\n%s", w, text)
+		}
+	}
+}
+
+// oneNetwork is a fake network "n" with sandbox "s" on it, publishing 8080.
+func oneNetwork() *store.State {
+	s := store.NewState()
+	s.Networks["n"] = &store.Network{ID: strings.Repeat("a", 64), Name: "n", Driver: "fake", Bridge: "fake-n", Created: time.Unix(0, 0).UTC(),
+		Subnet: netip.MustParsePrefix("10.1.0.0/24"), Gateway: netip.MustParseAddr("10.1.0.1"), UserSubnet: true}
+	s.Sandboxes["s"] = &store.Sandbox{ID: strings.Repeat("b", 64), Name: "s", Hostname: "bbbbbbbbbbbb", Mode: store.ModeBridge, Created: time.Unix(0, 0).UTC(),
+		Endpoints: []*store.Endpoint{{ID: strings.Repeat("c", 64), Network: "n", NetworkID: strings.Repeat("a", 64), IfName: "eth0",
+			IP: netip.MustParseAddr("10.1.0.2"), MAC: "02:42:0a:01:00:02", HostVeth: "mdnvcccccccc"}},
+		Ports: []store.Port{{HostPort: 8080, HostPortEnd: 8080, Port: 80, PortEnd: 80, Proto: "tcp"}}}
+	s.Host = store.Host{Schema: store.Schema, ForwardingEnabled: true, ForwardPolicyWas: "ACCEPT"}
+	return s
+}
+
+func TestPlanNetworkCreate(t *testing.T) {
+	p := newPlanner(t, nil)
+	out := p.plan(func() error { _, err := p.e.CreateNetwork(NetworkRequest{Name: "x", Driver: "fake"}); return err })
+	// 172.18/16 is routed by the (fake) host: the next pool.
+	has(t, out, "# network create x", "sysctl -w net.ipv4.ip_forward=1", "fake: build x", "# firewall: 1 networks, 0 published ports")
+	if c := p.fw.Changes; len(c) != 1 || len(c[0][1].Networks) != 1 || c[0][1].Networks[0].Subnet.String() != "172.19.0.0/16" || !c[0][1].ForwardDrop {
+		t.Errorf("firewall intent: %+v", c)
+	}
+}
+
+func TestPlanRunConnectPublishRm(t *testing.T) {
+	p := newPlanner(t, map[string]bool{"s": true})
+	p.records(oneNetwork())
+	out := p.plan(func() error {
+		_, err := p.e.CreateSandbox(RunRequest{Name: "r", Network: "n", IP: "10.1.0.9", Ports: []string{"9090:90"}, Detach: true})
+		return err
+	})
+	has(t, out, "ip netns add r", "fake: attach r eth0 10.1.0.9 to n", "ip -n r route replace default via 10.1.0.1 dev eth0", "# firewall: 1 networks, 2 published ports")
+	if ports := p.fw.Changes[0][1].Ports; len(ports) != 2 || ports[0].Sandbox != "r" || ports[0].IP.String() != "10.1.0.9" || ports[0].HostPort != 9090 {
+		t.Errorf("firewall ports: %+v", ports)
+	}
+
+	out = p.plan(func() error { return p.e.Connect(ConnectRequest{Network: "bridge", Sandbox: "s"}) })
+	// The default network (a bridge one) comes with its first user; s's
+	// second interface is eth1.
+	has(t, out, "ip link add mdn0", "type veth peer name eth1", "ip addr add 172.17.0.1/16 dev mdn0")
+
+	out = p.plan(func() error { _, err := p.e.Expose("s", []string{"7000"}); return err })
+	has(t, out, "# expose s 7000", "# firewall: 1 networks, 2 published ports")
+
+	out = p.plan(func() error { return p.e.RemoveSandbox("s", true) })
+	has(t, out, "fake: undo attach s eth0 10.1.0.2 to n", "ip netns del s", "rm -f "+p.st.LogFile("s"), `"net:[4242]" ]; then kill -9`)
+	if strings.Index(out, "ip netns del s") > strings.Index(out, "kill -9") {
+		t.Errorf("the kill is the last step, after everything that can fail:\n%s", out)
+	}
+	if c := p.fw.Changes[len(p.fw.Changes)-1][1]; len(c.Ports) != 0 {
+		t.Errorf("rm leaves no published port in the intent: %+v", c.Ports)
+	}
+	if err := p.e.RemoveSandbox("s", false); err == nil || !strings.Contains(err.Error(), "it has running processes") {
+		t.Errorf("rm without -f of a running sandbox: %v", err)
+	}
+}
