@@ -66,8 +66,10 @@ func (e *Engine) Doctor() ([]Finding, error) {
 		c.add(Fault, err.Error(), "install iptables: apt-get install iptables")
 		return c.out, nil
 	}
-	checkNetworks(c, s)
-	checkSandboxes(c, s)
+	ctx := plan.NewContext(nil)
+	defer ctx.Close()
+	checkNetworks(c, ctx, s)
+	checkSandboxes(c, ctx, &tx{e: e, old: s, new: s, fw: fw}, s)
 	if len(lerrs) > 0 {
 		// What an unreadable record describes would look like a leftover:
 		// nothing is called one (nor removed by --fix) until it is mended.
@@ -140,49 +142,35 @@ func checkHost(c *checker, s *store.State, fw firewall.Backend) {
 	}
 }
 
-func checkNetworks(c *checker, s *store.State) {
+// notInPlace walks steps that can check themselves and names, by its
+// first command, each whose object is not in place.
+func notInPlace(ctx *plan.Context, steps []plan.Step) []string {
+	var out []string
+	for _, st := range steps {
+		if c, ok := st.(plan.Checker); ok {
+			if done, err := c.Satisfied(ctx); err != nil || !done {
+				out = append(out, strings.SplitN(st.Commands()[0], "\n", 2)[0])
+			}
+		}
+	}
+	return out
+}
+
+// checkNetworks walks each network's own setup steps.
+func checkNetworks(c *checker, ctx *plan.Context, s *store.State) {
 	for _, name := range s.NetworkNames() {
 		n := s.Networks[name]
-		l, err := netlink.LinkByName(n.Bridge)
-		if err != nil {
-			c.add(Drift, fmt.Sprintf("network %s: its bridge %s is missing", name, n.Bridge), "minidocker-net restore")
-			continue
-		}
-		var probs []string
-		if l.Type() != "bridge" {
-			probs = append(probs, n.Bridge+" is a "+l.Type()+", not a bridge")
-		}
-		if l.Attrs().Flags&1 == 0 {
-			probs = append(probs, n.Bridge+" is down")
-		}
-		if !hasAddr(l, netip.PrefixFrom(n.Gateway, n.Subnet.Bits())) {
-			probs = append(probs, fmt.Sprintf("%s lacks its address %s/%d", n.Bridge, n.Gateway, n.Subnet.Bits()))
-		}
-		if v, err := sysctl.Get("net.ipv4.conf." + n.Bridge + ".route_localnet"); !n.Internal && err == nil && v != "1" {
-			probs = append(probs, "route_localnet is off on "+n.Bridge+" (127.0.0.1 ports do not answer)")
-		}
-		if len(probs) > 0 {
-			c.add(Drift, "network "+name+": "+strings.Join(probs, "; "), "minidocker-net restore")
+		if missing := notInPlace(ctx, networkSteps(n)); len(missing) > 0 {
+			c.add(Drift, fmt.Sprintf("network %s (bridge %s): not in place: %s", name, n.Bridge, strings.Join(missing, "; ")), "minidocker-net restore")
 		} else {
 			c.add(OK, fmt.Sprintf("network %s: bridge %s, %s", name, n.Bridge, n.Subnet), "")
 		}
 	}
 }
 
-func hasAddr(l netlink.Link, p netip.Prefix) bool {
-	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if a.IPNet.String() == p.String() {
-			return true
-		}
-	}
-	return false
-}
-
-func checkSandboxes(c *checker, s *store.State) {
+// checkSandboxes walks each sandbox's own setup steps: namespace, /etc
+// files, interfaces, default route.
+func checkSandboxes(c *checker, ctx *plan.Context, t *tx, s *store.State) {
 	for _, name := range s.SandboxNames() {
 		sb := s.Sandboxes[name]
 		if sb.Mode == store.ModeHost {
@@ -193,53 +181,20 @@ func checkSandboxes(c *checker, s *store.State) {
 			continue
 		}
 		var probs []string
-		h, err := nsnet.Open(name)
-		if err != nil {
-			c.add(Drift, "sandbox "+name+": "+err.Error(), "minidocker-net restore")
-			continue
-		}
 		for _, ep := range sb.Endpoints {
-			n := s.Networks[ep.Network]
-			if n == nil {
+			if s.Networks[ep.Network] == nil {
 				probs = append(probs, "its network "+ep.Network+" has no record")
-				continue
-			}
-			hl, err := netlink.LinkByName(ep.HostVeth)
-			if err != nil {
-				probs = append(probs, "the host end "+ep.HostVeth+" of "+ep.IfName+" is missing")
-			} else if br, err := netlink.LinkByName(n.Bridge); err == nil && hl.Attrs().MasterIndex != br.Attrs().Index {
-				probs = append(probs, ep.HostVeth+" is not on bridge "+n.Bridge)
-			}
-			il, err := h.LinkByName(ep.IfName)
-			if err != nil {
-				probs = append(probs, ep.IfName+" is missing inside")
-				continue
-			}
-			addrs, _ := h.AddrList(il, netlink.FAMILY_V4)
-			found := false
-			for _, a := range addrs {
-				found = found || a.IPNet.String() == netip.PrefixFrom(ep.IP, n.Subnet.Bits()).String()
-			}
-			if !found {
-				probs = append(probs, fmt.Sprintf("%s lacks %s", ep.IfName, ep.IP))
 			}
 		}
-		if gw := gatewayOf(s, sb); gw != nil {
-			routes, _ := h.RouteList(nil, netlink.FAMILY_V4)
-			ok := false
-			for _, r := range routes {
-				isDefault := r.Dst == nil || r.Dst.IP.IsUnspecified()
-				if isDefault && r.Gw != nil && r.Gw.String() == gw.Via.String() {
-					ok = true
-				}
+		if len(probs) == 0 {
+			steps, err := t.sandboxSteps(s, sb)
+			if err != nil {
+				c.add(Fault, "sandbox "+name+": "+err.Error(), "")
+				continue
 			}
-			if !ok {
-				probs = append(probs, "its default route is not via "+gw.Via.String())
+			if missing := notInPlace(ctx, steps); len(missing) > 0 {
+				probs = append(probs, "not in place: "+strings.Join(missing, "; "))
 			}
-		}
-		h.Close()
-		if b, err := os.ReadFile(filepath.Join(etcfiles.Dir(name), "hosts")); err != nil || string(b) != model.HostsFile(s, sb) {
-			probs = append(probs, "/etc/netns/"+name+"/hosts differs from the records")
 		}
 		if len(probs) > 0 {
 			c.add(Drift, "sandbox "+name+": "+strings.Join(probs, "; "), "minidocker-net restore")
