@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/minidocker-net/minidocker-net/bridge"
+	"github.com/minidocker-net/minidocker-net/driver"
+	"github.com/minidocker-net/minidocker-net/ipam"
+	"github.com/minidocker-net/minidocker-net/model"
+	"github.com/minidocker-net/minidocker-net/nsnet"
+	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/store"
+)
+
+// gatewayOf is the default route a sandbox has in state s (nil: none).
+func gatewayOf(s *store.State, sb *store.Sandbox) *nsnet.Gateway {
+	ep := model.GatewayEndpoint(s, sb)
+	if ep == nil {
+		return nil
+	}
+	return &nsnet.Gateway{Via: s.Networks[ep.Network].Gateway, Link: ep.IfName}
+}
+
+// usedIPs returns the addresses taken on a network.
+func usedIPs(s *store.State, network string) map[netip.Addr]bool {
+	used := map[netip.Addr]bool{}
+	for _, sb := range s.Sandboxes {
+		if ep := sb.Endpoint(network); ep != nil {
+			used[ep.IP] = true
+		}
+	}
+	return used
+}
+
+// newEndpoint allocates an endpoint on a network for a sandbox.
+func (t *tx) newEndpoint(sb *store.Sandbox, n *store.Network, ip string, aliases []string, prio int) (*store.Endpoint, error) {
+	if sb.Endpoint(n.Name) != nil {
+		return nil, fmt.Errorf("endpoint with name %s already exists in network %s", sb.Name, n.Name)
+	}
+	if n.Default && len(aliases) > 0 {
+		return nil, errors.New("network-scoped alias is supported only for containers in user defined networks")
+	}
+	for _, a := range aliases {
+		if err := ValidateName("alias", a); err != nil {
+			return nil, err
+		}
+	}
+	pool := ipam.Pool{Subnet: n.Subnet, Range: n.IPRange, Gateway: n.Gateway}
+	used := usedIPs(t.new, n.Name)
+	ep := &store.Endpoint{ID: NewID(), Network: n.Name, NetworkID: n.ID, Aliases: aliases, GwPriority: prio}
+	if ip != "" {
+		if n.Default {
+			return nil, errors.New("user specified IP address is supported on user defined networks only")
+		}
+		if !n.UserSubnet {
+			return nil, errors.New("user specified IP address is supported only when connecting to networks with user configured subnets")
+		}
+		a, err := ipam.ParseAddr("IP address", ip)
+		if err != nil {
+			return nil, err
+		}
+		if err := pool.Check(a, used); err != nil {
+			return nil, err
+		}
+		ep.IP, ep.StaticIP = a, true
+	} else {
+		a, err := pool.Next(used)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: %w", n.Name, err)
+		}
+		ep.IP = a
+	}
+	ep.MAC = bridge.MACFor(ep.IP)
+	ep.IfName = nextIfName(sb)
+	veths := map[string]bool{}
+	for _, o := range t.new.Sandboxes {
+		for _, e := range o.Endpoints {
+			veths[e.HostVeth] = true
+		}
+	}
+	ep.HostVeth = vethName(ep.ID, func(v string) bool { return veths[v] || t.e.kernel.LinkExists(v) })
+	return ep, nil
+}
+
+// nextIfName returns the lowest free ethN inside a sandbox, as Docker does.
+func nextIfName(sb *store.Sandbox) string {
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("eth%d", i)
+		if !slices.ContainsFunc(sb.Endpoints, func(e *store.Endpoint) bool { return e.IfName == name }) {
+			return name
+		}
+	}
+}
+
+// endpointSteps attach a sandbox to a network, its driver's way.
+func endpointSteps(sb *store.Sandbox, ep *store.Endpoint, n *store.Network) []plan.Step {
+	return driver.Of(n).EndpointSteps(sb, ep, n)
+}
