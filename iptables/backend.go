@@ -16,27 +16,32 @@ import (
 // Backend is the iptables firewall backend: Docker 28's layout, with
 // every command's change applied by one iptables-restore.
 type Backend struct {
-	cache string // where the ruleset is kept between commands
-	rs    *Ruleset
+	family Family
+	cache  string // where the ruleset is kept between commands
+	rs     *Ruleset
 }
 
 var _ firewall.Backend = (*Backend)(nil)
 
 // New returns the backend for one command; cache is where the ruleset is
 // kept between commands ("" for none).
-func New(cache string) *Backend { return &Backend{cache: cache} }
+func New(cache string) *Backend { return NewFamily(IPv4, cache) }
 
-func (b *Backend) Name() string { return "iptables" }
+// NewFamily returns the backend of one address family (ip6tables for
+// IPv6).
+func NewFamily(f Family, cache string) *Backend { return &Backend{family: f, cache: cache} }
+
+func (b *Backend) Name() string { return b.family.Tool }
 
 // ruleset returns the kernel's ruleset, read once per command: from the
 // cache when the nftables generation proves it current.
 func (b *Backend) ruleset() (*Ruleset, error) {
 	if b.rs == nil {
-		if rs, ok := LoadCache(b.cache); ok && b.cache != "" {
+		if rs, ok := LoadCache(b.cache, b.family); ok && b.cache != "" {
 			b.rs = rs
 			return rs, nil
 		}
-		rs, err := Save()
+		rs, err := Save(b.family)
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +79,7 @@ func (b *Backend) Setup() ([]plan.Step, []string, string, error) {
 	for _, table := range Tables {
 		if !rs.HasTable(table) {
 			created = append(created, table)
-			steps = append(steps, &CreatedTable{Table: table})
+			steps = append(steps, &CreatedTable{Family: familyField(b.family), Table: table})
 		}
 	}
 	return steps, created, rs.Policy("filter", "FORWARD"), nil
@@ -83,7 +88,7 @@ func (b *Backend) Setup() ([]plan.Step, []string, string, error) {
 func (b *Backend) Teardown(created []string) []plan.Step {
 	var steps []plan.Step
 	for _, table := range created {
-		steps = append(steps, plan.Reverse{Inner: &CreatedTable{Table: table}})
+		steps = append(steps, plan.Reverse{Inner: &CreatedTable{Family: familyField(b.family), Table: table}})
 	}
 	return steps
 }
@@ -261,7 +266,7 @@ func (b *Backend) Rebuild(want firewall.Intent) (plan.Step, error) {
 }
 
 func (b *Backend) Remove(policy string, created []string, known bool) ([]plan.Step, error) {
-	rs, err := Save() // never the cache: reset trusts nothing it kept
+	rs, err := Save(b.family) // never the cache: reset trusts nothing it kept
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +301,7 @@ func (b *Backend) Check(want firewall.Intent) ([]firewall.Finding, error) {
 	for _, r := range rules {
 		known[r.Key()] = true
 		if !rs.HasRule(r) {
-			out = append(out, firewall.Finding{What: "iptables -t " + r.Table + " " + r.Line(), Why: r.Why, Missing: true})
+			out = append(out, firewall.Finding{What: b.family.Tool + " -t " + r.Table + " " + r.Line(), Why: r.Why, Missing: true})
 		}
 	}
 	for _, table := range Tables {
@@ -310,7 +315,7 @@ func (b *Backend) Check(want firewall.Intent) ([]firewall.Finding, error) {
 			}
 			for _, l := range t.Rules[ch] {
 				if !known[table+" "+l] {
-					out = append(out, firewall.Finding{What: "iptables -t " + table + " " + l, Why: "not in the records"})
+					out = append(out, firewall.Finding{What: b.family.Tool + " -t " + table + " " + l, Why: "not in the records"})
 				}
 			}
 		}
@@ -330,7 +335,7 @@ func owned(chain, line string) bool {
 // each followed by what it is for. Rules the intent calls for but the
 // kernel lacks, and rules in our chains nobody asked for, are flagged.
 func (b *Backend) List(w io.Writer, want firewall.Intent, tables []string) error {
-	rs, err := Save()
+	rs, err := Save(b.family)
 	if err != nil {
 		return err
 	}
@@ -436,7 +441,7 @@ func (b *Backend) Keep(ctx *plan.Context, ours bool) {
 	if b.cache == "" {
 		return
 	}
-	switch rs := Peek(ctx); {
+	switch rs := Peek(ctx, b.family); {
 	case !ours:
 		_ = os.Remove(b.cache)
 	case rs != nil:

@@ -27,6 +27,7 @@ func Layout(rules []Rule) *Ruleset {
 // policy is set. MINIDOCKER-USER belongs to the admin and is left alone.
 // A repair is not undone.
 type Rebuild struct {
+	Family string   `json:"family,omitempty"`
 	Script string   `json:"script"`
 	Cmds   []string `json:"cmds"`
 }
@@ -39,8 +40,9 @@ func (s *Rebuild) UndoCommands() []string   { return []string{"# a repair is not
 func (s *Rebuild) Undo(*plan.Context) error { return nil }
 
 func (s *Rebuild) Apply(ctx *plan.Context) error {
-	ForgetRuleset(ctx)
-	return restore(s.Script)
+	f := FamilyNamed(s.Family)
+	ForgetRuleset(ctx, f)
+	return restore(f, s.Script)
 }
 
 // PlanRebuild compares the kernel's ruleset with the rules the records call
@@ -56,13 +58,13 @@ func PlanRebuild(rs *Ruleset, desired []Rule, policy string) *Rebuild {
 			top[r.Key()] = true
 		}
 	}
-	r := &Rebuild{}
+	r := &Rebuild{Family: familyField(rs.Family)}
 	var b strings.Builder
 	for _, table := range Tables {
 		var lines []string
 		line := func(l string) {
 			lines = append(lines, l)
-			r.Cmds = append(r.Cmds, "iptables -t "+table+" "+l)
+			r.Cmds = append(r.Cmds, rs.Family.tool()+" -t "+table+" "+l)
 		}
 		for _, c := range BaseChains[table] {
 			if !rs.HasChain(table, c) {

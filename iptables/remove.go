@@ -10,6 +10,7 @@ import (
 // from other chains into MINIDOCKER* chains, and those chains. It is
 // reset's step, and reset is not undone.
 type Removal struct {
+	Family string   `json:"family,omitempty"`
 	Script string   `json:"script"`
 	Cmds   []string `json:"cmds"`
 }
@@ -24,7 +25,8 @@ func (r *Removal) Undo(*plan.Context) error { return nil }
 // FindOwned plans the removal of every rule and chain minidocker-net owns,
 // whatever the records say; policy, when set, is put back on FORWARD.
 func FindOwned(rs *Ruleset, policy string) *Removal {
-	r := &Removal{}
+	r := &Removal{Family: familyField(rs.Family)}
+	tool := rs.Family.tool()
 	var script strings.Builder
 	for _, table := range Tables {
 		t := rs.Tables[table]
@@ -42,22 +44,22 @@ func FindOwned(rs *Ruleset, policy string) *Removal {
 				if strings.Contains(l, "-j "+Prefix) {
 					spec := strings.SplitN(l, " ", 3)[2]
 					lines = append(lines, "-D "+c+" "+spec)
-					r.Cmds = append(r.Cmds, "iptables -t "+table+" -D "+c+" "+spec)
+					r.Cmds = append(r.Cmds, tool+" -t "+table+" -D "+c+" "+spec)
 				}
 			}
 		}
 		// Flush them all before deleting any: they jump to each other.
 		for _, c := range ours {
 			lines = append(lines, "-F "+c)
-			r.Cmds = append(r.Cmds, "iptables -t "+table+" -F "+c)
+			r.Cmds = append(r.Cmds, tool+" -t "+table+" -F "+c)
 		}
 		for _, c := range ours {
 			lines = append(lines, "-X "+c)
-			r.Cmds = append(r.Cmds, "iptables -t "+table+" -X "+c)
+			r.Cmds = append(r.Cmds, tool+" -t "+table+" -X "+c)
 		}
 		if table == "filter" && policy != "" && rs.Policy("filter", "FORWARD") != policy {
 			lines = append(lines, "-P FORWARD "+policy)
-			r.Cmds = append(r.Cmds, "iptables -P FORWARD "+policy)
+			r.Cmds = append(r.Cmds, tool+" -P FORWARD "+policy)
 		}
 		if len(lines) > 0 {
 			script.WriteString("*" + table + "\n" + strings.Join(lines, "\n") + "\nCOMMIT\n")
@@ -69,12 +71,13 @@ func FindOwned(rs *Ruleset, policy string) *Removal {
 
 // Apply removes it all with one iptables-restore.
 func (r *Removal) Apply(ctx *plan.Context) error {
-	ForgetRuleset(ctx)
-	defer ForgetRuleset(ctx)
+	f := FamilyNamed(r.Family)
+	ForgetRuleset(ctx, f)
+	defer ForgetRuleset(ctx, f)
 	if r.Script == "" {
 		return nil
 	}
-	return restore(r.Script)
+	return restore(f, r.Script)
 }
 
 // HoldsOurs reports whether a table has a chain of ours or a rule that

@@ -18,10 +18,11 @@ type restorer struct {
 	stdin  io.WriteCloser
 	stderr bytes.Buffer
 	done   bool
+	tool   string
 }
 
-func startRestore() (*restorer, error) {
-	r := &restorer{cmd: exec.Command(restoreCmd, "--noflush", "--wait")}
+func startRestore(f Family) (*restorer, error) {
+	r := &restorer{cmd: exec.Command(f.Restore, "--noflush", "--wait")}
 	r.cmd.Stderr = &r.stderr
 	// Should it leave a child holding its stderr, Wait still returns.
 	r.cmd.WaitDelay = 2 * time.Second
@@ -30,9 +31,9 @@ func startRestore() (*restorer, error) {
 		err = r.cmd.Start()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", restoreCmd, err)
+		return nil, fmt.Errorf("%s: %w", f.Restore, err)
 	}
-	r.stdin = stdin
+	r.stdin, r.tool = stdin, f.Restore
 	return r, nil
 }
 
@@ -42,10 +43,10 @@ func (r *restorer) finish(script string) error {
 	_, werr := io.WriteString(r.stdin, script)
 	r.stdin.Close()
 	if err := r.cmd.Wait(); err != nil {
-		return fmt.Errorf("%s: %w: %s", restoreCmd, err, strings.TrimSpace(r.stderr.String()))
+		return fmt.Errorf("%s: %w: %s", r.tool, err, strings.TrimSpace(r.stderr.String()))
 	}
 	if werr != nil {
-		return fmt.Errorf("%s: %w", restoreCmd, werr)
+		return fmt.Errorf("%s: %w", r.tool, werr)
 	}
 	return nil
 }
@@ -60,15 +61,14 @@ func (r *restorer) Close() {
 	}
 }
 
-func restore(script string) error {
-	r, err := startRestore()
+func restore(f Family, script string) error {
+	r, err := startRestore(f)
 	if err != nil {
 		return err
 	}
 	return r.finish(script)
 }
 
-const restorerKey = "nat.restorer"
 
 // Prestart starts the iptables-restore of the plan's first rule change
 // before the plan runs, so that its exec and start-up (about 1.2 ms, as
@@ -77,7 +77,8 @@ const restorerKey = "nat.restorer"
 func Prestart(ctx *plan.Context, steps []plan.Step) {
 	for _, s := range steps {
 		if r, ok := s.(*RulesStep); ok && len(r.Ops) > 0 {
-			_, _ = plan.Cached(ctx, restorerKey, startRestore) // on error, the step starts its own and reports
+			f := FamilyNamed(r.Family)
+			_, _ = plan.Cached(ctx, f.key("restorer"), func() (*restorer, error) { return startRestore(f) }) // on error, the step starts its own and reports
 			return
 		}
 	}
@@ -85,10 +86,10 @@ func Prestart(ctx *plan.Context, steps []plan.Step) {
 
 // restoreIn applies a script with the plan's prestarted iptables-restore,
 // or a new one.
-func restoreIn(ctx *plan.Context, script string) error {
-	if r, ok := plan.Lookup[*restorer](ctx, restorerKey); ok && !r.done {
-		ctx.Forget(restorerKey)
+func restoreIn(ctx *plan.Context, f Family, script string) error {
+	if r, ok := plan.Lookup[*restorer](ctx, f.key("restorer")); ok && !r.done {
+		ctx.Forget(f.key("restorer"))
 		return r.finish(script)
 	}
-	return restore(script)
+	return restore(f, script)
 }

@@ -19,9 +19,9 @@ func fakeRestore(t *testing.T) (log string) {
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	old := restoreCmd
-	restoreCmd = bin
-	t.Cleanup(func() { restoreCmd = old })
+	old := IPv4.Restore
+	IPv4.Restore = bin
+	t.Cleanup(func() { IPv4.Restore = old })
 	return log
 }
 
@@ -38,17 +38,17 @@ func TestPrestartedRestoreTakesTheFirstScriptOnly(t *testing.T) {
 	ctx := plan.NewContext(nil)
 	step := &RulesStep{Ops: []TableOp{{Table: "nat", Op: Op{Kind: OpAdd, Chain: "MINIDOCKER", Spec: "-j RETURN"}}}}
 	Prestart(ctx, []plan.Step{step})
-	r, ok := plan.Lookup[*restorer](ctx, restorerKey)
+	r, ok := plan.Lookup[*restorer](ctx, IPv4.key("restorer"))
 	if !ok {
 		t.Fatal("a plan with a rule change should start iptables-restore ahead")
 	}
-	if err := restoreIn(ctx, "*nat\nfirst\nCOMMIT\n"); err != nil {
+	if err := restoreIn(ctx, IPv4, "*nat\nfirst\nCOMMIT\n"); err != nil {
 		t.Fatal(err)
 	}
 	if r.cmd.ProcessState == nil || !r.cmd.ProcessState.Success() {
 		t.Error("the first script should go to the prestarted iptables-restore")
 	}
-	if err := restoreIn(ctx, "*nat\nFAIL\nCOMMIT\n"); err == nil || !strings.Contains(err.Error(), "line 2 failed") {
+	if err := restoreIn(ctx, IPv4, "*nat\nFAIL\nCOMMIT\n"); err == nil || !strings.Contains(err.Error(), "line 2 failed") {
 		t.Errorf("a second script runs in a process of its own, and its error is reported: %v", err)
 	}
 	ctx.Close()
@@ -61,11 +61,11 @@ func TestUnusedPrestartedRestoreCommitsNothing(t *testing.T) {
 	log := fakeRestore(t)
 	ctx := plan.NewContext(nil)
 	Prestart(ctx, []plan.Step{&RulesStep{}}) // no ops: nothing to start
-	if _, ok := plan.Lookup[*restorer](ctx, restorerKey); ok {
+	if _, ok := plan.Lookup[*restorer](ctx, IPv4.key("restorer")); ok {
 		t.Error("a plan without rule changes should start nothing")
 	}
 	Prestart(ctx, []plan.Step{&RulesStep{Ops: []TableOp{{Table: "filter", Op: Op{Kind: OpAdd, Chain: "MINIDOCKER-USER", Spec: "-j RETURN"}}}}})
-	r, ok := plan.Lookup[*restorer](ctx, restorerKey)
+	r, ok := plan.Lookup[*restorer](ctx, IPv4.key("restorer"))
 	if !ok {
 		t.Fatal("not started")
 	}

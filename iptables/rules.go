@@ -52,15 +52,6 @@ func (r Rule) Line() string { return "-A " + r.Chain + " " + r.Spec }
 // Key identifies the rule regardless of Why and Top.
 func (r Rule) Key() string { return r.Table + " " + r.Line() }
 
-// Command renders the rule as the iptables command that adds it.
-func (r Rule) Command() string {
-	op := "-A"
-	if r.Top {
-		op = "-I"
-	}
-	return "iptables -t " + r.Table + " " + op + " " + r.Chain + " " + r.Spec
-}
-
 // BaseChains are the chains that exist while at least one network exists.
 var BaseChains = map[string][]string{
 	"raw":    {ChainPrerouting},

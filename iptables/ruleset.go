@@ -20,6 +20,7 @@ type Table struct {
 
 // Ruleset is the parsed output of iptables-save.
 type Ruleset struct {
+	Family Family
 	Tables map[string]*Table
 	// NFTables is true when iptables-save reported the nf_tables backend.
 	NFTables bool
@@ -163,7 +164,7 @@ func (rs *Ruleset) apply(table string, op Op) {
 
 // clone copies the ruleset, to simulate a batch.
 func (rs *Ruleset) clone() *Ruleset {
-	c := &Ruleset{Tables: map[string]*Table{}, NFTables: rs.NFTables, Gen: rs.Gen}
+	c := &Ruleset{Family: rs.Family, Tables: map[string]*Table{}, NFTables: rs.NFTables, Gen: rs.Gen}
 	for name, t := range rs.Tables {
 		ct := &Table{Name: name, Chains: slices.Clone(t.Chains), Policies: map[string]string{}, Rules: map[string][]string{}}
 		for k, v := range t.Policies {
@@ -223,18 +224,20 @@ func (rs *Ruleset) write(b *strings.Builder) {
 	}
 }
 
-// Save runs iptables-save once and parses it. It is the check that keeps
-// rules from being added twice or deleted when absent.
-func Save() (*Ruleset, error) {
+// Save runs iptables-save (or the family's) once and parses it. It is
+// the check that keeps rules from being added twice or deleted when
+// absent.
+func Save(f Family) (*Ruleset, error) {
 	before, gerr := Generation()
-	out, err := exec.Command(saveCmd).Output()
+	out, err := exec.Command(f.Save).Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w%s", saveCmd, err, stderrOf(err))
+		return nil, fmt.Errorf("%s: %w%s", f.Save, err, stderrOf(err))
 	}
 	rs, err := ParseSave(out)
 	if err != nil {
 		return nil, err
 	}
+	rs.Family = f
 	if after, err := Generation(); gerr == nil && err == nil && after == before && rs.NFTables {
 		rs.Gen = after
 	}
@@ -245,7 +248,7 @@ func Save() (*Ruleset, error) {
 // kernel's nftables generation shows nothing has changed since: then it is
 // exactly what iptables-save would print, read in microseconds instead of
 // a process whose cost grows with the ruleset (20 ms at 3000 rules).
-func LoadCache(path string) (*Ruleset, bool) {
+func LoadCache(path string, f Family) (*Ruleset, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, false
@@ -261,7 +264,7 @@ func LoadCache(path string) (*Ruleset, bool) {
 	if err != nil {
 		return nil, false
 	}
-	rs.Gen, rs.NFTables = gen, true
+	rs.Gen, rs.NFTables, rs.Family = gen, true, f
 	return rs, true
 }
 
@@ -281,12 +284,6 @@ func (rs *Ruleset) StoreCache(path string) error {
 	}
 	return os.Rename(tmp, path)
 }
-
-// Binaries, overridable for a host whose active iptables is not the default.
-var (
-	saveCmd    = "iptables-save"
-	restoreCmd = "iptables-restore"
-)
 
 func stderrOf(err error) string {
 	if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {

@@ -98,9 +98,10 @@ func (o Op) restoreLines() []string {
 	return nil
 }
 
-// Command renders the op as the iptables command a person would type.
-func (o Op) Command(table string) string {
-	ipt := "iptables -t " + table + " "
+// Command renders the op as the command a person would type, with the
+// family's tool.
+func (o Op) Command(tool, table string) string {
+	ipt := tool + " -t " + table + " "
 	switch o.Kind {
 	case OpNewChain:
 		return ipt + "-N " + o.Chain
@@ -134,7 +135,8 @@ type TableOp struct {
 // Each table commits as a transaction of its own, so when a later table
 // fails the ruleset is read again to learn exactly what did apply.
 type RulesStep struct {
-	Ops []TableOp `json:"ops"`
+	Family string    `json:"family,omitempty"`
+	Ops    []TableOp `json:"ops"`
 
 	// Which ops the last Apply (or the inverses the last Undo) changed, so
 	// that undo reverts exactly that and nothing that was there before.
@@ -148,17 +150,17 @@ func init() {
 
 func (s *RulesStep) Kind() string { return "iptables" }
 
-func (s *RulesStep) Commands() []string { return render(s.Ops) }
+func (s *RulesStep) Commands() []string { return render(FamilyNamed(s.Family), s.Ops) }
 
-func (s *RulesStep) UndoCommands() []string { return render(inverseAll(s.Ops)) }
+func (s *RulesStep) UndoCommands() []string { return render(FamilyNamed(s.Family), inverseAll(s.Ops)) }
 
-func render(ops []TableOp) []string {
+func render(f Family, ops []TableOp) []string {
 	var out []string
 	if len(ops) > 1 {
-		out = append(out, fmt.Sprintf("# %d rule changes, applied as one iptables-restore --noflush batch:", len(ops)))
+		out = append(out, fmt.Sprintf("# %d rule changes, applied as one %s --noflush batch:", len(ops), f.Restore))
 	}
 	for _, o := range ops {
-		out = append(out, o.Command(o.Table))
+		out = append(out, o.Command(f.Tool, o.Table))
 	}
 	return out
 }
@@ -173,22 +175,19 @@ func inverseAll(ops []TableOp) []TableOp {
 	return inv
 }
 
-// rulesetKey caches the saved ruleset for the whole plan.
-const rulesetKey = "nat.ruleset"
-
 // Seed gives a plan the ruleset read while planning it, so applying does
 // not read it again: the command holds the lock, and nothing else writes
 // our chains in between.
-func Seed(ctx *plan.Context, rs *Ruleset) { plan.Seed(ctx, rulesetKey, rs) }
+func Seed(ctx *plan.Context, rs *Ruleset) { plan.Seed(ctx, rs.Family.key("ruleset"), rs) }
 
 // ForgetRuleset makes the next Current read the kernel again, after
 // changes made outside the plan's steps.
-func ForgetRuleset(ctx *plan.Context) { ctx.Forget(rulesetKey) }
+func ForgetRuleset(ctx *plan.Context, f Family) { ctx.Forget(f.key("ruleset")) }
 
-// Current returns the ruleset as the plan sees it: saved once, then kept
-// up to date by every step.
-func Current(ctx *plan.Context) (*Ruleset, error) {
-	return plan.Cached(ctx, rulesetKey, Save)
+// Current returns a family's ruleset as the plan sees it: saved once,
+// then kept up to date by every step.
+func Current(ctx *plan.Context, f Family) (*Ruleset, error) {
+	return plan.Cached(ctx, f.key("ruleset"), func() (*Ruleset, error) { return Save(f) })
 }
 
 func (s *RulesStep) Apply(ctx *plan.Context) error {
@@ -225,7 +224,8 @@ func (s *RulesStep) Undo(ctx *plan.Context) error {
 // which ones changed the ruleset, also when it fails half-way.
 func (s *RulesStep) run(ctx *plan.Context, ops []TableOp, sel func(int) bool) ([]bool, error) {
 	done := make([]bool, len(ops))
-	rs, err := Current(ctx)
+	f := FamilyNamed(s.Family)
+	rs, err := Current(ctx, f)
 	if err != nil {
 		return done, err
 	}
@@ -266,10 +266,10 @@ func (s *RulesStep) run(ctx *plan.Context, ops []TableOp, sel func(int) bool) ([
 	b.WriteString("COMMIT\n")
 	gen, gerr := Generation()
 	tables := strings.Count(b.String(), "COMMIT\n")
-	if err := restoreIn(ctx, b.String()); err != nil {
+	if err := restoreIn(ctx, f, b.String()); err != nil {
 		// Tables before the failing one committed: find out what applied.
-		ctx.Forget(rulesetKey)
-		after, serr := Current(ctx)
+		ForgetRuleset(ctx, f)
+		after, serr := Current(ctx, f)
 		for i, o := range ops {
 			done[i] = done[i] && serr == nil && o.satisfied(after, o.Table)
 		}
@@ -289,9 +289,10 @@ func (s *RulesStep) run(ctx *plan.Context, ops []TableOp, sel func(int) bool) ([
 	return done, nil
 }
 
-// Peek returns the plan's ruleset if it has one, without reading the kernel.
-func Peek(ctx *plan.Context) *Ruleset {
-	rs, _ := plan.Lookup[*Ruleset](ctx, rulesetKey)
+// Peek returns the plan's ruleset of a family if it has one, without
+// reading the kernel.
+func Peek(ctx *plan.Context, f Family) *Ruleset {
+	rs, _ := plan.Lookup[*Ruleset](ctx, f.key("ruleset"))
 	return rs
 }
 
@@ -384,5 +385,5 @@ func (c Change) Steps(rs *Ruleset) []plan.Step {
 		}
 		sim.apply(all[i].Table, all[i].Op)
 	}
-	return []plan.Step{&RulesStep{Ops: all}}
+	return []plan.Step{&RulesStep{Family: familyField(rs.Family), Ops: all}}
 }

@@ -18,14 +18,17 @@ import (
 // can, over netlink. On the legacy backend tables cannot go and undo does
 // nothing.
 type CreatedTable struct {
-	Table string `json:"table"`
+	Family string `json:"family,omitempty"`
+	Table  string `json:"table"`
 }
 
 func (s *CreatedTable) Kind() string { return "iptables-table" }
 func (s *CreatedTable) Commands() []string {
 	return []string{"# table " + s.Table + " is created by its first rule"}
 }
-func (s *CreatedTable) UndoCommands() []string { return []string{"nft delete table ip " + s.Table} }
+func (s *CreatedTable) UndoCommands() []string {
+	return []string{"nft delete table " + FamilyNamed(s.Family).NFTName + " " + s.Table}
+}
 
 // Satisfied: there is nothing to do, the rules create the table.
 func (s *CreatedTable) Satisfied(*plan.Context) (bool, error) { return true, nil }
@@ -34,7 +37,8 @@ func (s *CreatedTable) Satisfied(*plan.Context) (bool, error) { return true, nil
 func (s *CreatedTable) Apply(*plan.Context) error { return nil }
 
 func (s *CreatedTable) Undo(ctx *plan.Context) error {
-	rs, err := Current(ctx)
+	f := FamilyNamed(s.Family)
+	rs, err := Current(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -44,11 +48,11 @@ func (s *CreatedTable) Undo(ctx *plan.Context) error {
 	}
 	conn, err := nftables.New()
 	if err != nil {
-		return fmt.Errorf("nft delete table ip %s: %w", s.Table, err)
+		return fmt.Errorf("%s: %w", s.UndoCommands()[0], err)
 	}
-	conn.DelTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: s.Table})
+	conn.DelTable(&nftables.Table{Family: f.NFT, Name: s.Table})
 	if err := conn.Flush(); err != nil && !strings.Contains(err.Error(), "no such file") {
-		return fmt.Errorf("nft delete table ip %s: %w", s.Table, err)
+		return fmt.Errorf("%s: %w", s.UndoCommands()[0], err)
 	}
 	rs.dropTable(s.Table)
 	return nil
