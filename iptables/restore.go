@@ -69,7 +69,6 @@ func restore(f Family, script string) error {
 	return r.finish(script)
 }
 
-
 // Prestart starts the iptables-restore of the plan's first rule change
 // before the plan runs, so that its exec and start-up (about 1.2 ms, as
 // long as the rule change itself) overlap the steps before it. Starting
