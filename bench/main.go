@@ -32,6 +32,7 @@ var (
 	quick    = flag.Bool("quick", false, "fewer repetitions and a smaller scale (a smoke run)")
 	inside   = flag.Bool("inside", false, "internal: already in the throwaway host")
 	parts    = flag.String("parts", "latency,throughput,resources,scaling", "which measurements to run")
+	before   = flag.String("before", "", "another minidocker-net binary (the code before a change) to measure beside, in the same interleaved run")
 )
 
 func want(part string) bool { return strings.Contains(","+*parts+",", ","+part+",") }
@@ -59,6 +60,9 @@ func relaunch() int {
 	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	args := []string{self, "-inside", "-mdn", abs(*mdn), "-out", abs(*out), fmt.Sprintf("-docker=%v", *withDock), fmt.Sprintf("-quick=%v", *quick), "-parts", *parts}
+	if *before != "" {
+		args = append(args, "-before", abs(*before))
+	}
 	cmd := hostns.Command(self, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -87,6 +91,7 @@ type Latency struct {
 	Op     string  `json:"op"`
 	Ours   float64 `json:"ours_ms"`
 	Docker float64 `json:"docker_ms,omitempty"`
+	Before float64 `json:"before_ms,omitempty"` // -before's binary
 }
 
 // Point is one measurement of a scaling curve.
@@ -148,6 +153,11 @@ func median(v []float64) float64 {
 }
 
 func m(args ...string) float64 { return timed(*mdn, args...) }
+
+// b runs the -before binary with a state directory of its own.
+func b(args ...string) float64 {
+	return timed(*before, append([]string{"--state-dir", "/run/mdn-before"}, args...)...)
+}
 func d(args ...string) float64 { return timed("docker", args...) }
 
 func run() error {
@@ -169,7 +179,7 @@ ip -n client addr add 203.0.113.2/24 dev c0 && ip -n client link set c0 up && ip
 		fmt.Println("== latency (median of", reps, "interleaved runs)")
 		res.Latency = latency(reps, docker)
 		for _, l := range res.Latency {
-			fmt.Printf("%-32s ours %8.1f ms   docker %8.1f ms\n", l.Op, l.Ours, l.Docker)
+			fmt.Printf("%-32s ours %8.1f ms   docker %8.1f ms   before %8.1f ms\n", l.Op, l.Ours, l.Docker, l.Before)
 		}
 	}
 	if want("throughput") {
@@ -241,51 +251,74 @@ func ports(n, base int, prefix string) []string {
 }
 
 func latency(reps int, docker bool) []Latency {
+	// ours runs with one of our binaries: the one measured (m, names as
+	// they are) or the one before (b, names prefixed so that both can
+	// share the host's namespaces).
+	type tool struct {
+		run func(args ...string) float64
+		pre string
+	}
 	type op struct {
 		name   string
-		ours   func(i int) float64
+		ours   func(t tool, i int) float64
 		docker func(i int) float64
+	}
+	tools := []tool{{m, ""}}
+	if *before != "" {
+		tools = append(tools, tool{b, "b"})
 	}
 	// Warm both up: the first network sets the host up, the first run of
 	// Docker's default network creates docker0.
-	m("network", "create", "warm")
-	m("run", "-d", "--net", "warm", "--name", "warm")
+	for _, t := range tools {
+		t.run("network", "create", t.pre+"warm")
+		t.run("run", "-d", "--net", t.pre+"warm", "--name", t.pre+"warm")
+	}
 	if docker {
 		d("network", "create", "warm")
 		d("run", "-d", "--net", "warm", "--name", "warm", dockerhost.Image, "sleep", "1d")
 	}
 	ops := []op{
-		{"network create", func(i int) float64 { return m("network", "create", fmt.Sprintf("n%d", i)) },
+		{"network create", func(t tool, i int) float64 { return t.run("network", "create", t.pre+fmt.Sprintf("n%d", i)) },
 			func(i int) float64 { return d("network", "create", fmt.Sprintf("n%d", i)) }},
-		{"run -d (sandbox, no process)", func(i int) float64 { return m("run", "-d", "--net", "warm", "--name", fmt.Sprintf("s%d", i)) },
+		{"run -d (sandbox, no process)", func(t tool, i int) float64 {
+			return t.run("run", "-d", "--net", t.pre+"warm", "--name", t.pre+fmt.Sprintf("s%d", i))
+		},
 			func(i int) float64 {
 				return d("run", "-d", "--net", "warm", "--name", fmt.Sprintf("s%d", i), dockerhost.Image, "sleep", "1d")
 			}},
-		{"network connect", func(i int) float64 { return m("network", "connect", fmt.Sprintf("n%d", i), fmt.Sprintf("s%d", i)) },
+		{"network connect", func(t tool, i int) float64 {
+			return t.run("network", "connect", t.pre+fmt.Sprintf("n%d", i), t.pre+fmt.Sprintf("s%d", i))
+		},
 			func(i int) float64 { return d("network", "connect", fmt.Sprintf("n%d", i), fmt.Sprintf("s%d", i)) }},
-		{"network disconnect", func(i int) float64 { return m("network", "disconnect", fmt.Sprintf("n%d", i), fmt.Sprintf("s%d", i)) },
+		{"network disconnect", func(t tool, i int) float64 {
+			return t.run("network", "disconnect", t.pre+fmt.Sprintf("n%d", i), t.pre+fmt.Sprintf("s%d", i))
+		},
 			func(i int) float64 { return d("network", "disconnect", fmt.Sprintf("n%d", i), fmt.Sprintf("s%d", i)) }},
-		{"rm", func(i int) float64 { return m("rm", "-f", fmt.Sprintf("s%d", i)) },
+		{"rm", func(t tool, i int) float64 { return t.run("rm", "-f", t.pre+fmt.Sprintf("s%d", i)) },
 			func(i int) float64 { return d("rm", "-f", fmt.Sprintf("s%d", i)) }},
-		{"network rm", func(i int) float64 { return m("network", "rm", fmt.Sprintf("n%d", i)) },
+		{"network rm", func(t tool, i int) float64 { return t.run("network", "rm", t.pre+fmt.Sprintf("n%d", i)) },
 			func(i int) float64 { return d("network", "rm", fmt.Sprintf("n%d", i)) }},
 	}
 	for _, n := range []int{1, 10, 1000} {
 		n := n
 		base := 20000
 		ops = append(ops, op{fmt.Sprintf("run -d publishing %d port(s)", n),
-			func(i int) float64 {
-				return m(append([]string{"run", "-d", "--net", "warm", "--name", fmt.Sprintf("p%d-%d", n, i)}, ports(n, base, "-p")...)...)
+			func(t tool, i int) float64 {
+				base := base
+				if t.pre != "" {
+					base += 5000 // ports of their own
+				}
+				return t.run(append([]string{"run", "-d", "--net", t.pre + "warm", "--name", t.pre + fmt.Sprintf("p%d-%d", n, i)}, ports(n, base, "-p")...)...)
 			},
 			func(i int) float64 {
 				return d(append(append([]string{"run", "-d", "--net", "warm", "--name", fmt.Sprintf("p%d-%d", n, i)}, ports(n, base, "-p")...), dockerhost.Image, "sleep", "1d")...)
 			}})
 		ops = append(ops, op{fmt.Sprintf("rm with %d published port(s)", n),
-			func(i int) float64 { return m("rm", "-f", fmt.Sprintf("p%d-%d", n, i)) },
+			func(t tool, i int) float64 { return t.run("rm", "-f", t.pre+fmt.Sprintf("p%d-%d", n, i)) },
 			func(i int) float64 { return d("rm", "-f", fmt.Sprintf("p%d-%d", n, i)) }})
 	}
 	var out []Latency
-	runs := map[string][2][]float64{}
+	runs := map[string][3][]float64{}
 	// Interleave: each repetition runs every operation with each tool, so
 	// both see the same machine noise.
 	for i := 0; i < reps; i++ {
@@ -295,7 +328,10 @@ func latency(reps int, docker bool) []Latency {
 				continue // three runs are enough
 			}
 			r := runs[o.name]
-			r[0] = append(r[0], o.ours(i))
+			r[0] = append(r[0], o.ours(tools[0], i))
+			if len(tools) > 1 {
+				r[2] = append(r[2], o.ours(tools[1], i))
+			}
 			if docker && (!slow || i == 0) {
 				r[1] = append(r[1], o.docker(i)) // Docker takes about two minutes for one
 			}
@@ -303,10 +339,12 @@ func latency(reps int, docker bool) []Latency {
 		}
 	}
 	for _, o := range ops {
-		out = append(out, Latency{Op: o.name, Ours: median(runs[o.name][0]), Docker: median(runs[o.name][1])})
+		out = append(out, Latency{Op: o.name, Ours: median(runs[o.name][0]), Docker: median(runs[o.name][1]), Before: median(runs[o.name][2])})
 	}
-	m("rm", "-f", "warm")
-	m("network", "rm", "warm")
+	for _, t := range tools {
+		t.run("rm", "-f", t.pre+"warm")
+		t.run("network", "rm", t.pre+"warm")
+	}
 	if docker {
 		d("rm", "-f", "warm")
 		d("network", "rm", "warm")

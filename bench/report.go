@@ -28,9 +28,9 @@ func write(res *Results) error {
 	var r strings.Builder
 	fmt.Fprintf(&r, "Measured %s on %s CPUs (%s), kernel %s, %s; %s; Docker %s.\n\n",
 		res.When, res.Machine["cpus"], res.Machine["cpu"], res.Machine["kernel"], res.Machine["iptables"], res.Machine["minidocker-net"], orNone(res.Machine["docker"]))
-	r.WriteString("| operation (median, one interleaved run) | minidocker-net | Docker | Docker ÷ ours |\n| --- | ---: | ---: | ---: |\n")
+	r.WriteString("| operation (median, one interleaved run) | minidocker-net | Docker | Docker ÷ ours | before (-before) |\n| --- | ---: | ---: | ---: | ---: |\n")
 	for _, l := range res.Latency {
-		fmt.Fprintf(&r, "| %s | %.1f ms | %s | %s |\n", l.Op, l.Ours, ms(l.Docker), ratio(l.Docker, l.Ours))
+		fmt.Fprintf(&r, "| %s | %.1f ms | %s | %s | %s |\n", l.Op, l.Ours, ms(l.Docker), ratio(l.Docker, l.Ours), ms(l.Before))
 	}
 	if len(res.Transfer) > 0 {
 		// A published path is compared with the first path from the same
