@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/minidocker-net/minidocker-net/bridge"
 	"github.com/minidocker-net/minidocker-net/firewall"
@@ -140,13 +141,13 @@ func (bridgeDriver) Firewall(n *store.Network) (firewall.Network, bool) {
 
 // ifnameRE is what the kernel accepts as an interface name, minus the
 // characters that would need quoting.
-var ifnameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,14}$`)
+var ifnameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,14}$`) })
 
 // ValidateBridgeName checks a bridge name given with -o
 // com.docker.network.bridge.name. It must carry our prefix so that reset
 // can find the bridge even without records.
 func ValidateBridgeName(b string) error {
-	if !ifnameRE.MatchString(b) {
+	if !ifnameRE().MatchString(b) {
 		return fmt.Errorf("invalid bridge name %q: 1-15 characters of [a-zA-Z0-9_-]", b)
 	}
 	if !strings.HasPrefix(b, bridge.Prefix) {

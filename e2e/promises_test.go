@@ -250,6 +250,11 @@ func TestDryRunPlansRebuildTheHost(t *testing.T) {
 		{"run", "-d", "--name", "d"},
 		{"expose", "b", "9090:90"},
 		{"network", "disconnect", "n", "b"},
+		{"unexpose", "b", "9090:90"},
+		{"rm", "-f", "a"},
+		{"network", "rm", "m"},
+		{"run", "-d", "--net", "n", "--name", "e", "--add-host", "gw:host-gateway"},
+		{"rm", "d"},
 	} {
 		// The same seed: the command hands out the IDs its plan showed.
 		seed := []string{fmt.Sprintf("MINIDOCKER_NET_ID_SEED=replay-%d", i)}
@@ -264,7 +269,7 @@ func TestDryRunPlansRebuildTheHost(t *testing.T) {
 		t.Fatalf("the printed plans do not run:\n%s\nscript:\n%s", r, script.String())
 	}
 	want, got := tool.Snapshot(), byHand.Snapshot()
-	for _, k := range []string{"links", "addresses", "routes", "iptables", "sysctl", "netns", "netns a", "netns b", "netns d", "etc"} {
+	for _, k := range []string{"links", "addresses", "routes", "iptables", "sysctl", "netns", "netns b", "netns e", "etc"} {
 		if w, g := want[k], got[k]; w != g {
 			t.Errorf("%s differs between the tool's host and the one built by hand:\ntool:\n%s\nby hand:\n%s", k, w, g)
 		}

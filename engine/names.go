@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
@@ -17,10 +18,11 @@ import (
 // hostname candidate and a file name under /var/run/netns and /etc/netns.
 const MaxNameLen = 64
 
-// Docker's rule for container and network names. It also keeps names safe
+// Docker's rule for container and network names (compiled on first use:
+// at start-up it would cost every command). It also keeps names safe
 // as file names and as arguments: no shell or iptables metacharacters, no
 // leading dash, no "..".
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
 // ValidateName checks a sandbox, network or alias name.
 func ValidateName(kind, name string) error {
@@ -30,7 +32,7 @@ func ValidateName(kind, name string) error {
 	if len(name) > MaxNameLen {
 		return fmt.Errorf("invalid %s name %q: longer than %d characters", kind, name, MaxNameLen)
 	}
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("invalid %s name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", kind, name)
 	}
 	return nil
@@ -59,11 +61,13 @@ func ValidateNetworkName(name string) error {
 	return nil
 }
 
-var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$`)
+var hostnameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$`)
+})
 
 // ValidateHostname checks a --hostname value.
 func ValidateHostname(h string) error {
-	if len(h) > 64 || !hostnameRE.MatchString(h) {
+	if len(h) > 64 || !hostnameRE().MatchString(h) {
 		return fmt.Errorf("invalid hostname %q: letters, digits, '-' and '.', at most 64 characters", h)
 	}
 	return nil

@@ -3,13 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -145,110 +141,28 @@ func runCmd(c *cli.Context) error {
 		// sandbox when it ends, even if this process is killed or loses
 		// its terminal first.
 		line := append(append(sup, sb.ID, "--"), cmd...)
-		code, err := attached(exec.Command(line[0], line[1:]...), nil)
+		code, err := engine.Attach(exec.Command(line[0], line[1:]...), nil)
 		if err != nil {
 			return withCode(125, err)
 		}
 		return withCode(code, nil)
 	}
-	p, err := e.Command(sb, cmd)
-	if err != nil {
-		return withCode(125, err)
-	}
-	code, err := attached(p, func(pid int) {
-		if sb.Mode == store.ModeHost {
-			_ = e.RecordPid(sb.ID, pid)
-		}
-	})
+	code, err := e.RunAttached(sb, cmd, true)
 	if err != nil {
 		return withCode(125, err)
 	}
 	return withCode(code, nil)
 }
 
-// attached runs a command on this terminal and returns its status;
-// started, if set, learns its pid.
-func attached(p *exec.Cmd, started func(int)) (int, error) {
-	p.Stdin, p.Stdout, p.Stderr = os.Stdin, os.Stdout, os.Stderr
-	// Ctrl-C goes to the program in the sandbox; this process waits for it.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	if err := p.Start(); err != nil {
-		return 0, err
-	}
-	if started != nil {
-		started(p.Process.Pid)
-	}
-	go func() {
-		for s := range sigs {
-			if s == syscall.SIGTERM {
-				_ = p.Process.Signal(s)
-			}
-		}
-	}()
-	return exitStatus(p.Wait())
-}
-
-func exitStatus(err error) (int, error) {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-			return 128 + int(st.Signal()), nil
-		}
-		return ee.ExitCode(), nil
-	}
-	return 0, err
-}
-
-// rmOnExitCmd is the supervisor of a --rm sandbox: it runs the command,
-// then removes the sandbox it was started for, known by its ID, so a
-// sandbox that was removed meanwhile and whose name was taken again is
-// left alone. A closed terminal (SIGHUP) or Ctrl-C reach the command, not
-// the supervisor.
+// rmOnExitCmd is the supervisor of a --rm sandbox (see engine.Supervise).
 func rmOnExitCmd(c *cli.Context) error {
 	args := c.Args().Slice()
 	if len(args) < 3 || args[1] != "--" {
 		return errors.New("usage: " + rmOnExitCommand + " SANDBOX_ID -- CMD...")
 	}
-	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT)
-	e := eng(c)
-	id := args[0]
-	var sb *store.Sandbox
-	if err := e.View(func(s *store.State) error {
-		var err error
-		sb, err = model.FindSandbox(s, id)
-		if err == nil && sb.ID != id {
-			err = &model.NotFoundError{Kind: "sandbox", Name: id}
-		}
-		return err
-	}); err != nil {
-		return err
-	}
-	p, err := e.Command(sb, args[2:])
+	code, err := eng(c).Supervise(args[0], args[2:])
 	if err != nil {
-		return err
-	}
-	p.Stdin, p.Stdout, p.Stderr = os.Stdin, os.Stdout, os.Stderr
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM)
-	code := 0
-	if err := p.Start(); err != nil {
-		code = 126
-	} else {
-		go func() {
-			for s := range sigs {
-				_ = p.Process.Signal(s)
-			}
-		}()
-		if sb.Mode == store.ModeHost {
-			_ = e.RecordPid(id, p.Process.Pid)
-		}
-		code, _ = exitStatus(p.Wait())
-	}
-	var nf *model.NotFoundError
-	if err := e.RemoveSandbox(id, true); err != nil && !errors.As(err, &nf) {
-		return withCode(125, err)
+		return withCode(max(code, 1), err)
 	}
 	return withCode(code, nil)
 }
@@ -285,12 +199,8 @@ func execCmd(c *cli.Context) error {
 	if c.Bool("detach") {
 		return e.Detach(sb, cmd)
 	}
-	p, err := e.Command(sb, cmd)
-	if err != nil {
-		return withCode(126, err)
-	}
 	// exec does not replace a host-mode sandbox's main process.
-	code, err := attached(p, nil)
+	code, err := e.RunAttached(sb, cmd, false)
 	if err != nil {
 		return withCode(126, err)
 	}
@@ -306,48 +216,7 @@ func logsCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	path := e.Paths().LogFile(sb.Name)
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) && !c.Bool("follow") {
-		return nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if f != nil {
-		defer f.Close()
-		if _, err := io.Copy(c.App.Writer, f); err != nil {
-			return err
-		}
-	}
-	if !c.Bool("follow") {
-		return nil
-	}
-	// Follow until the sandbox's processes end or it is removed, as
-	// docker logs -f ends with its container.
-	for {
-		time.Sleep(100 * time.Millisecond)
-		if f == nil {
-			if f, err = os.Open(path); err == nil {
-				defer f.Close()
-			}
-		}
-		if f != nil {
-			if _, err := io.Copy(c.App.Writer, f); err != nil {
-				return err
-			}
-		}
-		cur, err := lookup(e, sb.ID)
-		if err != nil || cur.ID != sb.ID {
-			return nil
-		}
-		if running, _ := engine.Running(cur); !running {
-			if f != nil {
-				_, _ = io.Copy(c.App.Writer, f)
-			}
-			return nil
-		}
-	}
+	return e.Logs(c.App.Writer, sb, c.Bool("follow"))
 }
 
 func rmCmd(c *cli.Context) error {
