@@ -164,11 +164,9 @@ func psCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var tmpl *format.Template
-	if f := c.String("format"); f != "" && f != "table" {
-		if tmpl, err = format.Parse(f); err != nil {
-			return err
-		}
+	tmpl, err := templateOf(c)
+	if err != nil {
+		return err
 	}
 	return eng(c).View(func(s *store.State) error {
 		var rows []any
@@ -368,12 +366,9 @@ func inspectCmd(c *cli.Context) error {
 	if err := needArgs(c, 1, "inspect [-f FORMAT] NAME [NAME...]"); err != nil {
 		return err
 	}
-	var tmpl *format.Template
-	if f := c.String("format"); f != "" {
-		var err error
-		if tmpl, err = format.Parse(f); err != nil {
-			return err
-		}
+	tmpl, err := templateOf(c)
+	if err != nil {
+		return err
 	}
 	e := eng(c)
 	return e.View(func(s *store.State) error {
@@ -417,4 +412,12 @@ func writeInspect(c *cli.Context, out []any, tmpl *format.Template) error {
 		rows = append(rows, g)
 	}
 	return tmpl.Write(c.App.Writer, rows, nil)
+}
+
+// templateOf parses --format: nil for the default output ("" or "table").
+func templateOf(c *cli.Context) (*format.Template, error) {
+	if f := c.String("format"); f != "" && f != "table" {
+		return format.Parse(f)
+	}
+	return nil, nil
 }

@@ -141,11 +141,9 @@ func networkLs(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var tmpl *format.Template
-	if f := c.String("format"); f != "" && f != "table" {
-		if tmpl, err = format.Parse(f); err != nil {
-			return err
-		}
+	tmpl, err := templateOf(c)
+	if err != nil {
+		return err
 	}
 	e := eng(c)
 	return e.View(func(s *store.State) error {
@@ -282,12 +280,9 @@ func networkInspect(c *cli.Context) error {
 	if err := needArgs(c, 1, "network inspect [-f FORMAT] NETWORK [NETWORK...]"); err != nil {
 		return err
 	}
-	var tmpl *format.Template
-	if f := c.String("format"); f != "" {
-		var err error
-		if tmpl, err = format.Parse(f); err != nil {
-			return err
-		}
+	tmpl, err := templateOf(c)
+	if err != nil {
+		return err
 	}
 	e := eng(c)
 	return e.View(func(s *store.State) error {
