@@ -286,17 +286,3 @@ func (e *Engine) recover(st *store.Store) error {
 	}
 	return st.RemoveJournal()
 }
-
-// Pending returns the title of an interrupted command, if any.
-func (e *Engine) Pending() (string, error) {
-	st, err := store.Open(e.opts.Paths, false)
-	if err != nil {
-		return "", err
-	}
-	defer st.Close()
-	j, err := st.ReadJournal()
-	if err != nil || j == nil {
-		return "", err
-	}
-	return j.Title, nil
-}

@@ -32,9 +32,6 @@ var ErrPoolsExhausted = errors.New("all predefined address pools have been fully
 // ErrOverlap is Docker's message for an explicit subnet that overlaps a network.
 var ErrOverlap = errors.New("invalid pool request: Pool overlaps with other one on this address space")
 
-// Overlaps reports whether two prefixes share an address.
-func Overlaps(a, b netip.Prefix) bool { return a.Overlaps(b) }
-
 func overlapsAny(p netip.Prefix, list []netip.Prefix) bool {
 	for _, q := range list {
 		if p.Overlaps(q) {

@@ -307,6 +307,3 @@ func List() ([]string, error) {
 	}
 	return names, nil
 }
-
-// Remove deletes a named namespace (used by reset, outside any plan).
-func Remove(name string) error { return deleteNamed(name) }
