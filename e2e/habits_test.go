@@ -183,6 +183,9 @@ func TestDefaultNetworkComesAndGoes(t *testing.T) {
 	if got := strings.TrimSpace(h.MustMDN("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "bridge")); got != "172.17.0.0/16" {
 		t.Errorf("network inspect bridge: %q", got)
 	}
+	if got := strings.TrimSpace(h.MustMDN("inspect", "-f", "{{.Name}} {{.Driver}}", "bridge")); got != "bridge bridge" {
+		t.Errorf("inspect bridge: %q", got)
+	}
 	h.MustMDN("run", "-d", "--name", "d")
 	if h.Run("ip", "link", "show", "mdn0").Code != 0 {
 		t.Errorf("the default bridge comes with its first sandbox")

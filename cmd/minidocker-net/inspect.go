@@ -381,7 +381,7 @@ func inspectCmd(c *cli.Context) error {
 					return err
 				}
 				out = append(out, v)
-			} else if n, ok := inspectNetwork(s, name); ok {
+			} else if n, ok := inspectNetwork(e.Listed(s), name); ok {
 				out = append(out, n)
 			} else {
 				missing = append(missing, fmt.Errorf("No such object: %s", name))
