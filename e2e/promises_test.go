@@ -274,4 +274,22 @@ func TestDryRunPlansRebuildTheHost(t *testing.T) {
 			t.Errorf("%s differs between the tool's host and the one built by hand:\ntool:\n%s\nby hand:\n%s", k, w, g)
 		}
 	}
+	// And taken down by hand: the last network's plan deletes the tables
+	// it created, reset's removes what is left.
+	for i, cmd := range [][]string{{"rm", "-f", "b", "e"}, {"network", "rm", "n"}, {"reset"}} {
+		seed := []string{fmt.Sprintf("MINIDOCKER_NET_ID_SEED=down-%d", i)}
+		plan := tool.RunEnv("", seed, append([]string{bin, "--dry-run"}, cmd...)...)
+		if real := tool.RunEnv("", seed, append([]string{bin}, cmd...)...); plan.Code != 0 || real.Code != 0 {
+			t.Fatalf("%v:\n%s\n%s", cmd, plan, real)
+		}
+		if r := byHand.RunIn(plan.Stdout, "sh", "-e"); r.Code != 0 {
+			t.Fatalf("the printed plan of %v does not run:\n%s\nscript:\n%s", cmd, r, plan.Stdout)
+		}
+	}
+	want, got = tool.Snapshot(), byHand.Snapshot()
+	for _, k := range []string{"links", "addresses", "routes", "iptables", "sysctl", "netns", "etc", "state"} {
+		if w, g := want[k], got[k]; w != g {
+			t.Errorf("after teardown %s differs:\ntool:\n%s\nby hand:\n%s", k, w, g)
+		}
+	}
 }

@@ -153,11 +153,13 @@ type removePath struct {
 }
 
 func (s *removePath) Kind() string { return "path-remove" }
+// Commands tolerate what Apply does: a path already gone, a directory
+// with something in it or a mount point.
 func (s *removePath) Commands() []string {
 	if s.Dir {
-		return []string{"rmdir " + plan.Quote(s.Path)}
+		return []string{"rmdir " + plan.Quote(s.Path) + " 2>/dev/null || true"}
 	}
-	return []string{"rm " + plan.Quote(s.Path)}
+	return []string{"rm -f " + plan.Quote(s.Path)}
 }
 func (s *removePath) UndoCommands() []string   { return []string{"# reset is not undone"} }
 func (s *removePath) Undo(*plan.Context) error { return nil }
