@@ -163,7 +163,7 @@ func TestRmOnExitLifecycle(t *testing.T) {
 	h.MustSh("pkill -STOP -f '[_]_rm-on-exit'")
 	h.MustMDN("rm", "-f", "x")
 	h.MustMDN("run", "-d", "--name", "x", "--", "sleep", "303")
-	h.MustSh("pkill -CONT -f '[_]_rm-on-exit'; for i in $(seq 50); do pgrep -f '[_]_rm-on-exit' >/dev/null || exit 0; sleep 0.05; done; exit 1")
+	h.MustSh("pkill -CONT -f '[_]_rm-on-exit'; for i in $(seq 200); do pgrep -f '[_]_rm-on-exit' >/dev/null || exit 0; sleep 0.05; done; exit 1")
 	if !strings.Contains(h.MustMDN("ps", "-q"), "x") || h.Run("pgrep", "-f", "sleep 303").Code != 0 {
 		t.Errorf("the old --rm supervisor removed the new sandbox x")
 	}

@@ -48,13 +48,17 @@ func (e *Engine) Connect(req ConnectRequest) error {
 		if err != nil {
 			return err
 		}
+		served := model.DNSServed(t.new, sb)
 		sb.Endpoints = append(sb.Endpoints, ep)
 		t.setup = append(t.setup, endpointSteps(sb, ep, n)...)
 		if newGW := gatewayOf(t.new, sb); !sameGateway(oldGW, newGW) {
 			t.setup = append(t.setup, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW, From: oldGW})
 			t.flushPorts(sb.Ports)
 		}
-		return t.syncHosts(sb.Name)
+		if !served && model.DNSServed(t.new, sb) {
+			t.setup = append(t.setup, dnsSteps(sb)...)
+		}
+		return t.syncEtc(sb.Name)
 	})
 }
 
@@ -86,12 +90,16 @@ func (e *Engine) Disconnect(network, ref string) error {
 			return fmt.Errorf("sandbox %s is not connected to network %s", sb.Name, network)
 		}
 		oldGW := gatewayOf(t.new, sb)
+		served := model.DNSServed(t.new, sb)
 		sb.Endpoints = slices.DeleteFunc(sb.Endpoints, func(e *store.Endpoint) bool { return e.Network == netName })
+		if served && !model.DNSServed(t.new, sb) {
+			t.teardown = append(t.teardown, plan.Reversed(dnsSteps(sb))...)
+		}
 		if newGW := gatewayOf(t.new, sb); !sameGateway(oldGW, newGW) {
 			t.teardown = append(t.teardown, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW, From: oldGW})
 			t.flushPorts(sb.Ports)
 		}
 		t.teardown = append(t.teardown, plan.Reversed(endpointSteps(sb, ep, n))...)
-		return t.syncHosts(sb.Name)
+		return t.syncEtc(sb.Name)
 	})
 }

@@ -70,6 +70,7 @@ func (e *Engine) Doctor() ([]Finding, error) {
 	defer ctx.Close()
 	checkNetworks(c, ctx, s)
 	checkSandboxes(c, ctx, &tx{e: e, old: s, new: s, fw: fw}, s)
+	checkResolver(c, e, s)
 	if len(lerrs) > 0 {
 		// What an unreadable record describes would look like a leftover:
 		// nothing is called one (nor removed by --fix) until it is mended.
@@ -339,4 +340,24 @@ func (e *Engine) DoctorFix() error {
 		}
 		return t.restoreSteps()
 	})
+}
+
+// checkResolver reports whether the embedded DNS serves the sandboxes
+// that need it.
+func checkResolver(c *checker, e *Engine, s *store.State) {
+	served := 0
+	for _, sb := range s.Sandboxes {
+		if model.DNSServed(s, sb) {
+			served++
+		}
+	}
+	if served == 0 {
+		return
+	}
+	if pid := e.ResolverPid(); pid != 0 {
+		c.add(OK, fmt.Sprintf("the embedded DNS (pid %d) serves %d sandboxes at %s", pid, served, model.ResolverIP), "")
+		return
+	}
+	c.add(Drift, fmt.Sprintf("the embedded DNS is not running: %d sandboxes get no answer at %s (see %s)", served, model.ResolverIP, e.opts.Paths.ResolverLog()),
+		"minidocker-net doctor --fix (or the next command) starts it")
 }

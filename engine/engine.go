@@ -159,6 +159,9 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 	tm.mark(fmt.Sprintf("plan (%d steps)", len(p.Steps)))
 	if e.opts.DryRun {
 		p.Render(e.opts.Out)
+		if needsResolver(t.new) || needsResolver(t.old) {
+			fmt.Fprintln(e.opts.Out, "# then the embedded DNS (one resolver process for the host) reads the records the command wrote")
+		}
 		return nil
 	}
 	changes, err := st.Diff(t.old, t.new)
@@ -173,7 +176,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		if werr := st.Write(changes); werr != nil {
 			return errors.Join(err, werr)
 		}
-		return err
+		return errors.Join(err, e.syncResolver(t.new, changes, true))
 	}
 	return e.commit(st, p, changes, tm, t)
 }
@@ -248,6 +251,17 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 			_ = st.RemoveJournal()
 		}
 		return errors.Join(fmt.Errorf("record the new state: %w", err), uerr, werr)
+	}
+	// The embedded DNS answers the new names before the command returns;
+	// if it cannot, the command changes nothing.
+	if err := e.syncResolver(t.new, changes, false); err != nil {
+		uerr := p.Undo(ctx)
+		werr := st.Write(before)
+		if uerr == nil && werr == nil {
+			_ = st.RemoveJournal()
+			_ = e.syncResolver(t.old, before, false)
+		}
+		return errors.Join(err, uerr, werr)
 	}
 	t.fw.Keep(ctx, len(t.new.Networks) > 0)
 	return st.RemoveJournal()

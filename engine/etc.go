@@ -3,7 +3,6 @@ package engine
 import (
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/model"
@@ -11,58 +10,49 @@ import (
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
-// syncHosts plans the /etc/hosts changes of every sandbox that shares a
-// network with the named one, before or after the command, and of the
-// named one itself if it exists before and after. A sandbox created or
-// removed by the command has its own files in its setup or teardown.
-// Every such neighbour gains or loses a line, so only the new content is
-// computed, from an index of the networks' members built once.
-func (t *tx) syncHosts(name string) error {
-	nets := map[string]bool{}
-	for _, s := range []*store.State{t.old, t.new} {
-		if sb := s.Sandboxes[name]; sb != nil {
-			for _, ep := range sb.Endpoints {
-				nets[ep.Network] = true
-			}
+// syncEtc plans the rewrite of a sandbox's own /etc files that the
+// command changes, when it exists before and after (a sandbox created or
+// removed has its files in its setup or teardown). No other sandbox's
+// files change: names are the embedded DNS's, so a neighbour coming or
+// going rewrites nobody's hosts file.
+func (t *tx) syncEtc(name string) error {
+	oldSb, newSb := t.old.Sandboxes[name], t.new.Sandboxes[name]
+	if oldSb == nil || newSb == nil || newSb.Mode == store.ModeHost {
+		return nil
+	}
+	before, err := t.etcFiles(t.old, oldSb)
+	if err != nil {
+		return err
+	}
+	after, err := t.etcFiles(t.new, newSb)
+	if err != nil {
+		return err
+	}
+	for i, f := range after {
+		if f.Content != before[i].Content {
+			t.files = append(t.files, f)
 		}
-	}
-	affected := map[string]bool{}
-	if t.old.Sandboxes[name] != nil && t.new.Sandboxes[name] != nil {
-		affected[name] = true
-	}
-	oldIdx, newIdx := model.IndexMembers(t.old), model.IndexMembers(t.new)
-	for n := range nets {
-		for _, idx := range []model.Members{oldIdx, newIdx} {
-			for _, m := range idx[n] {
-				if m.Sandbox.Name != name && t.old.Sandboxes[m.Sandbox.Name] != nil && t.new.Sandboxes[m.Sandbox.Name] != nil {
-					affected[m.Sandbox.Name] = true
-				}
-			}
-		}
-	}
-	names := make([]string, 0, len(affected))
-	for n := range affected {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		t.files = append(t.files, &etcfiles.File{Path: filepath.Join(etcfiles.Dir(n), "hosts"), Content: model.HostsFileFrom(t.new, newIdx, t.new.Sandboxes[n])})
 	}
 	return nil
 }
 
-// resolvConf derives a sandbox's resolv.conf from the host's.
-func (t *tx) resolvConf() (string, error) {
+// resolvConf derives a sandbox's resolv.conf from the host's: the
+// embedded DNS's for a sandbox it serves, else the host's servers.
+func (t *tx) resolvConf(s *store.State, sb *store.Sandbox) (string, error) {
 	b, src, err := t.e.kernel.ResolvConf()
 	if err != nil {
 		return "", err
 	}
-	return etcfiles.ResolvConf(b, src), nil
+	own := etcfiles.Resolver{Servers: sb.DNS, Search: sb.DNSSearch, Options: sb.DNSOptions}
+	if model.DNSServed(s, sb) {
+		return etcfiles.InternalResolvConf(b, src, model.ResolverIP.String(), own), nil
+	}
+	return etcfiles.ResolvConf(b, src, own), nil
 }
 
 // etcFiles returns the steps that write a sandbox's three /etc files.
 func (t *tx) etcFiles(s *store.State, sb *store.Sandbox) ([]*etcfiles.File, error) {
-	resolv, err := t.resolvConf()
+	resolv, err := t.resolvConf(s, sb)
 	if err != nil {
 		return nil, err
 	}

@@ -38,9 +38,6 @@ func (t *tx) removeSandbox(ref string, force bool) error {
 	t.flushPorts(sb.Ports)
 	delete(t.new.Sandboxes, name)
 	t.teardown = append(t.teardown, releasing(plan.Reversed(steps))...)
-	if err := t.syncHosts(name); err != nil {
-		return err
-	}
 	// What cannot be undone comes last, once nothing else can fail: the
 	// log, then the processes.
 	t.final = append(t.final, &removeLog{Path: t.e.opts.Paths.LogFile(name)})

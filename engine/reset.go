@@ -15,6 +15,7 @@ import (
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/resolver"
 	"github.com/minidocker-net/minidocker-net/store"
 	"github.com/minidocker-net/minidocker-net/sysctl"
 )
@@ -55,6 +56,11 @@ func (e *Engine) resetPlan(st *store.Store) (*plan.Plan, error) {
 		records = len(s.Networks) > 0 || len(s.Sandboxes) > 0 || len(host.TablesCreated) > 0 || host.ForwardingEnabled
 	}
 
+	// The embedded DNS, found by name, then the sandboxes' processes, so
+	// that namespaces can go.
+	if len(resolver.ByName(st.Paths)) > 0 {
+		p.Add(&stopResolver{Paths: st.Paths})
+	}
 	// Processes first, so that namespaces can go.
 	names, err := nsnet.List()
 	if err != nil {
@@ -153,6 +159,7 @@ type removePath struct {
 }
 
 func (s *removePath) Kind() string { return "path-remove" }
+
 // Commands tolerate what Apply does: a path already gone, a directory
 // with something in it or a mount point.
 func (s *removePath) Commands() []string {

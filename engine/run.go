@@ -241,7 +241,7 @@ func (t *tx) createSandbox(req RunRequest) (*store.Sandbox, error) {
 			return nil, err
 		}
 	}
-	return sb, t.syncHosts(name)
+	return sb, nil
 }
 
 // startDetached plans run -d's command as the transaction's last step,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/ipam"
+	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
@@ -73,6 +74,9 @@ func (t *tx) sandboxSteps(s *store.State, sb *store.Sandbox) ([]plan.Step, error
 	if gw := gatewayOf(s, sb); gw != nil {
 		steps = append(steps, &nsnet.DefaultRoute{Netns: sb.Name, To: gw})
 	}
+	if model.DNSServed(s, sb) {
+		steps = append(steps, dnsSteps(sb)...)
+	}
 	return steps, nil
 }
 
@@ -112,4 +116,11 @@ func (t *tx) generatedName() string {
 			return name
 		}
 	}
+}
+
+// dnsSteps wire a sandbox to the embedded DNS: the nat rules inside its
+// namespace that bring 127.0.0.11:53 to the resolver's port there (the
+// resolver opens its sockets when the command has committed).
+func dnsSteps(sb *store.Sandbox) []plan.Step {
+	return []plan.Step{&iptables.NamespaceDNS{Netns: sb.Name, IP: model.ResolverIP.String(), Port: model.DNSPort(sb)}}
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/minidocker-net/minidocker-net/driver"
@@ -111,39 +110,10 @@ func keepNames(names []string) []string {
 	return slices.DeleteFunc(names, Shadows)
 }
 
-// Member is a sandbox on a network and the hosts line that names it there.
-type Member struct {
-	Sandbox *store.Sandbox
-	Line    string
-}
-
-// Members indexes each network's sandboxes, sorted by name, with their
-// hosts lines formatted once for all the files that list them.
-type Members map[string][]Member
-
-// IndexMembers builds the index of a state.
-func IndexMembers(s *store.State) Members {
-	idx := Members{}
-	for _, name := range s.SandboxNames() {
-		sb := s.Sandboxes[name]
-		for _, ep := range sb.Endpoints {
-			line := ""
-			if names := keepNames(append([]string{sb.Name}, ep.Aliases...)); len(names) > 0 {
-				line = etcfiles.Entry{IP: ep.IP, Names: names}.Line()
-			}
-			idx[ep.Network] = append(idx[ep.Network], Member{Sandbox: sb, Line: line})
-		}
-	}
-	return idx
-}
-
-// HostsFile renders a sandbox's /etc/hosts from a state.
+// HostsFile renders a sandbox's /etc/hosts from a state: what Docker
+// puts there (the defaults, --add-host, host.docker.internal, the
+// sandbox's own addresses); its neighbours' names are the embedded DNS's.
 func HostsFile(s *store.State, sb *store.Sandbox) string {
-	return HostsFileFrom(s, IndexMembers(s), sb)
-}
-
-// HostsFileFrom renders a sandbox's /etc/hosts with a prepared index.
-func HostsFileFrom(s *store.State, idx Members, sb *store.Sandbox) string {
 	gw := HostGateway(s, sb)
 	var extra []etcfiles.Entry
 	for _, h := range sb.ExtraHosts {
@@ -172,24 +142,7 @@ func HostsFileFrom(s *store.State, idx Members, sb *store.Sandbox) string {
 			self = append(self, etcfiles.Entry{IP: ep.IP, Names: names})
 		}
 	}
-	nets := make([]string, 0, len(sb.Endpoints))
-	for _, ep := range sb.Endpoints {
-		nets = append(nets, ep.Network)
-	}
-	sort.Strings(nets)
-	var peers []string
-	for _, nn := range nets {
-		n := s.Networks[nn]
-		if n == nil || n.Default {
-			continue // the default network gives no name resolution, as on Docker
-		}
-		for _, m := range idx[nn] {
-			if m.Sandbox.Name != sb.Name && m.Line != "" {
-				peers = append(peers, m.Line)
-			}
-		}
-	}
-	return etcfiles.Hosts(extra, gw, self, peers)
+	return etcfiles.Hosts(extra, gw, self)
 }
 
 // NotFoundError is a missing network or sandbox, in Docker's words.

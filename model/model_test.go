@@ -58,8 +58,12 @@ func TestHostsFileShadowsNothing(t *testing.T) {
 			t.Errorf("a sandbox shadows a host name: %q in\n%s", l, hosts)
 		}
 	}
-	if !strings.Contains(hosts, "172.18.0.3\tb api\n") {
-		t.Errorf("b's line should keep its other names:\n%s", hosts)
+	// Neighbours are the embedded DNS's, with their other names.
+	if addrs, known := Lookup(s, s.Sandboxes["c"], "api"); !known || len(addrs) != 1 || addrs[0].String() != "172.18.0.3" {
+		t.Errorf("c resolves b's alias api: %v %v", addrs, known)
+	}
+	if strings.Contains(hosts, "172.18.0.3") {
+		t.Errorf("a neighbour in the hosts file:\n%s", hosts)
 	}
 	if own := HostsFile(s, s.Sandboxes["b"]); !strings.Contains(own, "172.18.0.3\tweb.example.com web b api\n") {
 		t.Errorf("an FQDN hostname is written with its short name:\n%s", own)

@@ -30,6 +30,11 @@ type Network struct {
 	Default    bool              `json:"default,omitempty"` // the pre-defined network "bridge"
 	Options    map[string]string `json:"options,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
+	// --dns, --dns-search, --dns-option: the sandbox's own resolver
+	// settings (the embedded DNS forwards to these servers).
+	DNS        []string `json:"dns,omitempty"`
+	DNSSearch  []string `json:"dns_search,omitempty"`
+	DNSOptions []string `json:"dns_options,omitempty"`
 }
 
 // Modes a sandbox's network can have.
@@ -55,8 +60,13 @@ type Sandbox struct {
 	Env        []string          `json:"env,omitempty"`     // run -e: KEY=VALUE added to every program's environment
 	Exposed    []string          `json:"exposed,omitempty"` // run --expose: PORT/PROTO, published by -P
 	Labels     map[string]string `json:"labels,omitempty"`
-	Detached   bool              `json:"detached,omitempty"`
-	AutoRemove bool              `json:"auto_remove,omitempty"`
+	// --dns, --dns-search, --dns-option: the sandbox's own resolver
+	// settings (the embedded DNS forwards to these servers).
+	DNS        []string `json:"dns,omitempty"`
+	DNSSearch  []string `json:"dns_search,omitempty"`
+	DNSOptions []string `json:"dns_options,omitempty"`
+	Detached   bool     `json:"detached,omitempty"`
+	AutoRemove bool     `json:"auto_remove,omitempty"`
 	// Pid and PidStart identify the main process (its start time guards
 	// against a reused pid). Sandboxes in their own namespace find their
 	// processes by namespace instead.
@@ -203,6 +213,9 @@ func (sb *Sandbox) Clone() *Sandbox {
 	c.Env = append([]string(nil), sb.Env...)
 	c.Exposed = append([]string(nil), sb.Exposed...)
 	c.Labels = cloneMap(sb.Labels)
+	c.DNS = append([]string(nil), sb.DNS...)
+	c.DNSSearch = append([]string(nil), sb.DNSSearch...)
+	c.DNSOptions = append([]string(nil), sb.DNSOptions...)
 	return &c
 }
 

@@ -111,6 +111,11 @@ func (p Paths) RulesetCache() string { return filepath.Join(p.Run, "ruleset.save
 // LogFile keeps the output of a sandbox's detached process.
 func (p Paths) LogFile(name string) string { return filepath.Join(p.Run, "logs", name+".log") }
 
+// The resolver's files: its socket, pid file and log.
+func (p Paths) ResolverSocket() string { return filepath.Join(p.Run, "resolver.sock") }
+func (p Paths) ResolverPid() string    { return filepath.Join(p.Run, "resolver.pid") }
+func (p Paths) ResolverLog() string    { return filepath.Join(p.Run, "resolver.log") }
+
 // Store is an open, locked state directory.
 type Store struct {
 	Paths
@@ -208,7 +213,7 @@ func (p Paths) NetworkFiles() []string { return entries(p.networksDir()) }
 // host facts, the journal and the ruleset cache.
 func (p Paths) RunFiles() []string {
 	files := append(entries(p.sandboxesDir()), entries(filepath.Join(p.Run, "logs"))...)
-	for _, f := range []string{p.HostFile(), p.JournalFile(), p.RulesetCache()} {
+	for _, f := range []string{p.HostFile(), p.JournalFile(), p.RulesetCache(), p.ResolverSocket(), p.ResolverPid(), p.ResolverLog()} {
 		if _, err := os.Stat(f); err == nil {
 			files = append(files, f)
 		}
@@ -340,6 +345,56 @@ func (s *Store) Load() (*State, error) {
 		}
 	}
 	return st, nil
+}
+
+// ReadState reads the records without taking the lock, for the resolver
+// process: a command that changed them holds the lock while it asks the
+// resolver to read them, and every file is replaced atomically.
+func ReadState(p Paths) (*State, error) { return (&Store{Paths: p}).Load() }
+
+// ReadChanged brings a state read with ReadState up to date with the
+// record files a command changed (a file that is gone removes its record):
+// the resolver reads those, not every record, after each command.
+func ReadChanged(p Paths, st *State, files []string) error {
+	for _, f := range files {
+		dir, base := filepath.Dir(f), filepath.Base(f)
+		file, ok := strings.CutSuffix(base, ".json")
+		if !ok {
+			continue
+		}
+		name, ok := recordName(file)
+		if !ok {
+			continue
+		}
+		data, err := rawfile.Read(f)
+		gone := errors.Is(err, os.ErrNotExist)
+		if err != nil && !gone {
+			return err
+		}
+		switch dir {
+		case p.networksDir():
+			if gone {
+				delete(st.Networks, name)
+				continue
+			}
+			n := &Network{}
+			if err := decode(f, data, n, name); err != nil {
+				return err
+			}
+			st.Networks[name] = n
+		case p.sandboxesDir():
+			if gone {
+				delete(st.Sandboxes, name)
+				continue
+			}
+			sb := &Sandbox{}
+			if err := decode(f, data, sb, name); err != nil {
+				return err
+			}
+			st.Sandboxes[name] = sb
+		}
+	}
+	return nil
 }
 
 // LoadReadable reads every record that can be read, for doctor: the

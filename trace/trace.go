@@ -189,14 +189,36 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 			t.rep.ProbeAddr = name
 		}
 		a, ok := hostsLookup(model.HostsFile(t.s, sb), name)
-		if !ok {
+		switch {
+		case ok:
+			t.say("name", "%s resolves to %s in %s's /etc/hosts", name, a, sb.Name)
+		case model.DNSServed(t.s, sb):
+			addrs, known := model.Lookup(t.s, sb, name)
+			for _, x := range addrs {
+				if x.Is4() && !ok {
+					a, ok = x, true
+				}
+			}
+			if !ok {
+				t.say("name", "%s asks the embedded DNS at %s for %s: it knows no such name on %s's networks, and forwards the question to the host's nameservers", sb.Name, model.ResolverIP, name, sb.Name)
+				if known {
+					t.note("%s is known, but has no IPv4 address", name)
+				} else if o := t.s.Sandboxes[name]; o != nil {
+					t.note("%s is a sandbox, but it shares no user-defined network with %s", name, sb.Name)
+				}
+				return t.done(false, "does not arrive: %s does not resolve in %s (unless the host's nameservers know it)", name, sb.Name), nil
+			}
+			t.say("name", "%s asks the embedded DNS at %s (nat rules in its namespace bring port 53 to the resolver's port %d): %s is %s", sb.Name, model.ResolverIP, model.DNSPort(sb), name, a)
+			if len(addrs) > 1 {
+				t.note("%s has %d addresses, given in a new order at every query; this trace follows %s", name, len(addrs), a)
+			}
+		default:
 			t.say("name", "%s's /etc/hosts has no entry for %s, and the resolver finds it nowhere else", sb.Name, name)
 			if o := t.s.Sandboxes[name]; o != nil {
-				t.note("%s is a sandbox, but it shares no user-defined network with %s", name, sb.Name)
+				t.note("%s is a sandbox, but it shares no user-defined network with %s (the default network gives no names)", name, sb.Name)
 			}
 			return t.done(false, "does not arrive: %s does not resolve in %s", name, sb.Name), nil
 		}
-		t.say("name", "%s resolves to %s in %s's /etc/hosts", name, a, sb.Name)
 		dst = a
 	}
 	if dst.IsLoopback() {

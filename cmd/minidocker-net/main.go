@@ -54,6 +54,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "minidocker-net: "+err.Error())
 		os.Exit(127)
 	}
+	if len(os.Args) > 1 && os.Args[1] == engine.ResolverCommand {
+		if err := engine.RunResolver(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "minidocker-net: "+err.Error())
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if len(os.Args) > 1 && os.Args[1] == demo.InitCommand {
 		os.Exit(demo.Init(os.Args[2:]))
 	}

@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/minidocker-net/minidocker-net/model"
+	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/resolver"
+	"github.com/minidocker-net/minidocker-net/store"
+)
+
+// ResolverCommand is the hidden command the embedded DNS runs as.
+const ResolverCommand = resolver.Command
+
+// RunResolver is the embedded DNS's process (ResolverCommand LIB RUN).
+func RunResolver(args []string) error {
+	if len(args) != 2 {
+		return errors.New("usage: " + resolver.Command + " LIB RUN")
+	}
+	return resolver.Run(store.Paths{Lib: args[0], Run: args[1]})
+}
+
+// needsResolver reports whether a sandbox of a state is served by the
+// embedded DNS.
+func needsResolver(s *store.State) bool {
+	for _, sb := range s.Sandboxes {
+		if model.DNSServed(s, sb) {
+			return true
+		}
+	}
+	return false
+}
+
+// ResolverPid is the embedded DNS's pid, 0 when it does not run.
+func (e *Engine) ResolverPid() int { return resolver.Pid(e.opts.Paths) }
+
+// syncResolver makes the embedded DNS current with the records a command
+// wrote before the command returns: it starts the resolver when a sandbox
+// needs it and none runs (a dead one included), tells a running one which
+// record files changed (all, for a repair), and stops it with the last
+// sandbox it served.
+func (e *Engine) syncResolver(s *store.State, changes []store.FileChange, all bool) error {
+	p := e.opts.Paths
+	if !needsResolver(s) {
+		if len(resolver.ByName(p)) > 0 || fileExists(p.ResolverPid()) {
+			return resolver.Stop(p)
+		}
+		return nil
+	}
+	if resolver.Pid(p) == 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		return resolver.Start(self, p) // it reads every record before it answers
+	}
+	var files []string
+	for _, c := range changes {
+		if strings.HasSuffix(c.Path, ".json") && c.Path != p.HostFile() {
+			files = append(files, c.Path)
+		}
+	}
+	if len(files) == 0 && !all {
+		return nil
+	}
+	if err := resolver.Sync(p, files); err != nil {
+		return fmt.Errorf("the embedded DNS: %w", err)
+	}
+	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func init() { plan.Register("resolver-stop", func() plan.Step { return &stopResolver{} }) }
+
+// stopResolver is reset's: it ends the embedded DNS, found by name.
+type stopResolver struct {
+	Paths store.Paths `json:"paths"`
+}
+
+func (s *stopResolver) Kind() string { return "resolver-stop" }
+func (s *stopResolver) Commands() []string {
+	return []string{"pkill -f '" + strings.Join(resolver.Args(s.Paths), " ") + "'  # the embedded DNS"}
+}
+func (s *stopResolver) UndoCommands() []string    { return []string{"# reset is not undone"} }
+func (s *stopResolver) Undo(*plan.Context) error  { return nil }
+func (s *stopResolver) Apply(*plan.Context) error { return resolver.Stop(s.Paths) }

@@ -1,0 +1,417 @@
+// Package resolver is the embedded DNS: one process for the host that
+// answers at 127.0.0.11 in every sandbox on a user-defined network, as
+// dockerd does (sockets opened inside each sandbox's namespace, on the
+// port the sandbox's nat rules map port 53 to). It knows names from the
+// records, which a command that changed them asks it to read again before
+// it returns, and forwards what it does not know to the host's
+// nameservers from the host's namespace, over the transport the client
+// used.
+package resolver
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/vishvananda/netns"
+
+	"github.com/minidocker-net/minidocker-net/etcfiles"
+	"github.com/minidocker-net/minidocker-net/model"
+	"github.com/minidocker-net/minidocker-net/nsnet"
+	"github.com/minidocker-net/minidocker-net/store"
+)
+
+// Command is the hidden command the resolver process runs as.
+const Command = "__resolver"
+
+// TTL is Docker's for every answer it gives itself.
+const TTL = 600
+
+func socketPath(p store.Paths) string { return p.ResolverSocket() }
+func pidPath(p store.Paths) string    { return p.ResolverPid() }
+
+// served is one sandbox's pair of servers.
+type served struct {
+	inode    uint64
+	port     int
+	udp, tcp *dns.Server
+}
+
+func (s *served) close() {
+	_ = s.udp.Shutdown()
+	_ = s.tcp.Shutdown()
+}
+
+type resolver struct {
+	paths    store.Paths
+	state    atomic.Pointer[store.State]
+	upstream atomic.Pointer[[]string] // the host's nameservers
+	mu       sync.Mutex
+	served   map[string]*served
+	inflight chan struct{} // at most this many forwards at once, as Docker's 1024
+}
+
+// Run is the resolver process: it serves until told to stop (a "stop" on
+// its socket, or SIGTERM).
+func Run(paths store.Paths) error {
+	r := &resolver{paths: paths, served: map[string]*served{}, inflight: make(chan struct{}, 1024)}
+	if err := os.WriteFile(pidPath(paths), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("resolver: %w", err)
+	}
+	// Every record is read before the socket answers: whoever started the
+	// resolver waits for the socket.
+	if err := r.reload(nil); err != nil {
+		log.Printf("first load: %v", err)
+	}
+	_ = os.Remove(socketPath(paths))
+	l, err := net.Listen("unix", socketPath(paths))
+	if err != nil {
+		return fmt.Errorf("resolver: %w", err)
+	}
+	done := make(chan struct{})
+	var once sync.Once
+	quit := func() { once.Do(func() { close(done) }) }
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	signal.Ignore(syscall.SIGHUP)
+	go func() { <-sigs; quit() }()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go r.control(c, quit)
+		}
+	}()
+	<-done
+	l.Close()
+	r.mu.Lock()
+	for _, s := range r.served {
+		s.close()
+	}
+	r.mu.Unlock()
+	_ = os.Remove(socketPath(paths))
+	_ = os.Remove(pidPath(paths))
+	return nil
+}
+
+// control answers one connection of the socket: "sync FILE..." reads
+// those record files again ("sync" alone: every record) and opens or
+// closes sandboxes' servers; "stop" ends the process.
+func (r *resolver) control(c net.Conn, quit func()) {
+	defer c.Close()
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "\x00")
+		switch f[0] {
+		case "sync":
+			if err := r.reload(f[1:]); err != nil {
+				fmt.Fprintf(c, "error %v\n", err)
+				continue
+			}
+			fmt.Fprintln(c, "ok")
+		case "stop":
+			fmt.Fprintln(c, "ok")
+			quit()
+			return
+		default:
+			fmt.Fprintln(c, "error unknown request")
+		}
+	}
+}
+
+// reload reads the records (those files, or all) and the host's
+// nameservers, and serves every sandbox the records say it serves.
+func (r *resolver) reload(files []string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var st *store.State
+	if cur := r.state.Load(); cur != nil && len(files) > 0 {
+		st = cur.Clone()
+		if err := store.ReadChanged(r.paths, st, files); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if st, err = store.ReadState(r.paths); err != nil {
+			return err
+		}
+	}
+	r.state.Store(st)
+	up := upstreams()
+	r.upstream.Store(&up)
+	var errs []error
+	for name, sv := range r.served {
+		sb := st.Sandboxes[name]
+		ino, _ := nsnet.Inode(name)
+		if sb == nil || !model.DNSServed(st, sb) || ino != sv.inode || model.DNSPort(sb) != sv.port {
+			sv.close()
+			delete(r.served, name)
+		}
+	}
+	for _, name := range st.SandboxNames() {
+		sb := st.Sandboxes[name]
+		if r.served[name] != nil || !model.DNSServed(st, sb) || !nsnet.Exists(name) {
+			continue
+		}
+		sv, err := r.serve(sb)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sandbox %s: %w", name, err))
+			continue
+		}
+		r.served[name] = sv
+	}
+	return errors.Join(errs...)
+}
+
+// inNetns runs fn on a thread switched into a sandbox's namespace: a
+// socket opened there stays there, served from any thread. A thread that
+// cannot switch back is not reused (it stays locked and dies with its
+// goroutine).
+func inNetns(name string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		target, err := netns.GetFromPath(nsnet.Path(name))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			errc <- err
+			return
+		}
+		err = fn()
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
+}
+
+func (r *resolver) serve(sb *store.Sandbox) (*served, error) {
+	ino, err := nsnet.Inode(sb.Name)
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort(model.ResolverIP.String(), strconv.Itoa(model.DNSPort(sb)))
+	var pc net.PacketConn
+	var ln net.Listener
+	err = inNetns(sb.Name, func() error {
+		var err error
+		if pc, err = net.ListenPacket("udp4", addr); err != nil {
+			return err
+		}
+		if ln, err = net.Listen("tcp4", addr); err != nil {
+			pc.Close()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s in its namespace: %w", addr, err)
+	}
+	name := sb.Name
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) { r.answer(w, m, name) })
+	sv := &served{inode: ino, port: model.DNSPort(sb), udp: &dns.Server{PacketConn: pc, Handler: h}, tcp: &dns.Server{Listener: ln, Handler: h}}
+	go func() { _ = sv.udp.ActivateAndServe() }()
+	go func() { _ = sv.tcp.ActivateAndServe() }()
+	return sv, nil
+}
+
+// upstreams are the host's nameservers (at most three, as Docker's),
+// dialed from the host's namespace: loopback ones included.
+func upstreams() []string {
+	b, err := os.ReadFile(etcfiles.HostResolvConf())
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, ns := range etcfiles.Nameservers(b) {
+		if a, err := netip.ParseAddr(ns); err == nil && len(out) < 3 {
+			out = append(out, net.JoinHostPort(a.String(), "53"))
+		}
+	}
+	return out
+}
+
+// answer serves one query from a sandbox.
+func (r *resolver) answer(w dns.ResponseWriter, req *dns.Msg, name string) {
+	st := r.state.Load()
+	sb := st.Sandboxes[name]
+	if sb == nil || len(req.Question) == 0 {
+		r.fail(w, req, dns.RcodeRefused)
+		return
+	}
+	q := req.Question[0]
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.RecursionAvailable = true
+	switch q.Qtype {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeMX:
+		addrs, known := model.Lookup(st, sb, q.Name)
+		if !known {
+			break
+		}
+		if q.Qtype != dns.TypeMX { // a known name has no mail exchanger: NOERROR, no answer
+			rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+			for _, a := range addrs {
+				hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: TTL}
+				switch {
+				case q.Qtype == dns.TypeA && a.Is4():
+					hdr.Rrtype = dns.TypeA
+					resp.Answer = append(resp.Answer, &dns.A{Hdr: hdr, A: a.AsSlice()})
+				case q.Qtype == dns.TypeAAAA && a.Is6():
+					hdr.Rrtype = dns.TypeAAAA
+					resp.Answer = append(resp.Answer, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()})
+				}
+			}
+		}
+		r.reply(w, req, resp)
+		return
+	case dns.TypePTR:
+		if a, ok := reverseAddr(q.Name); ok {
+			if target, found := model.ReverseLookup(st, sb, a); found {
+				resp.Answer = append(resp.Answer, &dns.PTR{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: TTL}, Ptr: dns.Fqdn(target)})
+				r.reply(w, req, resp)
+				return
+			}
+		}
+	}
+	r.forward(w, req, st, sb)
+}
+
+// reply writes a locally made answer, truncated to what the client can
+// take: 512 bytes over UDP (or its EDNS size), 64 KiB over TCP.
+func (r *resolver) reply(w dns.ResponseWriter, req, resp *dns.Msg) {
+	size := dns.MaxMsgSize
+	if w.LocalAddr().Network() == "udp" {
+		size = dns.MinMsgSize
+		if o := req.IsEdns0(); o != nil && int(o.UDPSize()) > size {
+			size = int(o.UDPSize())
+		}
+	}
+	resp.Truncate(size)
+	if err := w.WriteMsg(resp); err != nil {
+		log.Printf("reply: %v", err)
+	}
+}
+
+func (r *resolver) fail(w dns.ResponseWriter, req *dns.Msg, rcode int) {
+	m := new(dns.Msg)
+	m.SetRcode(req, rcode)
+	m.RecursionAvailable = true
+	_ = w.WriteMsg(m)
+}
+
+// forward asks the sandbox's --dns servers (dialed inside its namespace)
+// or the host's (dialed from the host's), over the client's transport;
+// SERVFAIL and REFUSED move on to the next, as Docker's; none answering
+// is SERVFAIL. A sandbox without external access gets no host servers.
+func (r *resolver) forward(w dns.ResponseWriter, req *dns.Msg, st *store.State, sb *store.Sandbox) {
+	transport := w.LocalAddr().Network()
+	var servers []string
+	inside := len(sb.DNS) > 0
+	if inside {
+		for _, s := range sb.DNS {
+			servers = append(servers, net.JoinHostPort(s, "53"))
+		}
+	} else if model.ExternalAccess(st, sb) {
+		if up := r.upstream.Load(); up != nil {
+			servers = *up
+		}
+	}
+	select {
+	case r.inflight <- struct{}{}:
+		defer func() { <-r.inflight }()
+	case <-time.After(4 * time.Second):
+		r.fail(w, req, dns.RcodeRefused)
+		return
+	}
+	for _, server := range servers {
+		resp, err := exchange(req, transport, server, sb.Name, inside)
+		if err != nil || resp.Rcode == dns.RcodeServerFailure || resp.Rcode == dns.RcodeRefused {
+			continue
+		}
+		resp.Compress = true
+		if err := w.WriteMsg(resp); err != nil {
+			log.Printf("forward reply: %v", err)
+		}
+		return
+	}
+	r.fail(w, req, dns.RcodeServerFailure)
+}
+
+// exchange sends one query to a server, with a fresh connection (4 s to
+// dial, 4 s to answer), from the sandbox's namespace when inside.
+func exchange(req *dns.Msg, transport, server, sandbox string, inside bool) (*dns.Msg, error) {
+	c := &dns.Client{Net: transport, Timeout: 4 * time.Second, UDPSize: dns.MaxMsgSize}
+	if !inside {
+		resp, _, err := c.Exchange(req, server)
+		return resp, err
+	}
+	var conn net.Conn
+	err := inNetns(sandbox, func() error {
+		var err error
+		conn, err = net.DialTimeout(transport, server, 4*time.Second)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	resp, _, err := c.ExchangeWithConn(req, &dns.Conn{Conn: conn, UDPSize: dns.MaxMsgSize})
+	return resp, err
+}
+
+// reverseAddr reads an in-addr.arpa or ip6.arpa name.
+func reverseAddr(name string) (netip.Addr, bool) {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if v4, ok := strings.CutSuffix(name, ".in-addr.arpa"); ok {
+		p := strings.Split(v4, ".")
+		if len(p) != 4 {
+			return netip.Addr{}, false
+		}
+		a, err := netip.ParseAddr(p[3] + "." + p[2] + "." + p[1] + "." + p[0])
+		return a, err == nil
+	}
+	if v6, ok := strings.CutSuffix(name, ".ip6.arpa"); ok {
+		p := strings.Split(v6, ".")
+		if len(p) != 32 {
+			return netip.Addr{}, false
+		}
+		var b strings.Builder
+		for i := len(p) - 1; i >= 0; i-- {
+			b.WriteString(p[i])
+			if i%4 == 0 && i > 0 {
+				b.WriteByte(':')
+			}
+		}
+		a, err := netip.ParseAddr(b.String())
+		return a, err == nil
+	}
+	return netip.Addr{}, false
+}
