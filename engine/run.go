@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -30,6 +31,9 @@ type RunRequest struct {
 	PublishAll bool     // -P
 	Env        []string // KEY=VALUE, or KEY to take this process's value
 	Labels     []string // KEY=VALUE
+	DNS        []string // --dns servers
+	DNSSearch  []string // --dns-search domains
+	DNSOptions []string // --dns-option options
 	Cmd        []string
 	Detach     bool
 	AutoRemove bool
@@ -148,6 +152,27 @@ func (t *tx) createSandbox(req RunRequest) (*store.Sandbox, error) {
 			sb.Labels = map[string]string{}
 		}
 		sb.Labels[k] = v
+	}
+	for _, d := range req.DNS {
+		a, err := netip.ParseAddr(d)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not an ip address", d)
+		}
+		sb.DNS = append(sb.DNS, a.String())
+	}
+	for _, d := range req.DNSSearch {
+		if d != "." {
+			if err := ValidateHostname(strings.TrimSuffix(d, ".")); err != nil {
+				return nil, fmt.Errorf("invalid --dns-search %q: %w", d, err)
+			}
+		}
+		sb.DNSSearch = append(sb.DNSSearch, d)
+	}
+	for _, o := range req.DNSOptions {
+		if o == "" || strings.ContainsAny(o, " \t\n") {
+			return nil, fmt.Errorf("invalid --dns-option %q", o)
+		}
+		sb.DNSOptions = append(sb.DNSOptions, o)
 	}
 	usesHostGateway := false
 	for _, h := range req.AddHosts {

@@ -43,6 +43,17 @@ func rangeText(a, b int) string {
 	return fmt.Sprintf("%d-%d", a, b)
 }
 
+// dnsText says who answers a sandbox's names.
+func dnsText(e *engine.Engine, s *store.State, sb *store.Sandbox) string {
+	switch {
+	case !model.DNSServed(s, sb):
+		return "none: the sandbox is on no user-defined network (resolv.conf names the host's servers)"
+	case e.ResolverPid() == 0:
+		return "not served: the embedded DNS is not running ('minidocker-net doctor')"
+	}
+	return fmt.Sprintf("the embedded DNS (pid %d) at %s, port %d inside the sandbox", e.ResolverPid(), model.ResolverIP, model.DNSPort(sb))
+}
+
 // psRow is one sandbox as ps --format sees it: Docker's fields, and ours.
 type psRow struct {
 	ID          string
@@ -57,16 +68,17 @@ type psRow struct {
 	IPAddresses string
 	Processes   string
 	Labels      string
+	DNS         string
 	labels      map[string]string
 }
 
 // Label returns one label's value, as Docker's {{.Label "k"}}.
 func (r psRow) Label(k string) string { return r.labels[k] }
 
-var psFields = []string{".ID", ".Names", ".Command", ".CreatedAt", ".RunningFor", ".Ports", ".State", ".Status", ".Networks", ".IPAddresses", ".Labels", `.Label "KEY"`}
+var psFields = []string{".ID", ".Names", ".Command", ".CreatedAt", ".RunningFor", ".Ports", ".State", ".Status", ".Networks", ".IPAddresses", ".DNS", ".Labels", `.Label "KEY"`}
 
 var psHeader = map[string]string{"ID": "SANDBOX ID", "Names": "NAMES", "Command": "COMMAND", "CreatedAt": "CREATED AT", "RunningFor": "CREATED",
-	"Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Networks": "NETWORKS", "IPAddresses": "IP ADDRESSES", "Processes": "PROCESSES", "Labels": "LABELS"}
+	"Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Networks": "NETWORKS", "IPAddresses": "IP ADDRESSES", "Processes": "PROCESSES", "Labels": "LABELS", "DNS": "DNS"}
 
 func labelText(m map[string]string) string {
 	var kv []string
@@ -101,7 +113,7 @@ func state(sb *store.Sandbox, procs int) string {
 	return "created"
 }
 
-func newPsRow(s *store.State, sb *store.Sandbox, trunc bool) (psRow, error) {
+func newPsRow(s *store.State, sb *store.Sandbox, trunc, resolverUp bool) (psRow, error) {
 	ps, err := engine.Processes(sb)
 	if err != nil {
 		return psRow{}, err
@@ -133,6 +145,12 @@ func newPsRow(s *store.State, sb *store.Sandbox, trunc bool) (psRow, error) {
 	r := psRow{ID: id, Names: sb.Name, Command: strconv.Quote(strings.Join(sb.Cmd, " ")), CreatedAt: sb.Created.Format("2006-01-02 15:04:05 -0700 MST"),
 		RunningFor: ago(sb.Created), Ports: portsText(s, sb), State: state(sb, len(ps)), Networks: strings.Join(nets, ", "),
 		IPAddresses: strings.Join(ips, ", "), Processes: procs, Labels: labelText(sb.Labels), labels: sb.Labels}
+	switch {
+	case model.DNSServed(s, sb) && resolverUp:
+		r.DNS = model.ResolverIP.String()
+	case model.DNSServed(s, sb):
+		r.DNS = "not served"
+	}
 	switch r.State {
 	case "running":
 		r.Status = "Up " + strings.TrimSuffix(strings.ToLower(ago(sb.Created)), " ago")
@@ -168,11 +186,13 @@ func psCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return eng(c).View(func(s *store.State) error {
+	e := eng(c)
+	up := e.ResolverPid() != 0
+	return e.View(func(s *store.State) error {
 		var rows []any
 		for _, name := range s.SandboxNames() {
 			sb := s.Sandboxes[name]
-			r, err := newPsRow(s, sb, !c.Bool("no-trunc"))
+			r, err := newPsRow(s, sb, !c.Bool("no-trunc"), up)
 			if err != nil {
 				return err
 			}
@@ -266,6 +286,7 @@ type sbInspect struct {
 	MinidockerNet struct {
 		GatewayNetwork string            `json:"GatewayNetwork"`
 		HostVeths      map[string]string `json:"HostVeths"`
+		DNS            string            `json:"DNS"` // who answers at 127.0.0.11
 	} `json:"MinidockerNet"`
 }
 
@@ -335,6 +356,7 @@ func inspectSandbox(e *engine.Engine, s *store.State, sb *store.Sandbox) (sbInsp
 			out.HostConfig.PortBindings[key] = append(out.HostConfig.PortBindings[key], b)
 		}
 	}
+	out.MinidockerNet.DNS = dnsText(e, s, sb)
 	out.NetworkSettings.SandboxID = sb.ID
 	out.NetworkSettings.Networks = map[string]epSettings{}
 	out.MinidockerNet.HostVeths = map[string]string{}

@@ -36,6 +36,9 @@ func sandboxCommands() []*cli.Command {
 				&cli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish every exposed port on an ephemeral host port"},
 				&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set KEY=VALUE (or KEY, from this environment) for the command"},
 				&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "label KEY=VALUE"},
+				&cli.StringSliceFlag{Name: "dns", Usage: "a nameserver of the sandbox's own (the embedded DNS forwards to it)"},
+				&cli.StringSliceFlag{Name: "dns-search", Usage: "a search domain of the sandbox's own"},
+				&cli.StringSliceFlag{Name: "dns-option", Aliases: []string{"dns-opt"}, Usage: "a resolver option of the sandbox's own (ndots:2, ...)"},
 				&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "create the sandbox and return; the command runs in the background"},
 				&cli.BoolFlag{Name: "rm", Usage: "remove the sandbox when the command exits"},
 				&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin attached (always the case without -d)"},
@@ -124,6 +127,7 @@ func runCmd(c *cli.Context) error {
 		Hostname: c.String("hostname"), AddHosts: c.StringSlice("add-host"), GwPriority: c.Int("gw-priority"),
 		Ports: c.StringSlice("publish"), Expose: c.StringSlice("expose"), PublishAll: c.Bool("publish-all"),
 		Env: c.StringSlice("env"), Labels: c.StringSlice("label"),
+		DNS: c.StringSlice("dns"), DNSSearch: c.StringSlice("dns-search"), DNSOptions: c.StringSlice("dns-option"),
 		Cmd: cmd, Detach: detach, AutoRemove: c.Bool("rm"), Supervisor: sup,
 	})
 	if err != nil {

@@ -2,6 +2,9 @@
 //
 //	probe serve tcp|udp [ADDR:]PORT  answer every message with "TOKEN from SRC"
 //	probe send tcp|udp HOST:PORT TOKEN [SRCPORT]
+//	probe serve dns ADDR:PORT        a nameserver: NAME.test is 192.0.2.99
+//	                                 (TXT: the transport asked on), the
+//	                                 rest NXDOMAIN; UDP and TCP
 //
 // The reply is "TOKEN from SRC at HOSTNAME": which address the server saw,
 // and which server (sandbox) answered.
@@ -17,6 +20,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 func main() {
@@ -27,6 +32,10 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "serve":
+		if os.Args[2] == "dns" {
+			err = serveDNS(os.Args[3])
+			break
+		}
 		err = serve(os.Args[2], os.Args[3])
 	case "send":
 		if len(os.Args) < 5 {
@@ -122,4 +131,31 @@ func send(proto, addr, token, srcPort string) error {
 	}
 	fmt.Print(reply)
 	return nil
+}
+
+// serveDNS is the "internet's" nameserver of the forwarding tests.
+func serveDNS(addr string) error {
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		q := req.Question[0]
+		if !strings.HasSuffix(strings.ToLower(q.Name), ".test.") {
+			m.SetRcode(req, dns.RcodeNameError)
+			_ = w.WriteMsg(m)
+			return
+		}
+		hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: 60, Rrtype: q.Qtype}
+		switch q.Qtype {
+		case dns.TypeA:
+			m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: net.ParseIP("192.0.2.99")})
+		case dns.TypeTXT:
+			m.Answer = append(m.Answer, &dns.TXT{Hdr: hdr, Txt: []string{"via " + w.LocalAddr().Network()}})
+		}
+		_ = w.WriteMsg(m)
+	})
+	errc := make(chan error, 2)
+	for _, n := range []string{"udp", "tcp"} {
+		go func(n string) { errc <- (&dns.Server{Addr: addr, Net: n, Handler: h}).ListenAndServe() }(n)
+	}
+	return <-errc
 }
