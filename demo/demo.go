@@ -54,7 +54,7 @@ func Run(o Options) error {
 	if err := os.Setenv("PATH", filepath.Dir(o.Self)+string(os.PathListSeparator)+os.Getenv("PATH")); err != nil {
 		return err
 	}
-	for _, tool := range []string{"ping", "nc", "ip", "iptables-save", "sh", "timeout"} {
+	for _, tool := range []string{"ping", "nc", "ip", "iptables-save", "sh", "timeout", "nslookup"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("the demo needs %s: run scripts/demo.sh, which installs it", tool)
 		}
@@ -226,8 +226,8 @@ func (r *runner) echoRelay() {
 
 func (r *runner) testNetwork() {
 	r.section("A user-defined network: names resolve",
-		"On a network you create, sandboxes reach each other by name (on Docker through its embedded DNS;\n"+
-			"here through each sandbox's /etc/hosts, which `ip netns exec` sees too).")
+		"On a network you create, sandboxes reach each other by name, through the embedded DNS at 127.0.0.11,\n"+
+			"as on Docker: one resolver process for the host answers inside every sandbox.")
 	out, ok := r.do("docker network create test-network", "network", "create", "test-network")
 	r.check(ok && len(strings.TrimSpace(out)) == 64, "test-network is created")
 	r.do("docker run -d --net test-network --name apple-server busybox sleep 1d", "run", "-d", "--net", "test-network", "--name", "apple-server")
@@ -239,6 +239,11 @@ func (r *runner) testNetwork() {
 	r.check(ok, "apple-server reaches orange-server by name")
 	_, ok = r.observe("and the other way, through plain `ip netns exec`:", "ip netns exec orange-server ping -c1 -W1 apple-server")
 	r.check(ok, "orange-server reaches apple-server by name")
+	out, _ = r.observe("Who answers? resolv.conf names 127.0.0.11, Docker's embedded DNS:", r.mdn("exec", "apple-server", "--", "nslookup", "orange-server"))
+	r.check(strings.Contains(out, "127.0.0.11") && strings.Contains(out, "172.18.0.3"), "nslookup orange-server is answered by 127.0.0.11, as on Docker")
+	out, _ = r.observe("How the query gets there: nat rules inside the sandbox bring 127.0.0.11:53 to the resolver's port, as Docker's DOCKER_OUTPUT/DOCKER_POSTROUTING:",
+		"ip netns exec apple-server iptables -t nat -S | grep 127.0.0.11; "+r.mdn("inspect", "-f", "{{.MinidockerNet.DNS}}", "apple-server"))
+	r.check(strings.Contains(out, "MINIDOCKER_OUTPUT") && strings.Contains(out, "--to-source :53"), "the in-namespace DNAT/SNAT pair is there")
 }
 
 func (r *runner) applesOnly() {

@@ -33,7 +33,7 @@ ensure_packages() {
 ensure_runtime() {
 	ensure_packages ip:iproute2 iptables:iptables iptables-save:iptables ping:iputils-ping nc:netcat-openbsd \
 		sysctl:procps nsenter:util-linux unshare:util-linux getent:libc-bin \
-		conntrack:conntrack nft:nftables
+		conntrack:conntrack nft:nftables nslookup:bind9-dnsutils
 }
 
 go_ok() {

@@ -6,7 +6,7 @@ set -euo pipefail
 . "$(dirname "$0")/setup.sh"
 need_root
 ensure_runtime
-ensure_packages ss:iproute2 pgrep:procps dot:graphviz dig:bind9-dnsutils
+ensure_packages ss:iproute2 pgrep:procps dot:graphviz
 build
 cd "$REPO"
 echo "== gofmt, go vet"
