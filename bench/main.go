@@ -31,7 +31,7 @@ var (
 	withDock = flag.Bool("docker", true, "also measure Docker when dockerd is installed")
 	quick    = flag.Bool("quick", false, "fewer repetitions and a smaller scale (a smoke run)")
 	inside   = flag.Bool("inside", false, "internal: already in the throwaway host")
-	parts    = flag.String("parts", "latency,throughput,resources,scaling", "which measurements to run")
+	parts    = flag.String("parts", "latency,throughput,resources,scaling,dns", "which measurements to run (dns needs scaling's sandboxes)")
 	before   = flag.String("before", "", "another minidocker-net binary (the code before a change) to measure beside, in the same interleaved run")
 )
 
@@ -83,6 +83,7 @@ type Results struct {
 	Scaling   map[string][]Point `json:"scaling"`
 	Transfer  []Throughput       `json:"throughput"`
 	Resources []Resource         `json:"resources"`
+	DNS       []DNSResult        `json:"dns"`
 	Notes     []string           `json:"notes"`
 }
 
@@ -165,6 +166,9 @@ func run() error {
 		return err
 	}
 	res := &Results{When: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Scaling: map[string][]Point{}}
+	if want("dns") {
+		upstream() // before Docker, whose containers take the host's resolv.conf
+	}
 	docker := *withDock && startDocker(res)
 	// The host's LAN: a client namespace reaching the host at 203.0.113.1.
 	must(`ip netns add client && ip link add up0 type veth peer name c0 netns client &&
@@ -198,7 +202,11 @@ ip -n client addr add 203.0.113.2/24 dev c0 && ip -n client link set c0 up && ip
 	}
 	if want("scaling") {
 		fmt.Println("== scaling")
-		scaling(res, docker)
+		n := scaling(res, docker)
+		if want("dns") {
+			fmt.Println("== the embedded DNS, with the scaling part's sandboxes")
+			dnsBench(res, docker, n)
+		}
 	}
 	if err := write(res); err != nil {
 		return err
@@ -517,7 +525,9 @@ func resources(docker bool) []Resource {
 	return r
 }
 
-func scaling(res *Results, docker bool) {
+// scaling returns how many sandboxes (and containers) it left on the
+// network "scale".
+func scaling(res *Results, docker bool) int {
 	nSb, nNet, nPorts := 250, 50, 1000
 	if *quick {
 		nSb, nNet, nPorts = 40, 10, 100
@@ -542,7 +552,7 @@ func scaling(res *Results, docker bool) {
 	fmt.Printf("ours: run -d %.1f ms at 1 sandbox, %.1f ms at %d; network create %.1f ms at 1, %.1f ms at %d; expose %.1f ms at 1, %.1f ms at %d\n",
 		sb[0].Ms, sb[len(sb)-1].Ms, nSb, nets[0].Ms, nets[len(nets)-1].Ms, nNet, ps[0].Ms, ps[len(ps)-1].Ms, nPorts)
 	if !docker {
-		return
+		return nSb
 	}
 	d("network", "create", "scale")
 	var dsb []Point
@@ -561,4 +571,5 @@ func scaling(res *Results, docker bool) {
 	res.Scaling["docker: network create, by networks"] = dnets
 	fmt.Printf("docker: run -d %.1f ms at 1 container, %.1f ms at %d; network create %.1f ms at 1, %.1f ms at %d\n",
 		dsb[0].Ms, dsb[len(dsb)-1].Ms, nSb, dnets[0].Ms, dnets[len(dnets)-1].Ms, nNet)
+	return nSb
 }

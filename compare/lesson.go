@@ -122,6 +122,34 @@ func ours() *tool {
 
 var pingRE = regexp.MustCompile(`PING \S+ \((\d+\.\d+\.\d+\.\d+)\)`)
 
+var (
+	nsServerRE = regexp.MustCompile(`(?m)^Server:\s+(\S+)`)
+	nsAnswerRE = regexp.MustCompile(`(?m)^(?:Address: (\S+)|\S+\s+name = (\S+))$`)
+	nsFailRE   = regexp.MustCompile(`(?m)can't find .*: (\S+)`)
+)
+
+// nslookup asks a sandbox's resolver with busybox's nslookup: which server
+// answered, and what (or why not).
+func nslookup(t *tool, from string, args ...string) string {
+	out, _ := t.inside(from, append([]string{"busybox", "nslookup"}, args...)...)
+	server := "?"
+	if m := nsServerRE.FindStringSubmatch(out); m != nil {
+		server = strings.TrimSuffix(m[1], ":53")
+	}
+	var answers []string
+	for _, m := range nsAnswerRE.FindAllStringSubmatch(out, -1) {
+		answers = append(answers, m[1]+m[2])
+	}
+	sort.Strings(answers)
+	switch {
+	case len(answers) > 0:
+		return server + ": " + strings.Join(answers, " ")
+	case nsFailRE.MatchString(out):
+		return server + ": " + nsFailRE.FindStringSubmatch(out)[1]
+	}
+	return server + ": no answer"
+}
+
 // ping reports what one ICMP echo from a sandbox to a name or address does.
 func ping(t *tool, from, to string) string {
 	out, ok := t.inside(from, "ping", "-c1", "-W1", to)
@@ -230,6 +258,17 @@ func lesson(t *tool, f Facts, prefix string, a, b int) {
 		}
 	}
 	f[prefix+"behaviour/default network: typist -> reader by name"] = ping(t, "typist", "reader")
+	// The embedded DNS, asked with busybox's nslookup on both sides.
+	for _, from := range sbs {
+		for _, to := range sbs {
+			if from != to {
+				f[prefix+"behaviour/dns: nslookup "+from+" -> "+to] = nslookup(t, from, to)
+			}
+		}
+	}
+	f[prefix+"behaviour/dns: nslookup apple-server -> orange-server.test-network"] = nslookup(t, "apple-server", "orange-server.test-network")
+	f[prefix+"behaviour/dns: nslookup apple-server -> 172.18.0.3 (PTR)"] = nslookup(t, "apple-server", "172.18.0.3")
+	f[prefix+"behaviour/dns: nslookup -type=AAAA apple-server -> orange-server"] = nslookup(t, "apple-server", "-type=AAAA", "orange-server")
 	out, _ := t.do(append(append(append([]string{"run", "--rm", "--net", "host"}, t.image...), t.sep...), "ip", "-o", "link")...)
 	f[prefix+"behaviour/--net host sees the host's bridges"] = yes(strings.Contains(out, t.bridge("test-network")))
 	out, _ = t.do(append(append(append([]string{"run", "--rm", "--net", "none"}, t.image...), t.sep...), "ip", "-o", "-4", "addr")...)
@@ -292,6 +331,17 @@ func rules(tools []*tool, only func(string) bool) string {
 func isOurs(l string) bool { return strings.Contains(l, "MINIDOCKER") || strings.Contains(l, "mdn") }
 
 // inHost is one role's run, as the first process's child of a throwaway host.
+// upstreamDNS sets up the throwaway host's nameserver: dnsmasq in a
+// namespace on 203.0.113.53, NXDOMAIN for every name.
+const upstreamDNS = `set -e
+ip netns add upstream
+ip link add up-dns type veth peer name dns0 netns upstream
+ip addr add 203.0.113.1/24 dev up-dns && ip link set up-dns up
+ip -n upstream addr add 203.0.113.53/24 dev dns0 && ip -n upstream link set dns0 up && ip -n upstream link set lo up
+ip -n upstream route add default via 203.0.113.1
+ip netns exec upstream dnsmasq --no-resolv --no-hosts --address=/#/ --listen-address=203.0.113.53 --bind-interfaces --pid-file=/run/upstream-dnsmasq.pid --user=root
+echo 'nameserver 203.0.113.53' > /etc/resolv.conf`
+
 func inHost(role, path string) int {
 	f := Facts{}
 	write := func() int {
@@ -301,6 +351,13 @@ func inHost(role, path string) int {
 			return 1
 		}
 		return 0
+	}
+	// The host's nameserver, in a namespace of the host's own: it answers
+	// NXDOMAIN to everything, so what the embedded DNS forwards gets the
+	// same answer with both tools (and no query leaves the host).
+	if out, err := exec.Command("sh", "-c", upstreamDNS).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "compare: the upstream nameserver: %v: %s\n", err, out)
+		return 1
 	}
 	if role != "ours" {
 		e, err := dockerhost.Start()

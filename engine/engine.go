@@ -298,5 +298,9 @@ func (e *Engine) recover(st *store.Store) error {
 	if err := e.resyncEtc(s); err != nil {
 		return err
 	}
+	// The resolver may have read what was rolled back.
+	if err := e.syncResolver(s, nil, true); err != nil {
+		return err
+	}
 	return st.RemoveJournal()
 }

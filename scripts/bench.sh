@@ -9,7 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/setup.sh"
 need_root
 ensure_runtime
-ensure_packages iperf3:iperf3 gnuplot:gnuplot-nox busybox:busybox-static ss:iproute2
+ensure_packages iperf3:iperf3 gnuplot:gnuplot-nox busybox:busybox-static ss:iproute2 dnsperf:dnsperf dnsmasq:dnsmasq-base
 if [[ " $* " != *" -docker=false "* ]]; then
 	ensure_packages dockerd:docker.io
 fi

@@ -7,7 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/setup.sh"
 need_root
 ensure_runtime
-ensure_packages dockerd:docker.io busybox:busybox-static
+ensure_packages dockerd:docker.io busybox:busybox-static dnsmasq:dnsmasq-base
 build
 (cd "$REPO" && CGO_ENABLED=0 go build -o "$REPO/bin/mdn-compare" ./compare)
 exec "$REPO/bin/mdn-compare" -mdn "$BIN" "$@"
