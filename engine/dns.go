@@ -45,7 +45,8 @@ func (e *Engine) ResolverPid() int { return resolver.Pid(e.opts.Paths) }
 func (e *Engine) syncResolver(s *store.State, changes []store.FileChange, all bool) error {
 	p := e.opts.Paths
 	if !needsResolver(s) {
-		if len(resolver.ByName(p)) > 0 || fileExists(p.ResolverPid()) {
+		// Its files tell whether one runs (reset finds one without them).
+		if fileExists(p.ResolverPid()) || fileExists(p.ResolverSocket()) {
 			return resolver.Stop(p)
 		}
 		return nil

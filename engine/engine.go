@@ -237,7 +237,7 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 		}
 		return err
 	}
-	defer tm.mark("write records, drop journal")
+	defer tm.mark("drop journal")
 	if t.learns {
 		// The same files, with what the steps learned.
 		if changes, err = st.Diff(t.old, t.new); err != nil {
@@ -252,6 +252,7 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 		}
 		return errors.Join(fmt.Errorf("record the new state: %w", err), uerr, werr)
 	}
+	tm.mark("write records")
 	// The embedded DNS answers the new names before the command returns;
 	// if it cannot, the command changes nothing.
 	if err := e.syncResolver(t.new, changes, false); err != nil {
@@ -263,6 +264,7 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 		}
 		return errors.Join(err, uerr, werr)
 	}
+	tm.mark("the embedded DNS made current")
 	t.fw.Keep(ctx, len(t.new.Networks) > 0)
 	return st.RemoveJournal()
 }

@@ -98,7 +98,8 @@ func Sync(p store.Paths, files []string) error {
 // reset without records), waits (at most 2 s) until it is gone, and
 // removes its files, its log too: nothing needs it any more.
 func Stop(p store.Paths) error {
-	for _, pid := range ByName(p) {
+	pids := ByName(p)
+	for _, pid := range pids {
 		if request(p, "stop") != nil {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
