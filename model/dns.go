@@ -3,6 +3,7 @@ package model
 import (
 	"hash/fnv"
 	"net/netip"
+	"sort"
 	"strings"
 
 	"github.com/minidocker-net/minidocker-net/store"
@@ -46,68 +47,108 @@ func dnsNames(sb *store.Sandbox, ep *store.Endpoint) []string {
 	return append(names, sb.ID[:12], sb.Hostname)
 }
 
+// Names is the embedded DNS's view of the records, indexed once per
+// change so that a query costs a few map lookups whatever the number of
+// sandboxes (the resolver answers tens of thousands a second).
+type Names struct {
+	// forward: per user-defined network, every lower-cased name an
+	// endpoint answers to, with the endpoints' addresses.
+	forward map[string]map[string][]netip.Addr
+	// reverse: per user-defined network, "NAME.NETWORK" of each address.
+	reverse map[string]map[netip.Addr]string
+}
+
+// NewNames indexes the names of every endpoint on a user-defined network,
+// in the records' order (sandboxes by name).
+func NewNames(s *store.State) *Names {
+	n := &Names{forward: map[string]map[string][]netip.Addr{}, reverse: map[string]map[netip.Addr]string{}}
+	for _, sbName := range s.SandboxNames() {
+		sb := s.Sandboxes[sbName]
+		for _, ep := range sb.Endpoints {
+			if nw := s.Networks[ep.Network]; nw == nil || nw.Default {
+				continue
+			}
+			fw := n.forward[ep.Network]
+			if fw == nil {
+				fw = map[string][]netip.Addr{}
+				n.forward[ep.Network] = fw
+				n.reverse[ep.Network] = map[netip.Addr]string{}
+			}
+			seen := map[string]bool{}
+			for _, name := range dnsNames(sb, ep) {
+				name = strings.ToLower(name)
+				if name == "" || seen[name] {
+					continue
+				}
+				seen[name] = true
+				fw[name] = append(fw[name], ep.IP)
+			}
+			if _, taken := n.reverse[ep.Network][ep.IP]; !taken && ep.IP.IsValid() {
+				n.reverse[ep.Network][ep.IP] = sb.Name + "." + ep.Network
+			}
+		}
+	}
+	return n
+}
+
+// Lookup answers a name as the embedded DNS does for the asking sandbox
+// (see Names.Lookup), for a one-off question such as trace's.
+func Lookup(s *store.State, asker *store.Sandbox, qname string) (addrs []netip.Addr, known bool) {
+	return NewNames(s).Lookup(s, asker, qname)
+}
+
+// served are the user-defined networks the asker is on, in the order of
+// its endpoints.
+func servedNetworks(s *store.State, asker *store.Sandbox) []string {
+	var nets []string
+	for _, ep := range asker.Endpoints {
+		if n := s.Networks[ep.Network]; n != nil && !n.Default {
+			nets = append(nets, ep.Network)
+		}
+	}
+	return nets
+}
+
 // Lookup answers a name as the embedded DNS does for the asking sandbox:
 // the addresses of every endpoint that answers to it on a user-defined
 // network the asker is on ("name.network" looks in that network only).
-// known says the name exists there, even with no address to give.
-func Lookup(s *store.State, asker *store.Sandbox, qname string) (addrs []netip.Addr, known bool) {
+// known says the name exists there, even with no address to give. The
+// addresses are a fresh slice the caller may reorder.
+func (n *Names) Lookup(s *store.State, asker *store.Sandbox, qname string) (addrs []netip.Addr, known bool) {
 	name := strings.ToLower(strings.TrimSuffix(qname, "."))
 	if name == "" {
 		return nil, false
 	}
-	mine := map[string]bool{}
-	for _, ep := range asker.Endpoints {
-		if n := s.Networks[ep.Network]; n != nil && !n.Default {
-			mine[ep.Network] = true
+	nets := servedNetworks(s, asker)
+	for _, nw := range nets {
+		if a, ok := n.forward[nw][name]; ok {
+			addrs, known = append(addrs, a...), true
 		}
 	}
-	try := func(name string, nets map[string]bool) {
-		for _, sbName := range s.SandboxNames() {
-			sb := s.Sandboxes[sbName]
-			for _, ep := range sb.Endpoints {
-				if !nets[ep.Network] {
-					continue
-				}
-				for _, n := range dnsNames(sb, ep) {
-					if strings.EqualFold(n, name) {
-						addrs = append(addrs, ep.IP)
-						known = true
-						break
-					}
-				}
-			}
-		}
-	}
-	try(name, mine)
 	// a.b.c: "a.b" on network "c", then "a" on network "b.c".
 	for i := len(name) - 1; !known && i > 0; i-- {
 		if name[i] != '.' {
 			continue
 		}
-		for n := range mine {
-			if strings.EqualFold(n, name[i+1:]) {
-				try(name[:i], map[string]bool{n: true})
+		for _, nw := range nets {
+			if strings.EqualFold(nw, name[i+1:]) {
+				if a, ok := n.forward[nw][name[:i]]; ok {
+					addrs, known = append(addrs, a...), true
+				}
 			}
 		}
 	}
 	return addrs, known
 }
 
-// ReverseLookup answers a PTR for an address on a user-defined network
-// the asker is on: "NAME.NETWORK", the endpoint's first DNS name.
-func ReverseLookup(s *store.State, asker *store.Sandbox, a netip.Addr) (string, bool) {
-	mine := map[string]bool{}
-	for _, ep := range asker.Endpoints {
-		if n := s.Networks[ep.Network]; n != nil && !n.Default {
-			mine[ep.Network] = true
-		}
-	}
-	for _, sbName := range s.SandboxNames() {
-		sb := s.Sandboxes[sbName]
-		for _, ep := range sb.Endpoints {
-			if mine[ep.Network] && ep.IP == a {
-				return sb.Name + "." + ep.Network, true
-			}
+// Reverse answers a PTR for an address on a user-defined network the
+// asker is on: "NAME.NETWORK", the endpoint's first DNS name.
+func (n *Names) Reverse(s *store.State, asker *store.Sandbox, a netip.Addr) (string, bool) {
+	nets := servedNetworks(s, asker)
+	sort.Strings(nets)
+	for _, nw := range nets {
+		if name, ok := n.reverse[nw][a]; ok {
+			return name, true
 		}
 	}
 	return "", false

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -56,9 +57,16 @@ func (s *served) close() {
 	_ = s.tcp.Shutdown()
 }
 
+// records are what the resolver answers from: the state as last read and
+// its names, indexed once per change.
+type records struct {
+	state *store.State
+	names *model.Names
+}
+
 type resolver struct {
 	paths    store.Paths
-	state    atomic.Pointer[store.State]
+	records  atomic.Pointer[records]
 	upstream atomic.Pointer[[]string] // the host's nameservers
 	mu       sync.Mutex
 	served   map[string]*served
@@ -141,9 +149,15 @@ func (r *resolver) control(c net.Conn, quit func()) {
 func (r *resolver) reload(files []string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var st *store.State
-	if cur := r.state.Load(); cur != nil && len(files) > 0 {
-		st = cur.Clone()
+	var st, prev *store.State
+	if cur := r.records.Load(); cur != nil && len(files) > 0 {
+		// Records are never changed once read: the new state shares the
+		// unchanged ones, which then need no second look below.
+		prev = cur.state
+		st = store.NewState()
+		maps.Copy(st.Networks, prev.Networks)
+		maps.Copy(st.Sandboxes, prev.Sandboxes)
+		st.Host = prev.Host
 		if err := store.ReadChanged(r.paths, st, files); err != nil {
 			return err
 		}
@@ -153,12 +167,16 @@ func (r *resolver) reload(files []string) error {
 			return err
 		}
 	}
-	r.state.Store(st)
+	r.records.Store(&records{state: st, names: model.NewNames(st)})
 	up := upstreams()
 	r.upstream.Store(&up)
 	var errs []error
+	netsSame := prev != nil && maps.Equal(prev.Networks, st.Networks)
 	for name, sv := range r.served {
 		sb := st.Sandboxes[name]
+		if netsSame && sb != nil && sb == prev.Sandboxes[name] {
+			continue // its record and networks are as they were
+		}
 		ino, _ := nsnet.Inode(name)
 		if sb == nil || !model.DNSServed(st, sb) || ino != sv.inode || model.DNSPort(sb) != sv.port {
 			sv.close()
@@ -260,7 +278,8 @@ func upstreams() []string {
 
 // answer serves one query from a sandbox.
 func (r *resolver) answer(w dns.ResponseWriter, req *dns.Msg, name string) {
-	st := r.state.Load()
+	rec := r.records.Load()
+	st := rec.state
 	sb := st.Sandboxes[name]
 	if sb == nil || len(req.Question) == 0 {
 		r.fail(w, req, dns.RcodeRefused)
@@ -272,7 +291,7 @@ func (r *resolver) answer(w dns.ResponseWriter, req *dns.Msg, name string) {
 	resp.RecursionAvailable = true
 	switch q.Qtype {
 	case dns.TypeA, dns.TypeAAAA, dns.TypeMX:
-		addrs, known := model.Lookup(st, sb, q.Name)
+		addrs, known := rec.names.Lookup(st, sb, q.Name)
 		if !known {
 			break
 		}
@@ -294,7 +313,7 @@ func (r *resolver) answer(w dns.ResponseWriter, req *dns.Msg, name string) {
 		return
 	case dns.TypePTR:
 		if a, ok := reverseAddr(q.Name); ok {
-			if target, found := model.ReverseLookup(st, sb, a); found {
+			if target, found := rec.names.Reverse(st, sb, a); found {
 				resp.Answer = append(resp.Answer, &dns.PTR{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: TTL}, Ptr: dns.Fqdn(target)})
 				r.reply(w, req, resp)
 				return
