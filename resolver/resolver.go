@@ -365,11 +365,15 @@ func (r *resolver) forward(w dns.ResponseWriter, req *dns.Msg, st *store.State, 
 	}
 	select {
 	case r.inflight <- struct{}{}:
-		defer func() { <-r.inflight }()
-	case <-time.After(4 * time.Second):
-		r.fail(w, req, dns.RcodeRefused)
-		return
+	default: // all taken: wait for one, but not for ever (no timer otherwise)
+		select {
+		case r.inflight <- struct{}{}:
+		case <-time.After(4 * time.Second):
+			r.fail(w, req, dns.RcodeRefused)
+			return
+		}
 	}
+	defer func() { <-r.inflight }()
 	for _, server := range servers {
 		resp, err := exchange(req, transport, server, sb.Name, inside)
 		if err != nil || resp.Rcode == dns.RcodeServerFailure || resp.Rcode == dns.RcodeRefused {
@@ -387,7 +391,14 @@ func (r *resolver) forward(w dns.ResponseWriter, req *dns.Msg, st *store.State, 
 // exchange sends one query to a server, with a fresh connection (4 s to
 // dial, 4 s to answer), from the sandbox's namespace when inside.
 func exchange(req *dns.Msg, transport, server, sandbox string, inside bool) (*dns.Msg, error) {
-	c := &dns.Client{Net: transport, Timeout: 4 * time.Second, UDPSize: dns.MaxMsgSize}
+	// A UDP answer is at most what the query allowed (512 bytes, or its
+	// EDNS size): a buffer of that, not of 64 KiB per query, keeps the
+	// garbage, and the collector's pauses in the tail latency, small.
+	size := uint16(dns.MinMsgSize)
+	if o := req.IsEdns0(); o != nil && o.UDPSize() > size {
+		size = o.UDPSize()
+	}
+	c := &dns.Client{Net: transport, Timeout: 4 * time.Second, UDPSize: size}
 	if !inside {
 		resp, _, err := c.Exchange(req, server)
 		return resp, err
@@ -402,7 +413,7 @@ func exchange(req *dns.Msg, transport, server, sandbox string, inside bool) (*dn
 		return nil, err
 	}
 	defer conn.Close()
-	resp, _, err := c.ExchangeWithConn(req, &dns.Conn{Conn: conn, UDPSize: dns.MaxMsgSize})
+	resp, _, err := c.ExchangeWithConn(req, &dns.Conn{Conn: conn, UDPSize: size})
 	return resp, err
 }
 
