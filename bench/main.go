@@ -407,6 +407,7 @@ func serveIperf(enter []string, port int) {
 
 func throughput(docker bool) []Throughput {
 	if _, err := exec.LookPath("iperf3"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: the data plane is not measured: iperf3 is not installed (scripts/bench.sh installs it)")
 		return nil
 	}
 	host := []string{}
