@@ -15,7 +15,7 @@ func TestDemo(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("demo failed:\n%s", r)
 	}
-	for _, want := range []string{"terminal 2 printed: hello through the kernel", "reader printed: hello from a sandbox", "0 failed.", "drops it"} {
+	for _, want := range []string{"terminal 2 printed: hello through the kernel", "reader printed: hello from a sandbox", "0 failed.", "drops it", "nslookup orange-server is answered by 127.0.0.11, as on Docker"} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
