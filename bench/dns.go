@@ -7,14 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/vishvananda/netns"
+	"github.com/minidocker-net/minidocker-net/nsnet"
 )
 
 // DNSResult is one embedded DNS's figures for one kind of name.
@@ -65,28 +64,13 @@ func dnsperfIn(pid int, names []string) float64 {
 // namespace, and returns p50 and p99 in milliseconds.
 func latencies(pid int, names []string, n int) (float64, float64) {
 	var ms []float64
-	errc := make(chan error, 1)
-	go func() {
-		// A thread switched into the namespace for the socket; it is
-		// not reused if it cannot switch back.
-		lockOSThread()
-		orig, _ := netns.Get()
-		target, err := netns.GetFromPid(pid)
-		if err == nil {
-			err = netns.Set(target)
-		}
-		if err != nil {
-			errc <- err
-			return
-		}
-		c, err := net.Dial("udp", "127.0.0.11:53")
-		if netns.Set(orig) == nil {
-			unlockOSThread()
-		}
-		if err != nil {
-			errc <- err
-			return
-		}
+	var c net.Conn
+	err := nsnet.Within(fmt.Sprintf("/proc/%d/ns/net", pid), func() error {
+		var err error
+		c, err = net.Dial("udp", "127.0.0.11:53")
+		return err
+	})
+	if err == nil {
 		defer c.Close()
 		conn := &dns.Conn{Conn: c}
 		for i := 0; i < n; i++ {
@@ -102,9 +86,8 @@ func latencies(pid int, names []string, n int) (float64, float64) {
 			}
 			ms = append(ms, float64(time.Since(start).Microseconds())/1000)
 		}
-		errc <- nil
-	}()
-	if err := <-errc; err != nil || len(ms) == 0 {
+	}
+	if err != nil || len(ms) == 0 {
 		fmt.Fprintf(os.Stderr, "bench: latency: %v\n", err)
 		return 0, 0
 	}
@@ -174,6 +157,3 @@ func dnsBench(res *Results, docker bool, n int) {
 		fmt.Printf("dns %-15s %-15s %9.0f q/s   p50 %6.3f ms   p99 %6.3f ms   rss %6.1f MiB\n", r.What, r.Tool, r.QPS, r.P50, r.P99, r.RSSMiB)
 	}
 }
-
-func lockOSThread()   { runtime.LockOSThread() }
-func unlockOSThread() { runtime.UnlockOSThread() }

@@ -307,3 +307,37 @@ func List() ([]string, error) {
 	}
 	return names, nil
 }
+
+// Within runs fn on a thread switched into the namespace at path (a
+// sandbox's Path, or /proc/PID/ns/net): a socket opened there stays
+// there, served from any thread. The thread is switched back before it is
+// reused; one that cannot switch back stays locked and dies with its
+// goroutine.
+func Within(path string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		target, err := netns.GetFromPath(path)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			errc <- err
+			return
+		}
+		err = fn()
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
+}

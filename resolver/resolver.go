@@ -19,7 +19,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +27,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/vishvananda/netns"
 
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/model"
@@ -198,39 +196,6 @@ func (r *resolver) reload(files []string) error {
 	return errors.Join(errs...)
 }
 
-// inNetns runs fn on a thread switched into a sandbox's namespace: a
-// socket opened there stays there, served from any thread. A thread that
-// cannot switch back is not reused (it stays locked and dies with its
-// goroutine).
-func inNetns(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromPath(nsnet.Path(name))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- err
-			return
-		}
-		err = fn()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
 func (r *resolver) serve(sb *store.Sandbox) (*served, error) {
 	ino, err := nsnet.Inode(sb.Name)
 	if err != nil {
@@ -239,7 +204,7 @@ func (r *resolver) serve(sb *store.Sandbox) (*served, error) {
 	addr := net.JoinHostPort(model.ResolverIP.String(), strconv.Itoa(model.DNSPort(sb)))
 	var pc net.PacketConn
 	var ln net.Listener
-	err = inNetns(sb.Name, func() error {
+	err = nsnet.Within(nsnet.Path(sb.Name), func() error {
 		var err error
 		if pc, err = net.ListenPacket("udp4", addr); err != nil {
 			return err
@@ -404,7 +369,7 @@ func exchange(req *dns.Msg, transport, server, sandbox string, inside bool) (*dn
 		return resp, err
 	}
 	var conn net.Conn
-	err := inNetns(sandbox, func() error {
+	err := nsnet.Within(nsnet.Path(sandbox), func() error {
 		var err error
 		conn, err = net.DialTimeout(transport, server, 4*time.Second)
 		return err
