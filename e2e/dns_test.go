@@ -214,7 +214,7 @@ func TestResolverIsDependable(t *testing.T) {
 	for _, sb := range []string{"apple-server", "orange-server", "red-apple", "next"} {
 		h.MustMDN("rm", "-f", sb)
 	}
-	if h.Run("pgrep", "-f", "[_]_resolver").Code == 0 {
+	if h.Running("[_]_resolver") {
 		t.Errorf("the resolver runs on after its last sandbox")
 	}
 	h.MustMDN("network", "rm", "test-network", "applesonly")
@@ -224,7 +224,7 @@ func TestResolverIsDependable(t *testing.T) {
 	h.MustMDN("run", "-d", "--net", "n", "--name", "s")
 	h.MustSh("rm -rf " + "/run/minidocker-net-throwaway")
 	h.MustMDN("reset")
-	if h.Run("pgrep", "-f", "[_]_resolver").Code == 0 {
+	if h.Running("[_]_resolver") {
 		t.Errorf("reset left the resolver")
 	}
 }

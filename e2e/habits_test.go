@@ -16,7 +16,7 @@ func TestOptionsAfterNames(t *testing.T) {
 	}
 	h.MustMDN("run", "-d", "--net", "hab", "--name", "x", "--", "sleep", "310")
 	h.MustMDN("rm", "x", "-f")
-	if h.Run("pgrep", "-f", "sleep 310").Code == 0 || strings.Contains(h.MustMDN("ps", "-q"), "x") {
+	if h.Running("sleep 310") || strings.Contains(h.MustMDN("ps", "-q"), "x") {
 		t.Errorf("rm NAME -f did not remove the running sandbox")
 	}
 	h.Fails("No such sandbox: -f", "rm", "--", "-f")
@@ -227,7 +227,7 @@ func TestDisconnectLastNetworkAndIPRange(t *testing.T) {
 	if addr := h.Must("ip", "-n", "r", "-o", "-4", "addr"); strings.TrimSpace(addr) != "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever" {
 		t.Errorf("after leaving its last network the sandbox keeps loopback only:\n%s", addr)
 	}
-	if h.Run("pgrep", "-f", "sleep 312").Code != 0 {
+	if !h.Running("sleep 312") {
 		t.Errorf("the sandbox's program should run on")
 	}
 }

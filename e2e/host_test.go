@@ -285,6 +285,13 @@ func (h *Host) SameAs(before Snapshot, format string, a ...any) {
 	}
 }
 
+// Running reports whether a process of the throwaway host matches
+// pattern (pgrep -f).
+func (h *Host) Running(pattern string) bool {
+	h.t.Helper()
+	return h.Run("pgrep", "-f", pattern).Code == 0
+}
+
 // Ping reports whether one ICMP echo from a sandbox (or the host, from "")
 // to target is answered.
 func (h *Host) Ping(from, target string) bool {

@@ -53,7 +53,7 @@ func TestFailedRmChangesNothing(t *testing.T) {
 	if r.Code == 0 {
 		t.Fatalf("rm -f with the state directory full should fail:\n%s", r)
 	}
-	if h.Run("pgrep", "-f", "sleep 301").Code != 0 {
+	if !h.Running("sleep 301") {
 		t.Errorf("a failed rm -f killed the sandbox's process")
 	}
 	if logs := h.MustMDN("logs", "busy"); !strings.Contains(logs, "kept in the log") {
@@ -63,7 +63,7 @@ func TestFailedRmChangesNothing(t *testing.T) {
 		t.Errorf("the sandbox should still be listed")
 	}
 	h.MustMDN("rm", "-f", "busy")
-	if h.Run("pgrep", "-f", "sleep 301").Code == 0 {
+	if h.Running("sleep 301") {
 		t.Errorf("rm -f left the process running")
 	}
 }
@@ -79,12 +79,12 @@ func TestRmRightBehindRun(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		h.Sh(fmt.Sprintf("%s run -d --net n --name x -- sleep 30%d >/dev/null 2>&1 & sleep 0.00%d; %s rm -f x >/dev/null 2>&1; wait", bin, i, i%9, bin))
 		listed := strings.Contains(h.MustMDN("ps", "-q"), "x")
-		running := h.Run("pgrep", "-f", fmt.Sprintf("sleep 30%d", i)).Code == 0
+		running := h.Running(fmt.Sprintf("sleep 30%d", i))
 		if running && !listed {
 			t.Fatalf("round %d: rm -f succeeded but the program runs on in an orphaned namespace", i)
 		}
 		h.MustSh(bin + " rm -f x >/dev/null 2>&1; true")
-		if h.Run("pgrep", "-f", fmt.Sprintf("sleep 30%d", i)).Code == 0 {
+		if h.Running(fmt.Sprintf("sleep 30%d", i)) {
 			t.Fatalf("round %d: the program survived rm -f", i)
 		}
 	}
@@ -164,7 +164,7 @@ func TestRmOnExitLifecycle(t *testing.T) {
 	h.MustMDN("rm", "-f", "x")
 	h.MustMDN("run", "-d", "--name", "x", "--", "sleep", "303")
 	h.MustSh("pkill -CONT -f '[_]_rm-on-exit'; for i in $(seq 200); do pgrep -f '[_]_rm-on-exit' >/dev/null || exit 0; sleep 0.05; done; exit 1")
-	if !strings.Contains(h.MustMDN("ps", "-q"), "x") || h.Run("pgrep", "-f", "sleep 303").Code != 0 {
+	if !strings.Contains(h.MustMDN("ps", "-q"), "x") || !h.Running("sleep 303") {
 		t.Errorf("the old --rm supervisor removed the new sandbox x")
 	}
 	// The client of run --rm killed: the sandbox goes when its command ends.
@@ -189,7 +189,7 @@ func TestExecIntoHostModeSandbox(t *testing.T) {
 		t.Errorf("ps after exec:\n%s", ps)
 	}
 	h.MustMDN("rm", "-f", "hm")
-	if h.Run("pgrep", "-f", "sleep 304").Code == 0 {
+	if h.Running("sleep 304") {
 		t.Errorf("rm -f left the host-mode sandbox's main process running")
 	}
 }
