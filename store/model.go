@@ -30,11 +30,6 @@ type Network struct {
 	Default    bool              `json:"default,omitempty"` // the pre-defined network "bridge"
 	Options    map[string]string `json:"options,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
-	// --dns, --dns-search, --dns-option: the sandbox's own resolver
-	// settings (the embedded DNS forwards to these servers).
-	DNS        []string `json:"dns,omitempty"`
-	DNSSearch  []string `json:"dns_search,omitempty"`
-	DNSOptions []string `json:"dns_options,omitempty"`
 }
 
 // Modes a sandbox's network can have.
