@@ -61,8 +61,8 @@ func dnsperfIn(pid int, names []string) float64 {
 }
 
 // latencies asks 127.0.0.11, one query at a time, from a process's
-// namespace, and returns p50 and p99 in milliseconds.
-func latencies(pid int, names []string, n int) (float64, float64) {
+// namespace, and returns each answer's time in milliseconds.
+func latencies(pid int, names []string, n int) []float64 {
 	var ms []float64
 	var c net.Conn
 	err := nsnet.Within(fmt.Sprintf("/proc/%d/ns/net", pid), func() error {
@@ -70,25 +70,31 @@ func latencies(pid int, names []string, n int) (float64, float64) {
 		c, err = net.Dial("udp", "127.0.0.11:53")
 		return err
 	})
-	if err == nil {
-		defer c.Close()
-		conn := &dns.Conn{Conn: c}
-		for i := 0; i < n; i++ {
-			m := new(dns.Msg)
-			m.SetQuestion(dns.Fqdn(names[rand.IntN(len(names))]), dns.TypeA)
-			start := time.Now()
-			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-			if err := conn.WriteMsg(m); err != nil {
-				continue
-			}
-			if _, err := conn.ReadMsg(); err != nil {
-				continue
-			}
-			ms = append(ms, float64(time.Since(start).Microseconds())/1000)
-		}
-	}
-	if err != nil || len(ms) == 0 {
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: latency: %v\n", err)
+		return nil
+	}
+	defer c.Close()
+	conn := &dns.Conn{Conn: c}
+	for i := 0; i < n; i++ {
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(names[rand.IntN(len(names))]), dns.TypeA)
+		start := time.Now()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if err := conn.WriteMsg(m); err != nil {
+			continue
+		}
+		if _, err := conn.ReadMsg(); err != nil {
+			continue
+		}
+		ms = append(ms, float64(time.Since(start).Microseconds())/1000)
+	}
+	return ms
+}
+
+// percentiles are p50 and p99 of samples, in their unit.
+func percentiles(ms []float64) (float64, float64) {
+	if len(ms) == 0 {
 		return 0, 0
 	}
 	sort.Float64s(ms)
@@ -106,6 +112,9 @@ func rssMiB(pid int) float64 {
 	}
 	return 0
 }
+
+// Latency samples per tool and kind of name: 10 rounds of 1000.
+const latencyRounds, latencyPerRound = 10, 1000
 
 // dnsBench measures the embedded DNS of both tools, with the sandboxes
 // and containers of the scaling part (sc1..scN on network "scale"): a
@@ -138,12 +147,20 @@ func dnsBench(res *Results, docker bool, n int) {
 		// Latencies of both before either flood: a flood leaves the host
 		// busy (conntrack entries of forwarded queries, the upstream's
 		// backlog) for whoever is measured next.
-		ours := DNSResult{What: kind.what, Tool: "minidocker-net"}
-		ours.P50, ours.P99 = latencies(ourPid, kind.names, 2000)
-		theirs := DNSResult{What: kind.what, Tool: "docker"}
-		if docker {
-			theirs.P50, theirs.P99 = latencies(dockPid, kind.names, 2000)
+		// In rounds that alternate between the two, so that the machine's
+		// noise (other tenants, timers) falls on both alike: a p99 of one
+		// block of queries measured after the other's is the noise's.
+		var ourMs, theirMs []float64
+		for round := 0; round < latencyRounds; round++ {
+			ourMs = append(ourMs, latencies(ourPid, kind.names, latencyPerRound)...)
+			if docker {
+				theirMs = append(theirMs, latencies(dockPid, kind.names, latencyPerRound)...)
+			}
 		}
+		ours := DNSResult{What: kind.what, Tool: "minidocker-net"}
+		ours.P50, ours.P99 = percentiles(ourMs)
+		theirs := DNSResult{What: kind.what, Tool: "docker"}
+		theirs.P50, theirs.P99 = percentiles(theirMs)
 		ours.QPS, ours.RSSMiB = dnsperfIn(ourPid, kind.names), rssMiB(resolverPid)
 		res.DNS = append(res.DNS, ours)
 		if docker {
