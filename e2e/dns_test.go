@@ -136,7 +136,11 @@ func TestDNSForwarding(t *testing.T) {
 	h.Must("ip", "-n", "internet", "addr", "add", "198.51.100.53/32", "dev", "lo")
 	h.Must("ip", "netns", "exec", "internet", "sh", "-c", fmt.Sprintf("setsid %s serve dns 198.51.100.53:53 >/dev/null 2>&1 < /dev/null &", probe))
 	h.MustSh("for i in $(seq 100); do ip netns exec internet ss -Hltn | grep -q '198.51.100.53:53 ' && exit 0; sleep 0.02; done; exit 1")
-	h.MustSh("echo 'nameserver 198.51.100.53' > /etc/resolv.conf")
+	// The first nameserver refuses everything: Docker moves on to the next.
+	h.Must("ip", "-n", "internet", "addr", "add", "198.51.100.54/32", "dev", "lo")
+	h.Must("ip", "netns", "exec", "internet", "sh", "-c", fmt.Sprintf("setsid %s serve dns-refusing 198.51.100.54:53 >/dev/null 2>&1 < /dev/null &", probe))
+	h.MustSh("for i in $(seq 100); do ip netns exec internet ss -Hltn | grep -q '198.51.100.54:53 ' && exit 0; sleep 0.02; done; exit 1")
+	h.MustSh("printf 'nameserver 198.51.100.54\\nnameserver 198.51.100.53\\n' > /etc/resolv.conf")
 	h.MustMDN("network", "create", "n")
 	h.MustMDN("network", "create", "--internal", "closed")
 	h.MustMDN("run", "-d", "--net", "n", "--name", "a")
@@ -153,7 +157,7 @@ func TestDNSForwarding(t *testing.T) {
 	if s := status(h, "a", "nosuch.example"); s != "NXDOMAIN" {
 		t.Errorf("upstream's NXDOMAIN: %s", s)
 	}
-	if resolv := h.MustMDN("exec", "a", "--", "cat", "/etc/resolv.conf"); !strings.Contains(resolv, "# ExtServers: [host(198.51.100.53)]") {
+	if resolv := h.MustMDN("exec", "a", "--", "cat", "/etc/resolv.conf"); !strings.Contains(resolv, "# ExtServers: [host(198.51.100.54) host(198.51.100.53)]") {
 		t.Errorf("resolv.conf names the upstream:\n%s", resolv)
 	}
 	// Only internal networks: no external access, no forwarding (Docker's SERVFAIL).

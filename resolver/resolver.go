@@ -43,15 +43,16 @@ const TTL = 600
 func socketPath(p store.Paths) string { return p.ResolverSocket() }
 func pidPath(p store.Paths) string    { return p.ResolverPid() }
 
-// served is one sandbox's pair of servers.
+// served is one sandbox's pair of listeners.
 type served struct {
-	inode    uint64
-	port     int
-	udp, tcp *dns.Server
+	inode uint64
+	port  int
+	udp   *net.UDPConn
+	tcp   *dns.Server
 }
 
 func (s *served) close() {
-	_ = s.udp.Shutdown()
+	_ = s.udp.Close()
 	_ = s.tcp.Shutdown()
 }
 
@@ -218,9 +219,15 @@ func (r *resolver) serve(sb *store.Sandbox) (*served, error) {
 		return nil, fmt.Errorf("listen on %s in its namespace: %w", addr, err)
 	}
 	name := sb.Name
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) { r.answer(w, m, name) })
-	sv := &served{inode: ino, port: model.DNSPort(sb), udp: &dns.Server{PacketConn: pc, Handler: h}, tcp: &dns.Server{Listener: ln, Handler: h}}
-	go func() { _ = sv.udp.ActivateAndServe() }()
+	// TCP, rare and one connection at a time per client, is miekg/dns's
+	// server; UDP is served by serveUDP.
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
+		if r.answer(w, m, name) {
+			r.forward(w, m, nil, name)
+		}
+	})
+	sv := &served{inode: ino, port: model.DNSPort(sb), udp: pc.(*net.UDPConn), tcp: &dns.Server{Listener: ln, Handler: h}}
+	go r.serveUDP(sv.udp, name)
 	go func() { _ = sv.tcp.ActivateAndServe() }()
 	return sv, nil
 }
@@ -241,14 +248,15 @@ func upstreams() []string {
 	return out
 }
 
-// answer serves one query from a sandbox.
-func (r *resolver) answer(w dns.ResponseWriter, req *dns.Msg, name string) {
+// answer serves one query from a sandbox with what the records say, and
+// reports whether it is not theirs to answer: it is to be forwarded.
+func (r *resolver) answer(w dns.ResponseWriter, req *dns.Msg, name string) (forward bool) {
 	rec := r.records.Load()
 	st := rec.state
 	sb := st.Sandboxes[name]
 	if sb == nil || len(req.Question) == 0 {
 		r.fail(w, req, dns.RcodeRefused)
-		return
+		return false
 	}
 	q := req.Question[0]
 	resp := new(dns.Msg)
@@ -275,17 +283,17 @@ func (r *resolver) answer(w dns.ResponseWriter, req *dns.Msg, name string) {
 			}
 		}
 		r.reply(w, req, resp)
-		return
+		return false
 	case dns.TypePTR:
 		if a, ok := reverseAddr(q.Name); ok {
 			if target, found := rec.names.Reverse(st, sb, a); found {
 				resp.Answer = append(resp.Answer, &dns.PTR{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: TTL}, Ptr: dns.Fqdn(target)})
 				r.reply(w, req, resp)
-				return
+				return false
 			}
 		}
 	}
-	r.forward(w, req, st, sb)
+	return true
 }
 
 // reply writes a locally made answer, truncated to what the client can
@@ -315,7 +323,15 @@ func (r *resolver) fail(w dns.ResponseWriter, req *dns.Msg, rcode int) {
 // or the host's (dialed from the host's), over the client's transport;
 // SERVFAIL and REFUSED move on to the next, as Docker's; none answering
 // is SERVFAIL. A sandbox without external access gets no host servers.
-func (r *resolver) forward(w dns.ResponseWriter, req *dns.Msg, st *store.State, sb *store.Sandbox) {
+// A UDP query's bytes (raw) are sent on as they came and the answer's
+// returned as they come: nothing to unpack and pack again.
+func (r *resolver) forward(w dns.ResponseWriter, req *dns.Msg, raw []byte, name string) {
+	st := r.records.Load().state
+	sb := st.Sandboxes[name]
+	if sb == nil {
+		r.fail(w, req, dns.RcodeRefused)
+		return
+	}
 	transport := w.LocalAddr().Network()
 	var servers []string
 	inside := len(sb.DNS) > 0
@@ -339,9 +355,25 @@ func (r *resolver) forward(w dns.ResponseWriter, req *dns.Msg, st *store.State, 
 		}
 	}
 	defer func() { <-r.inflight }()
+	// A UDP answer is at most what the query allowed (512 bytes, or its
+	// EDNS size).
+	size := dns.MinMsgSize
+	if o := req.IsEdns0(); o != nil && int(o.UDPSize()) > size {
+		size = int(o.UDPSize())
+	}
 	for _, server := range servers {
-		resp, err := exchange(req, transport, server, sb.Name, inside)
-		if err != nil || resp.Rcode == dns.RcodeServerFailure || resp.Rcode == dns.RcodeRefused {
+		if raw != nil {
+			resp, err := exchangeUDP(raw, size, server, sb.Name, inside)
+			if err != nil || moveOn(int(resp[3]&0x0F)) {
+				continue
+			}
+			if _, err := w.Write(resp); err != nil {
+				log.Printf("forward reply: %v", err)
+			}
+			return
+		}
+		resp, err := exchange(req, transport, server, sb.Name, inside, size)
+		if err != nil || moveOn(resp.Rcode) {
 			continue
 		}
 		resp.Compress = true
@@ -353,32 +385,21 @@ func (r *resolver) forward(w dns.ResponseWriter, req *dns.Msg, st *store.State, 
 	r.fail(w, req, dns.RcodeServerFailure)
 }
 
+// moveOn says whether an upstream's answer sends the query on to the next
+// server: SERVFAIL and REFUSED, as Docker's.
+func moveOn(rcode int) bool { return rcode == dns.RcodeServerFailure || rcode == dns.RcodeRefused }
+
 // exchange sends one query to a server, with a fresh connection (4 s to
-// dial, 4 s to answer), from the sandbox's namespace when inside.
-func exchange(req *dns.Msg, transport, server, sandbox string, inside bool) (*dns.Msg, error) {
-	// A UDP answer is at most what the query allowed (512 bytes, or its
-	// EDNS size): a buffer of that, not of 64 KiB per query, keeps the
-	// garbage, and the collector's pauses in the tail latency, small.
-	size := uint16(dns.MinMsgSize)
-	if o := req.IsEdns0(); o != nil && o.UDPSize() > size {
-		size = o.UDPSize()
-	}
-	c := &dns.Client{Net: transport, Timeout: 4 * time.Second, UDPSize: size}
-	if !inside {
-		resp, _, err := c.Exchange(req, server)
-		return resp, err
-	}
-	var conn net.Conn
-	err := nsnet.Within(nsnet.Path(sandbox), func() error {
-		var err error
-		conn, err = net.DialTimeout(transport, server, 4*time.Second)
-		return err
-	})
+// dial, 4 s to answer), from the sandbox's namespace when inside; size
+// is the largest UDP answer the client takes.
+func exchange(req *dns.Msg, transport, server, sandbox string, inside bool, size int) (*dns.Msg, error) {
+	conn, err := dial(transport, server, sandbox, inside)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	resp, _, err := c.ExchangeWithConn(req, &dns.Conn{Conn: conn, UDPSize: size})
+	c := &dns.Client{Net: transport, Timeout: 4 * time.Second, UDPSize: uint16(size)}
+	resp, _, err := c.ExchangeWithConn(req, &dns.Conn{Conn: conn, UDPSize: uint16(size)})
 	return resp, err
 }
 

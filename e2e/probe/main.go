@@ -5,6 +5,7 @@
 //	probe serve dns ADDR:PORT        a nameserver: NAME.test is 192.0.2.99
 //	                                 (TXT: the transport asked on), the
 //	                                 rest NXDOMAIN; UDP and TCP
+//	probe serve dns-refusing ADDR:PORT  a nameserver that REFUSES everything
 //
 // The reply is "TOKEN from SRC at HOSTNAME": which address the server saw,
 // and which server (sandbox) answered.
@@ -32,8 +33,8 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "serve":
-		if os.Args[2] == "dns" {
-			err = serveDNS(os.Args[3])
+		if os.Args[2] == "dns" || os.Args[2] == "dns-refusing" {
+			err = serveDNS(os.Args[3], os.Args[2] == "dns-refusing")
 			break
 		}
 		err = serve(os.Args[2], os.Args[3])
@@ -133,12 +134,18 @@ func send(proto, addr, token, srcPort string) error {
 	return nil
 }
 
-// serveDNS is the "internet's" nameserver of the forwarding tests.
-func serveDNS(addr string) error {
+// serveDNS is the "internet's" nameserver of the forwarding tests; a
+// refusing one answers REFUSED to everything.
+func serveDNS(addr string, refusing bool) error {
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(req)
 		q := req.Question[0]
+		if refusing {
+			m.SetRcode(req, dns.RcodeRefused)
+			_ = w.WriteMsg(m)
+			return
+		}
 		if !strings.HasSuffix(strings.ToLower(q.Name), ".test.") {
 			m.SetRcode(req, dns.RcodeNameError)
 			_ = w.WriteMsg(m)
