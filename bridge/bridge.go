@@ -140,8 +140,18 @@ type Addr struct {
 
 func (s *Addr) Kind() string { return "bridge-addr" }
 func (s *Addr) Commands() []string {
-	// netlink sets the broadcast address as "brd +" does.
-	return []string{"ip addr add " + s.CIDR.String() + " dev " + s.Link + " brd +"}
+	return []string{"ip addr add " + s.CIDR.String() + " dev " + s.Link + AddrFlags(s.CIDR)}
+}
+
+// AddrFlags is how `ip addr add` writes what NetlinkAddr gives netlink:
+// the broadcast address for IPv4 ("brd +"), no duplicate address
+// detection for IPv6, as Docker adds its addresses (usable at once; IPAM
+// already made them unique).
+func AddrFlags(p netip.Prefix) string {
+	if p.Addr().Is6() {
+		return " nodad"
+	}
+	return " brd +"
 }
 func (s *Addr) UndoCommands() []string {
 	return []string{"ip addr del " + s.CIDR.String() + " dev " + s.Link}
@@ -156,7 +166,11 @@ func (s *Addr) Satisfied(*plan.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	fam := netlink.FAMILY_V4
+	if s.CIDR.Addr().Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	addrs, err := netlink.AddrList(l, fam)
 	for _, a := range addrs {
 		if a.IPNet.String() == s.CIDR.String() {
 			return true, nil
@@ -170,7 +184,7 @@ func (s *Addr) Apply(*plan.Context) error {
 	if err != nil {
 		return fmt.Errorf("look up %s: %w", s.Link, err)
 	}
-	if err := netlink.AddrReplace(l, toAddr(s.CIDR)); err != nil {
+	if err := netlink.AddrReplace(l, NetlinkAddr(s.CIDR)); err != nil {
 		return fmt.Errorf("ip addr add %s dev %s: %w", s.CIDR, s.Link, err)
 	}
 	return nil
@@ -184,14 +198,19 @@ func (s *Addr) Undo(*plan.Context) error {
 	if err != nil {
 		return fmt.Errorf("look up %s: %w", s.Link, err)
 	}
-	if err := netlink.AddrDel(l, toAddr(s.CIDR)); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !NotFound(err) {
+	if err := netlink.AddrDel(l, NetlinkAddr(s.CIDR)); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !NotFound(err) {
 		return fmt.Errorf("ip addr del %s dev %s: %w", s.CIDR, s.Link, err)
 	}
 	return nil
 }
 
-func toAddr(p netip.Prefix) *netlink.Addr {
-	return &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}}
+// NetlinkAddr is a prefix as netlink adds it (see AddrFlags).
+func NetlinkAddr(p netip.Prefix) *netlink.Addr {
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+	if p.Addr().Is6() {
+		a.Flags = unix.IFA_F_NODAD
+	}
+	return a
 }
 
 // Up brings a link of the host up.

@@ -236,8 +236,15 @@ type Addr struct {
 
 func (s *Addr) Kind() string { return "ns-addr" }
 func (s *Addr) Commands() []string {
-	// netlink sets the broadcast address as "brd +" does.
-	return []string{"ip -n " + s.Netns + " addr add " + s.CIDR.String() + " dev " + s.Link + " brd +"}
+	return []string{"ip -n " + s.Netns + " addr add " + s.CIDR.String() + " dev " + s.Link + bridge.AddrFlags(s.CIDR)}
+}
+
+// family is netlink's name of a prefix's address family.
+func family(a netip.Addr) int {
+	if a.Is6() {
+		return netlink.FAMILY_V6
+	}
+	return netlink.FAMILY_V4
 }
 
 // Satisfied: the interface has the address.
@@ -246,7 +253,7 @@ func (s *Addr) Satisfied(ctx *plan.Context) (bool, error) {
 	if err != nil || l == nil {
 		return false, err
 	}
-	addrs, err := h.AddrList(l, netlink.FAMILY_V4)
+	addrs, err := h.AddrList(l, family(s.CIDR.Addr()))
 	for _, a := range addrs {
 		if a.IPNet.String() == s.CIDR.String() {
 			return true, nil
@@ -256,10 +263,6 @@ func (s *Addr) Satisfied(ctx *plan.Context) (bool, error) {
 }
 func (s *Addr) UndoCommands() []string {
 	return []string{"ip -n " + s.Netns + " addr del " + s.CIDR.String() + " dev " + s.Link}
-}
-
-func ipnet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}
 }
 
 // nsLink finds a link in a namespace; nil, nil when namespace or link is gone.
@@ -284,7 +287,7 @@ func (s *Addr) Apply(ctx *plan.Context) error {
 		err = fmt.Errorf("%s does not exist in %s", s.Link, s.Netns)
 	}
 	if err == nil {
-		err = h.AddrReplace(l, &netlink.Addr{IPNet: ipnet(s.CIDR)})
+		err = h.AddrReplace(l, bridge.NetlinkAddr(s.CIDR))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Commands()[0], err)
@@ -297,7 +300,7 @@ func (s *Addr) Undo(ctx *plan.Context) error {
 	if err != nil || l == nil {
 		return err
 	}
-	if err := h.AddrDel(l, &netlink.Addr{IPNet: ipnet(s.CIDR)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+	if err := h.AddrDel(l, bridge.NetlinkAddr(s.CIDR)); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 		return fmt.Errorf("%s: %w", s.UndoCommands()[0], err)
 	}
 	return nil
@@ -357,21 +360,33 @@ type Gateway struct {
 // Docker's gateway selection does.
 type DefaultRoute struct {
 	Netns string   `json:"netns"`
-	To    *Gateway `json:"to"`   // nil: no default route
-	From  *Gateway `json:"from"` // the route before, nil if none
+	To    *Gateway `json:"to"`             // nil: no default route
+	From  *Gateway `json:"from"`           // the route before, nil if none
+	IPv6  bool     `json:"ipv6,omitempty"` // the IPv6 default route (each family has its own)
 }
 
 func (s *DefaultRoute) Kind() string { return "ns-route" }
 
-func routeCmd(ns string, g *Gateway) string {
-	if g == nil {
-		return "ip -n " + ns + " route del default"
+func routeCmd(ns string, g *Gateway, v6 bool) string {
+	ip := "ip -n " + ns
+	if v6 {
+		ip += " -6"
 	}
-	return "ip -n " + ns + " route replace default via " + g.Via.String() + " dev " + g.Link
+	if g == nil {
+		return ip + " route del default"
+	}
+	return ip + " route replace default via " + g.Via.String() + " dev " + g.Link
 }
 
-func (s *DefaultRoute) Commands() []string     { return []string{routeCmd(s.Netns, s.To)} }
-func (s *DefaultRoute) UndoCommands() []string { return []string{routeCmd(s.Netns, s.From)} }
+func (s *DefaultRoute) Commands() []string     { return []string{routeCmd(s.Netns, s.To, s.IPv6)} }
+func (s *DefaultRoute) UndoCommands() []string { return []string{routeCmd(s.Netns, s.From, s.IPv6)} }
+
+func (s *DefaultRoute) family() int {
+	if s.IPv6 {
+		return netlink.FAMILY_V6
+	}
+	return netlink.FAMILY_V4
+}
 
 // Satisfied: the default route is the one wanted (or none, as wanted).
 func (s *DefaultRoute) Satisfied(ctx *plan.Context) (bool, error) {
@@ -379,7 +394,7 @@ func (s *DefaultRoute) Satisfied(ctx *plan.Context) (bool, error) {
 	if err != nil || h == nil {
 		return false, err
 	}
-	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+	routes, err := h.RouteList(nil, s.family())
 	if err != nil {
 		return false, err
 	}
@@ -397,11 +412,13 @@ func (s *DefaultRoute) Satisfied(ctx *plan.Context) (bool, error) {
 }
 
 func (s *DefaultRoute) Apply(ctx *plan.Context) error {
-	return setDefault(ctx, s.Netns, s.To, true)
+	return setDefault(ctx, s.Netns, s.To, s.IPv6, true)
 }
-func (s *DefaultRoute) Undo(ctx *plan.Context) error { return setDefault(ctx, s.Netns, s.From, false) }
+func (s *DefaultRoute) Undo(ctx *plan.Context) error {
+	return setDefault(ctx, s.Netns, s.From, s.IPv6, false)
+}
 
-func setDefault(ctx *plan.Context, ns string, g *Gateway, strict bool) error {
+func setDefault(ctx *plan.Context, ns string, g *Gateway, v6, strict bool) error {
 	h, err := handle(ctx, ns)
 	if err != nil {
 		return err
@@ -414,9 +431,12 @@ func setDefault(ctx *plan.Context, ns string, g *Gateway, strict bool) error {
 	}
 	if g == nil {
 		def := &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}
+		if v6 {
+			def = &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}
+		}
 		err := h.RouteDel(&netlink.Route{Dst: def, Table: unix.RT_TABLE_MAIN})
 		if err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("%s: %w", routeCmd(ns, nil), err)
+			return fmt.Errorf("%s: %w", routeCmd(ns, nil, v6), err)
 		}
 		return nil
 	}
@@ -425,11 +445,14 @@ func setDefault(ctx *plan.Context, ns string, g *Gateway, strict bool) error {
 		if !strict && bridge.NotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("%s: %w", routeCmd(ns, g), err)
+		return fmt.Errorf("%s: %w", routeCmd(ns, g, v6), err)
 	}
 	r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: g.Via.AsSlice(), Table: unix.RT_TABLE_MAIN}
+	if v6 {
+		r.Dst = &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}
+	}
 	if err := h.RouteReplace(r); err != nil {
-		return fmt.Errorf("%s: %w", routeCmd(ns, g), err)
+		return fmt.Errorf("%s: %w", routeCmd(ns, g, v6), err)
 	}
 	return nil
 }
