@@ -1,6 +1,8 @@
 package ipam
 
 import (
+	"crypto/sha256"
+	"math/big"
 	"net/netip"
 	"strings"
 	"testing"
@@ -55,7 +57,7 @@ func TestParseSubnet(t *testing.T) {
 		"172.20.0.1/16": "it should be 172.20.0.0/16",
 		"10.0.0.0/31":   "too small",
 		"0.0.0.0/0":     "larger than a /8",
-		"fd00::/64":     "only IPv4",
+		"fd00::/64":     "not an IPv4 prefix",
 		"10.0.0.0":      "not an IPv4 CIDR",
 		"":              "not an IPv4 CIDR",
 		"10.0.0.0/33":   "not an IPv4 CIDR",
@@ -164,6 +166,84 @@ func TestGatewayFromTheRange(t *testing.T) {
 		first, _ := p.Next(map[netip.Addr]bool{})
 		if first != p.Gateway.Next() {
 			t.Errorf("range %s: first address %s", rng, first)
+		}
+	}
+}
+
+// TestULAAsDocker: fd00:: plus the low 40 bits of sha256(engine ID)'s
+// first 8 bytes, shifted into the Global ID (Docker's
+// deriveULABaseNetwork: ipbits.Add(fd00::, gid, 80)), computed here with
+// big integers.
+func TestULAAsDocker(t *testing.T) {
+	for _, id := range []string{"6c6c3c1d-3d0b-4fd4-a3e0-6b1d0a3c2e55", "abc"} {
+		sum := sha256.Sum256([]byte(id))
+		gid := new(big.Int).SetBytes(sum[:8])
+		gid.And(gid, new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 40), big.NewInt(1)))
+		base := new(big.Int).SetBytes(netip.MustParseAddr("fd00::").AsSlice())
+		var b [16]byte
+		new(big.Int).Add(base, gid.Lsh(gid, 80)).FillBytes(b[:])
+		want := netip.PrefixFrom(netip.AddrFrom16(b), 48)
+		if got := ULA(id); got != want {
+			t.Errorf("ULA(%q) = %s, want %s", id, got, want)
+		}
+	}
+}
+
+func TestIPv6Pools(t *testing.T) {
+	ula := netip.MustParsePrefix("fd12:3456:789a::/48")
+	used := []netip.Prefix{netip.MustParsePrefix("fd12:3456:789a::/64")}
+	reserved := []netip.Prefix{netip.MustParsePrefix("fd12:3456:789a:1::/64"), netip.MustParsePrefix("10.0.0.0/8")}
+	if p, err := PickSubnet6(ula, used, reserved); err != nil || p.String() != "fd12:3456:789a:2::/64" {
+		t.Errorf("PickSubnet6: %s %v", p, err)
+	}
+	// The gateway ::1, the first sandbox ::2; only the subnet-router
+	// address is reserved (no broadcast): the last address is handed out.
+	p, err := NewPool(netip.MustParsePrefix("2001:db8::/126"), netip.Prefix{}, netip.Addr{})
+	if err != nil || p.Gateway.String() != "2001:db8::1" {
+		t.Fatalf("pool: %+v %v", p, err)
+	}
+	used6 := map[netip.Addr]bool{}
+	var got []string
+	for i := 0; i < 2; i++ {
+		a, err := p.Next(used6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		used6[a] = true
+		got = append(got, a.String())
+	}
+	if strings.Join(got, " ") != "2001:db8::2 2001:db8::3" {
+		t.Errorf("addresses: %v", got)
+	}
+	if a, err := p.Next(used6); err == nil {
+		t.Errorf("a /126 holds two sandboxes, a third got %s", a)
+	}
+	if Broadcast(netip.MustParsePrefix("2001:db8::/64")).String() != "2001:db8::ffff:ffff:ffff:ffff" {
+		t.Errorf("last address of a /64: %s", Broadcast(netip.MustParsePrefix("2001:db8::/64")))
+	}
+	if err := p.Check(netip.MustParseAddr("2001:db8::"), nil); err == nil {
+		t.Error("the subnet-router address was handed out")
+	}
+}
+
+func TestParseSubnet6(t *testing.T) {
+	if p, err := ParseSubnet6(" 2001:db8:5::/64 "); err != nil || p.String() != "2001:db8:5::/64" {
+		t.Errorf("a good prefix: %s %v", p, err)
+	}
+	for in, want := range map[string]string{
+		"2001:db8::%eth0/64":  "not an IPv6 CIDR",
+		"::ffff:10.0.0.0/104": "IPv4-mapped",
+		"10.0.0.0/8":          "not an IPv6 prefix",
+		"::/0":                "larger than a /8",
+		"fe80::/64":           "link-local",
+		"ff02::/16":           "multicast",
+		"::1/128":             "loopback",
+		"fc00::/7":            "larger than a /8",
+		"2001:db8::1/64":      "it should be 2001:db8::/64",
+		"2001:db8::/127":      "too small",
+	} {
+		if _, err := ParseSubnet6(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseSubnet6(%q): %v, want %q", in, err, want)
 		}
 	}
 }
