@@ -200,7 +200,9 @@ func (h *Host) Fails(want string, args ...string) {
 // Snapshot captures everything a command may change on the host.
 type Snapshot map[string]string
 
-// snapshotScript prints every section of a snapshot in one process.
+// snapshotScript prints every section of a snapshot in one process. The
+// state leaves out caches and the engine ID, which is kept once made
+// (the host's IPv6 ULA prefix is derived from it, as Docker's).
 const snapshotScript = `
 # Carrier (NO-CARRIER, LOWER_UP, state, linkdown) follows ports coming and
 # going at the kernel's pace: operational state, not configuration.
@@ -212,11 +214,12 @@ echo '@@links'; ip -o link show | sed -E "$carrier; $index" | sort
 echo '@@addresses'; ip -o addr show | grep -v 'inet6 fe80::' | sed -E "$index" | sort
 echo '@@routes'; ip route show table all | grep -v -e 'fe80::' -e 'ff00::/8' -e 'multicast ff00' | sed -E "$carrier"
 echo '@@iptables'; iptables-save | grep -v '^#' | sed -E 's/\[[0-9]+:[0-9]+\]/[0:0]/'
-echo '@@sysctl'; sysctl net.ipv4.ip_forward; for f in /proc/sys/net/ipv4/conf/*/route_localnet; do echo $f $(cat $f); done
+echo '@@ip6tables'; ip6tables-save | grep -v '^#' | sed -E 's/\[[0-9]+:[0-9]+\]/[0:0]/'
+echo '@@sysctl'; sysctl net.ipv4.ip_forward net.ipv6.conf.all.forwarding; for f in /proc/sys/net/ipv4/conf/*/route_localnet /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo $f $(cat $f); done
 echo '@@netns'; ls -1 /var/run/netns 2>/dev/null
 for ns in $(ls /var/run/netns 2>/dev/null); do echo "@@netns $ns"; ip -n $ns -o addr | grep -v 'inet6 fe80::' | sed -E "$index" | sort; ip -n $ns route; done
 echo '@@etc'; cd /etc/netns && for f in $(find . -type f | sort); do echo == $f; cat $f; done
-echo '@@state'; cd ` + hostns.StateDir + ` 2>/dev/null && for f in $(find . -type f ! -name lock ! -name ruleset.save ! -name boot_id | sort); do echo == $f; cat $f; done
+echo '@@state'; cd ` + hostns.StateDir + ` 2>/dev/null && for f in $(find . -type f ! -name lock ! -name ruleset.save ! -name ruleset6.save ! -name boot_id ! -name engine-id | sort); do echo == $f; cat $f; done
 true`
 
 // Snapshot returns the host's links, addresses, routes, namespaces (and
@@ -297,6 +300,16 @@ func (h *Host) Running(pattern string) bool {
 func (h *Host) Ping(from, target string) bool {
 	h.t.Helper()
 	args := []string{"ping", "-c1", "-W1", target}
+	if from != "" {
+		args = append([]string{bin, "exec", from, "--"}, args...)
+	}
+	return h.Run(args...).Code == 0
+}
+
+// Ping6 is Ping over IPv6 (ping -6: a name resolves to its AAAA).
+func (h *Host) Ping6(from, target string) bool {
+	h.t.Helper()
+	args := []string{"ping", "-6", "-c1", "-W1", target}
 	if from != "" {
 		args = append([]string{bin, "exec", from, "--"}, args...)
 	}

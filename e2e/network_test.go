@@ -149,7 +149,7 @@ func TestNetworkBadInput(t *testing.T) {
 	}{
 		{"invalid subnet 172.20.0.1/16: it should be 172.20.0.0/16", []string{"network", "create", "--subnet", "172.20.0.1/16", "a"}},
 		{"no matching subnet for gateway 10.0.0.1", []string{"network", "create", "--subnet", "172.20.0.0/16", "--gateway", "10.0.0.1", "a"}},
-		{"only IPv4 is supported", []string{"network", "create", "--subnet", "fd00::/64", "a"}},
+		{"given without --ipv6", []string{"network", "create", "--subnet", "fd00::/64", "a"}},
 		{"not an IPv4 CIDR", []string{"network", "create", "--subnet", "banana", "a"}},
 		{"too small", []string{"network", "create", "--subnet", "172.20.0.0/31", "a"}},
 		{"unknown option", []string{"network", "create", "-o", "frobnicate=1", "a"}},

@@ -15,6 +15,7 @@ type ConnectRequest struct {
 	Network    string
 	Sandbox    string
 	IP         string
+	IP6        string // --ip6, on an IPv6 network
 	Aliases    []string
 	GwPriority int
 }
@@ -43,8 +44,8 @@ func (e *Engine) Connect(req ConnectRequest) error {
 		if err != nil {
 			return err
 		}
-		oldGW := gatewayOf(t.new, sb)
-		ep, err := t.newEndpoint(sb, n, req.IP, req.Aliases, req.GwPriority)
+		oldGW, oldGW6 := gatewayOf(t.new, sb), gatewayOf6(t.new, sb)
+		ep, err := t.newEndpoint(sb, n, req.IP, req.IP6, req.Aliases, req.GwPriority)
 		if err != nil {
 			return err
 		}
@@ -54,6 +55,9 @@ func (e *Engine) Connect(req ConnectRequest) error {
 		if newGW := gatewayOf(t.new, sb); !sameGateway(oldGW, newGW) {
 			t.setup = append(t.setup, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW, From: oldGW})
 			t.flushPorts(sb.Ports)
+		}
+		if newGW6 := gatewayOf6(t.new, sb); !sameGateway(oldGW6, newGW6) {
+			t.setup = append(t.setup, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW6, From: oldGW6, IPv6: true})
 		}
 		if !served && model.DNSServed(t.new, sb) {
 			t.setup = append(t.setup, dnsSteps(sb)...)
@@ -89,7 +93,7 @@ func (e *Engine) Disconnect(network, ref string) error {
 		if n == nil || ep == nil {
 			return fmt.Errorf("sandbox %s is not connected to network %s", sb.Name, network)
 		}
-		oldGW := gatewayOf(t.new, sb)
+		oldGW, oldGW6 := gatewayOf(t.new, sb), gatewayOf6(t.new, sb)
 		served := model.DNSServed(t.new, sb)
 		sb.Endpoints = slices.DeleteFunc(sb.Endpoints, func(e *store.Endpoint) bool { return e.Network == netName })
 		if served && !model.DNSServed(t.new, sb) {
@@ -98,6 +102,9 @@ func (e *Engine) Disconnect(network, ref string) error {
 		if newGW := gatewayOf(t.new, sb); !sameGateway(oldGW, newGW) {
 			t.teardown = append(t.teardown, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW, From: oldGW})
 			t.flushPorts(sb.Ports)
+		}
+		if newGW6 := gatewayOf6(t.new, sb); !sameGateway(oldGW6, newGW6) {
+			t.teardown = append(t.teardown, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW6, From: oldGW6, IPv6: true})
 		}
 		t.teardown = append(t.teardown, plan.Reversed(endpointSteps(sb, ep, n))...)
 		return t.syncEtc(sb.Name)

@@ -77,7 +77,10 @@ func (e *Engine) Doctor() ([]Finding, error) {
 		c.add(Info, "not looking for leftovers (interfaces, namespaces, rules no record names) while a record cannot be read", "")
 		return c.out, nil
 	}
-	checkRules(c, s, fw)
+	checkRules(c, s, fw, model.Intent(s), "")
+	if model.HasIPv6(s) {
+		checkRules(c, s, e.Firewall6(), model.Intent6(s), " (IPv6)")
+	}
 	checkOrphans(c, s)
 	return c.out, nil
 }
@@ -205,8 +208,8 @@ func checkSandboxes(c *checker, ctx *plan.Context, t *tx, s *store.State) {
 	}
 }
 
-func checkRules(c *checker, s *store.State, fw firewall.Backend) {
-	findings, err := fw.Check(model.Intent(s))
+func checkRules(c *checker, s *store.State, fw firewall.Backend, in firewall.Intent, family string) {
+	findings, err := fw.Check(in)
 	if err != nil {
 		c.add(Fault, err.Error(), "")
 		return
@@ -215,10 +218,10 @@ func checkRules(c *checker, s *store.State, fw firewall.Backend) {
 	for _, f := range findings {
 		if f.Missing {
 			if missing++; missing <= 5 {
-				c.add(Drift, "rule missing: "+f.What+"   ("+f.Why+")", "minidocker-net restore")
+				c.add(Drift, "rule missing"+family+": "+f.What+"   ("+f.Why+")", "minidocker-net restore")
 			}
 		} else if extra++; extra <= 5 {
-			c.add(Drift, "rule not in the records: "+f.What, "minidocker-net doctor --fix rebuilds the chain")
+			c.add(Drift, "rule not in the records"+family+": "+f.What, "minidocker-net doctor --fix rebuilds the chain")
 		}
 	}
 	if missing > 5 {
@@ -227,8 +230,8 @@ func checkRules(c *checker, s *store.State, fw firewall.Backend) {
 	if extra > 5 {
 		c.add(Drift, fmt.Sprintf("... and %d more rules not in the records", extra-5), "minidocker-net doctor --fix rebuilds the chain")
 	}
-	if len(findings) == 0 && len(s.Networks) > 0 {
-		c.add(OK, "all rules in place", "")
+	if len(findings) == 0 && len(in.Networks) > 0 {
+		c.add(OK, "all rules in place"+family, "")
 	}
 }
 

@@ -24,19 +24,32 @@ func gatewayOf(s *store.State, sb *store.Sandbox) *nsnet.Gateway {
 	return &nsnet.Gateway{Via: s.Networks[ep.Network].Gateway, Link: ep.IfName}
 }
 
-// usedIPs returns the addresses taken on a network.
+// gatewayOf6 is the IPv6 default route a sandbox has in state s (nil:
+// none).
+func gatewayOf6(s *store.State, sb *store.Sandbox) *nsnet.Gateway {
+	ep := model.GatewayEndpoint6(s, sb)
+	if ep == nil {
+		return nil
+	}
+	return &nsnet.Gateway{Via: s.Networks[ep.Network].Gateway6, Link: ep.IfName}
+}
+
+// usedIPs returns the addresses taken on a network, of both families.
 func usedIPs(s *store.State, network string) map[netip.Addr]bool {
 	used := map[netip.Addr]bool{}
 	for _, sb := range s.Sandboxes {
 		if ep := sb.Endpoint(network); ep != nil {
 			used[ep.IP] = true
+			if ep.IP6.IsValid() {
+				used[ep.IP6] = true
+			}
 		}
 	}
 	return used
 }
 
 // newEndpoint allocates an endpoint on a network for a sandbox.
-func (t *tx) newEndpoint(sb *store.Sandbox, n *store.Network, ip string, aliases []string, prio int) (*store.Endpoint, error) {
+func (t *tx) newEndpoint(sb *store.Sandbox, n *store.Network, ip, ip6 string, aliases []string, prio int) (*store.Endpoint, error) {
 	if sb.Endpoint(n.Name) != nil {
 		return nil, fmt.Errorf("endpoint with name %s already exists in network %s", sb.Name, n.Name)
 	}
@@ -73,6 +86,9 @@ func (t *tx) newEndpoint(sb *store.Sandbox, n *store.Network, ip string, aliases
 		}
 		ep.IP = a
 	}
+	if err := assignIP6(ep, n, ip6, used); err != nil {
+		return nil, err
+	}
 	ep.MAC = bridge.MACFor(ep.IP)
 	ep.IfName = nextIfName(sb)
 	veths := map[string]bool{}
@@ -83,6 +99,39 @@ func (t *tx) newEndpoint(sb *store.Sandbox, n *store.Network, ip string, aliases
 	}
 	ep.HostVeth = vethName(ep.ID, func(v string) bool { return veths[v] || t.e.kernel.LinkExists(v) })
 	return ep, nil
+}
+
+// assignIP6 gives an endpoint on an IPv6 network its IPv6 address: the
+// one asked for with --ip6 (on a network with an IPv6 --subnet), else the
+// lowest free one.
+func assignIP6(ep *store.Endpoint, n *store.Network, ip6 string, used map[netip.Addr]bool) error {
+	if !n.IPv6 {
+		if ip6 != "" {
+			return fmt.Errorf("network %s has no IPv6: --ip6 needs a network created with --ipv6", n.Name)
+		}
+		return nil
+	}
+	pool := ipam.Pool{Subnet: n.Subnet6, Range: n.IPRange6, Gateway: n.Gateway6}
+	if ip6 == "" {
+		a, err := pool.Next(used)
+		if err != nil {
+			return fmt.Errorf("network %s: %w", n.Name, err)
+		}
+		ep.IP6 = a
+		return nil
+	}
+	if !n.UserSubnet6 {
+		return errors.New("user specified IP address is supported only when connecting to networks with user configured subnets")
+	}
+	a, err := ipam.ParseAddr6("IPv6 address", ip6)
+	if err != nil {
+		return err
+	}
+	if err := pool.Check(a, used); err != nil {
+		return err
+	}
+	ep.IP6 = a
+	return nil
 }
 
 // nextIfName returns the lowest free ethN inside a sandbox, as Docker does.

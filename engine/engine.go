@@ -22,10 +22,11 @@ type Options struct {
 	Verbose io.Writer // print each step as it runs; nil for quiet
 	Out     io.Writer // where dry-run plans go
 	// Kernel answers the engine's questions while it plans (default: the
-	// host); Firewall makes the firewall backend of one command, given
-	// where it may keep what it read (default: iptables).
+	// host); Firewall makes the firewall backend of one command for one
+	// address family, given where it may keep what it read (default:
+	// iptables and ip6tables).
 	Kernel   Kernel
-	Firewall func(cache string) firewall.Backend
+	Firewall func(f firewall.Family, cache string) firewall.Backend
 }
 
 // Engine runs commands against the host.
@@ -43,14 +44,26 @@ func New(opts Options) *Engine {
 		opts.Kernel = hostKernel{}
 	}
 	if opts.Firewall == nil {
-		opts.Firewall = func(cache string) firewall.Backend { return iptables.New(cache) }
+		opts.Firewall = func(f firewall.Family, cache string) firewall.Backend {
+			if f == firewall.IPv6 {
+				return iptables.NewFamily(iptables.IPv6, cache)
+			}
+			return iptables.New(cache)
+		}
 	}
 	return &Engine{opts: opts, kernel: opts.Kernel}
 }
 
 // Firewall returns the firewall backend, for the views: what it owns and
 // how a packet goes through it.
-func (e *Engine) Firewall() firewall.Backend { return e.opts.Firewall(e.opts.Paths.RulesetCache()) }
+func (e *Engine) Firewall() firewall.Backend {
+	return e.opts.Firewall(firewall.IPv4, e.opts.Paths.RulesetCache())
+}
+
+// Firewall6 is Firewall's for IPv6, which IPv6 networks' rules are in.
+func (e *Engine) Firewall6() firewall.Backend {
+	return e.opts.Firewall(firewall.IPv6, e.opts.Paths.RulesetCache6())
+}
 
 // Paths returns where state lives.
 func (e *Engine) Paths() store.Paths { return e.opts.Paths }
@@ -72,6 +85,7 @@ type tx struct {
 	// program's pid), so the records are diffed again afterwards.
 	learns bool
 	fw     firewall.Backend
+	fw6    firewall.Backend // IPv6 networks' rules
 }
 
 // View runs fn on the current state under a shared lock.
@@ -138,7 +152,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		return err
 	}
 	tm.mark(fmt.Sprintf("load records (%d)", len(old.Networks)+len(old.Sandboxes)))
-	t := &tx{e: e, old: old, new: old.Clone(), fw: e.Firewall()}
+	t := &tx{e: e, old: old, new: old.Clone(), fw: e.Firewall(), fw6: e.Firewall6()}
 	if err := build(t); err != nil {
 		return err
 	}

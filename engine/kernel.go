@@ -22,7 +22,8 @@ import (
 // facts, never changes (those are the plan's steps). Unit tests give the
 // engine a fake one, so plans are built without root.
 type Kernel interface {
-	// Routes are the host's IPv4 routes other than default routes.
+	// Routes are the host's routes of both families other than default,
+	// link-local and multicast routes.
 	Routes() ([]netip.Prefix, error)
 	LinkExists(name string) bool
 	NetnsExists(name string) bool
@@ -42,18 +43,18 @@ type Kernel interface {
 type hostKernel struct{}
 
 func (hostKernel) Routes() ([]netip.Prefix, error) {
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("list routes: %w", err)
 	}
 	var out []netip.Prefix
 	for _, r := range routes {
-		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() || r.Dst.IP.IsLinkLocalUnicast() || r.Dst.IP.IsMulticast() {
 			continue
 		}
 		ones, _ := r.Dst.Mask.Size()
-		if a, ok := netip.AddrFromSlice(r.Dst.IP.To4()); ok {
-			out = append(out, netip.PrefixFrom(a, ones).Masked())
+		if a, ok := netip.AddrFromSlice(r.Dst.IP); ok {
+			out = append(out, netip.PrefixFrom(a.Unmap(), ones).Masked())
 		}
 	}
 	return out, nil

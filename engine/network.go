@@ -19,14 +19,48 @@ import (
 
 // NetworkRequest is `network create`.
 type NetworkRequest struct {
-	Name     string
-	Driver   string
-	Subnet   string
-	Gateway  string
-	IPRange  string
+	Name   string
+	Driver string
+	// --subnet, --gateway, --ip-range: at most one of each per family.
+	Subnets  []string
+	Gateways []string
+	IPRanges []string
+	IPv6     bool // --ipv6
 	Internal bool
 	Options  []string // KEY=VALUE
 	Labels   []string // KEY=VALUE
+}
+
+// family is one address family's --subnet, --gateway and --ip-range.
+type family struct{ subnet, gateway, ipRange string }
+
+// families sorts a request's address options by family.
+func families(req NetworkRequest) (v4, v6 family, err error) {
+	for _, o := range []struct {
+		flag string
+		vals []string
+		pick func(*family) *string
+	}{
+		{"--subnet", req.Subnets, func(f *family) *string { return &f.subnet }},
+		{"--gateway", req.Gateways, func(f *family) *string { return &f.gateway }},
+		{"--ip-range", req.IPRanges, func(f *family) *string { return &f.ipRange }},
+	} {
+		for _, v := range o.vals {
+			f, name := &v4, "IPv4"
+			if ipam.IsIPv6(v) {
+				f, name = &v6, "IPv6"
+			}
+			if p := o.pick(f); *p == "" {
+				*p = v
+			} else {
+				return v4, v6, fmt.Errorf("%s given twice for %s (%s and %s): minidocker-net takes one subnet per address family", o.flag, name, *p, v)
+			}
+		}
+	}
+	if !req.IPv6 && v6 != (family{}) {
+		return v4, v6, fmt.Errorf("IPv6 --subnet, --gateway or --ip-range given without --ipv6: add --ipv6 to give the network IPv6")
+	}
+	return v4, v6, nil
 }
 
 func parseKV(what, s string) (string, string, error) {
@@ -49,7 +83,7 @@ func buildNetwork(req NetworkRequest) (*store.Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &store.Network{ID: NewID(), Name: req.Name, Driver: d.Name(), Created: time.Now().UTC(), ICC: true, Masquerade: true, Internal: req.Internal}
+	n := &store.Network{ID: NewID(), Name: req.Name, Driver: d.Name(), Created: time.Now().UTC(), ICC: true, Masquerade: true, Internal: req.Internal, IPv6: req.IPv6}
 	if err := d.Configure(n, req.Options); err != nil {
 		return nil, err
 	}
@@ -78,6 +112,9 @@ func (t *tx) hostRoutes() ([]netip.Prefix, error) {
 	ours := map[netip.Prefix]bool{}
 	for _, n := range t.new.Networks {
 		ours[n.Subnet.Masked()] = true
+		if n.IPv6 {
+			ours[n.Subnet6.Masked()] = true
+		}
 	}
 	return slices.DeleteFunc(routes, func(p netip.Prefix) bool { return ours[p] }), nil
 }
@@ -90,13 +127,17 @@ func usedSubnets(s *store.State) []netip.Prefix {
 	return out
 }
 
-// assignAddresses gives a network its subnet, gateway and range.
+// assignAddresses gives a network its subnet, gateway and range, of
+// each family it carries.
 func (t *tx) assignAddresses(n *store.Network, req NetworkRequest) error {
+	v4, v6, err := families(req)
+	if err != nil {
+		return err
+	}
 	var sub, rng netip.Prefix
 	var gw netip.Addr
-	var err error
-	if req.Subnet != "" {
-		if sub, err = ipam.ParseSubnet(req.Subnet); err != nil {
+	if v4.subnet != "" {
+		if sub, err = ipam.ParseSubnet(v4.subnet); err != nil {
 			return err
 		}
 		for _, o := range t.new.Networks {
@@ -106,7 +147,7 @@ func (t *tx) assignAddresses(n *store.Network, req NetworkRequest) error {
 		}
 		n.UserSubnet = true
 	} else {
-		if req.Gateway != "" || req.IPRange != "" {
+		if v4.gateway != "" || v4.ipRange != "" {
 			return errors.New("--gateway and --ip-range need --subnet")
 		}
 		reserved, err := t.hostRoutes()
@@ -120,13 +161,13 @@ func (t *tx) assignAddresses(n *store.Network, req NetworkRequest) error {
 			return err
 		}
 	}
-	if req.IPRange != "" {
-		if rng, err = ipam.ParseSubnet(req.IPRange); err != nil {
+	if v4.ipRange != "" {
+		if rng, err = ipam.ParseSubnet(v4.ipRange); err != nil {
 			return fmt.Errorf("invalid --ip-range: %w", err)
 		}
 	}
-	if req.Gateway != "" {
-		if gw, err = ipam.ParseAddr("gateway", req.Gateway); err != nil {
+	if v4.gateway != "" {
+		if gw, err = ipam.ParseAddr("gateway", v4.gateway); err != nil {
 			return err
 		}
 	}
@@ -135,6 +176,65 @@ func (t *tx) assignAddresses(n *store.Network, req NetworkRequest) error {
 		return err
 	}
 	n.Subnet, n.IPRange, n.Gateway = pool.Subnet, pool.Range, pool.Gateway
+	if n.IPv6 {
+		return t.assignAddresses6(n, v6)
+	}
+	return nil
+}
+
+// assignAddresses6 gives an IPv6 network its IPv6 subnet, gateway and
+// range: without --subnet, the first free /64 of the host's ULA /48.
+func (t *tx) assignAddresses6(n *store.Network, v6 family) error {
+	var sub, rng netip.Prefix
+	var gw netip.Addr
+	var err error
+	var used []netip.Prefix
+	for _, o := range t.new.Networks {
+		if o.IPv6 {
+			used = append(used, o.Subnet6)
+		}
+	}
+	if v6.subnet != "" {
+		if sub, err = ipam.ParseSubnet6(v6.subnet); err != nil {
+			return err
+		}
+		for _, u := range used {
+			if u.Overlaps(sub) {
+				return ipam.ErrOverlap
+			}
+		}
+		n.UserSubnet6 = true
+	} else {
+		if v6.gateway != "" || v6.ipRange != "" {
+			return errors.New("an IPv6 --gateway or --ip-range needs an IPv6 --subnet")
+		}
+		reserved, err := t.hostRoutes()
+		if err != nil {
+			return err
+		}
+		id, err := t.e.opts.Paths.EngineID(NewID, !t.e.opts.DryRun)
+		if err != nil {
+			return err
+		}
+		if sub, err = ipam.PickSubnet6(ipam.ULA(id), used, reserved); err != nil {
+			return err
+		}
+	}
+	if v6.ipRange != "" {
+		if rng, err = ipam.ParseSubnet6(v6.ipRange); err != nil {
+			return fmt.Errorf("invalid --ip-range: %w", err)
+		}
+	}
+	if v6.gateway != "" {
+		if gw, err = ipam.ParseAddr6("gateway", v6.gateway); err != nil {
+			return err
+		}
+	}
+	pool, err := ipam.NewPool(sub, rng, gw)
+	if err != nil {
+		return err
+	}
+	n.Subnet6, n.IPRange6, n.Gateway6 = pool.Subnet, pool.Range, pool.Gateway
 	return nil
 }
 
@@ -160,6 +260,11 @@ func (t *tx) addNetwork(n *store.Network, req NetworkRequest) error {
 	}
 	if err := t.hostSetup(); err != nil {
 		return err
+	}
+	if n.IPv6 {
+		if err := t.hostSetup6(); err != nil {
+			return err
+		}
 	}
 	t.new.Networks[n.Name] = n
 	t.setup = append(t.setup, networkSteps(n)...)
@@ -279,6 +384,9 @@ func (t *tx) removeNetwork(ref string, allowDefault bool) error {
 	}
 	delete(t.new.Networks, name)
 	t.teardown = append(t.teardown, plan.Reversed(networkSteps(n))...)
+	if n.IPv6 {
+		t.hostTeardown6()
+	}
 	t.hostTeardown()
 	return nil
 }

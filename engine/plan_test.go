@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ type planner struct {
 func newPlanner(t *testing.T, running map[string]bool) *planner {
 	p := &planner{t: t, fw: &firewall.Stub{}, out: &bytes.Buffer{}, st: store.PathsFor(t.TempDir())}
 	p.e = New(Options{Paths: p.st, DryRun: true, Out: p.out, Kernel: fakeKernel{running: running},
-		Firewall: func(string) firewall.Backend { return p.fw }})
+		Firewall: func(firewall.Family, string) firewall.Backend { return p.fw }})
 	return p
 }
 
@@ -178,4 +179,42 @@ func TestPlanRunConnectPublishRm(t *testing.T) {
 	if err := p.e.RemoveSandbox("s", false); err == nil || !strings.Contains(err.Error(), "it has running processes") {
 		t.Errorf("rm without -f of a running sandbox: %v", err)
 	}
+}
+
+// TestPlanIPv6Network: an IPv6 bridge network plans its IPv6 half beside
+// IPv4's: the host's IPv6 forwarding, the bridge's IPv6 sysctls and
+// gateway, a ULA /64 from the engine ID, then a sandbox's IPv6 address,
+// route and the IPv6 intent with its published port; removing the last
+// IPv6 network puts forwarding back.
+func TestPlanIPv6Network(t *testing.T) {
+	p := newPlanner(t, nil)
+	out := p.plan(func() error { _, err := p.e.CreateNetwork(NetworkRequest{Name: "v6", IPv6: true}); return err })
+	has(t, out, "sysctl -w net.ipv6.conf.all.forwarding=1", "sysctl -w net.ipv6.conf.mdn-v6.disable_ipv6=0",
+		"sysctl -w net.ipv6.conf.mdn-v6.accept_ra=0", "::1/64 dev mdn-v6 nodad")
+	if len(p.fw.Changes) != 2 || len(p.fw.Changes[1][1].Networks) != 1 || !p.fw.Changes[1][1].Networks[0].Subnet.Addr().Is6() {
+		t.Fatalf("an IPv6 intent beside IPv4's: %+v", p.fw.Changes)
+	}
+	if _, err := os.Stat(p.st.EngineIDFile()); err == nil {
+		t.Error("a dry run kept an engine ID")
+	}
+
+	sub := netip.MustParsePrefix("2001:db8:7::/64")
+	s := store.NewState()
+	s.Networks["v6"] = &store.Network{ID: strings.Repeat("a", 64), Name: "v6", Driver: driver.Bridge, Bridge: "mdn-v6", Created: time.Unix(0, 0).UTC(),
+		Subnet: netip.MustParsePrefix("10.1.0.0/24"), Gateway: netip.MustParseAddr("10.1.0.1"),
+		IPv6: true, Subnet6: sub, Gateway6: netip.MustParseAddr("2001:db8:7::1"), UserSubnet6: true}
+	s.Host = store.Host{Schema: store.Schema, ForwardingEnabled: true, ForwardPolicyWas: "ACCEPT", Forwarding6Enabled: true, Forward6PolicyWas: "ACCEPT"}
+	p.records(s)
+	out = p.plan(func() error {
+		_, err := p.e.CreateSandbox(RunRequest{Name: "r", Network: "v6", IP6: "2001:db8:7::9", Ports: []string{"8080:80"}, Detach: true})
+		return err
+	})
+	has(t, out, "ip netns exec r sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0", "ip -n r addr add 2001:db8:7::9/64 dev eth0 nodad",
+		"ip -n r -6 route replace default via 2001:db8:7::1 dev eth0")
+	last := p.fw.Changes[len(p.fw.Changes)-1][1]
+	if len(last.Ports) != 1 || last.Ports[0].IP.String() != "2001:db8:7::9" || last.Ports[0].HostPort != 8080 {
+		t.Errorf("the port over IPv6: %+v", last.Ports)
+	}
+	out = p.plan(func() error { return p.e.RemoveNetwork("v6") })
+	has(t, out, "sysctl -w net.ipv6.conf.all.forwarding=0", "sysctl -w net.ipv4.ip_forward=0")
 }

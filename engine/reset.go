@@ -98,6 +98,15 @@ func (e *Engine) resetPlan(st *store.Store) (*plan.Plan, error) {
 		return nil, err
 	}
 	p.Add(fw...)
+	policy6 := ""
+	if host.Forwarding6Enabled {
+		policy6 = host.Forward6PolicyWas
+	}
+	fw6, err := e.Firewall6().Remove(policy6, host.Tables6Created, records)
+	if err != nil {
+		return nil, err
+	}
+	p.Add(fw6...)
 
 	// Interfaces: veths before bridges, and only bridges and veths.
 	links, err := netlink.LinkList()
@@ -121,9 +130,12 @@ func (e *Engine) resetPlan(st *store.Store) (*plan.Plan, error) {
 	if host.ForwardingEnabled {
 		p.Add(plan.Reverse{Inner: &sysctl.Step{Key: "net.ipv4.ip_forward", Value: "1", Old: "0"}})
 	}
+	if host.Forwarding6Enabled {
+		p.Add(plan.Reverse{Inner: &sysctl.Step{Key: forwarding6, Value: "1", Old: "0"}})
+	}
 
 	// Records last: if anything above failed, they still say what to retry.
-	for _, f := range append(st.NetworkFiles(), st.RunFiles()...) {
+	for _, f := range append(st.LibFiles(), st.RunFiles()...) {
 		p.Add(&removePath{Path: f})
 	}
 	// Last, what the first command made for itself: the state directories

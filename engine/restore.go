@@ -46,6 +46,11 @@ func (t *tx) restoreSteps() error {
 		}
 		t.setup = append(t.setup, step)
 	}
+	if model.HasIPv6(t.new) {
+		if err := t.restoreHost6(); err != nil {
+			return err
+		}
+	}
 	for _, name := range t.new.NetworkNames() {
 		t.setup = append(t.setup, networkSteps(t.new.Networks[name])...)
 	}
@@ -63,6 +68,40 @@ func (t *tx) restoreSteps() error {
 	if r != nil {
 		t.post = append(t.post, r)
 	}
+	if model.HasIPv6(t.new) {
+		r6, err := t.fw6.Rebuild(model.Intent6(t.new))
+		if err != nil {
+			return err
+		}
+		if r6 != nil {
+			t.post = append(t.post, r6)
+		}
+	}
+	return nil
+}
+
+// restoreHost6 is IPv6's part of the host as restore finds it: its
+// tables noted again after a reboot, forwarding on.
+func (t *tx) restoreHost6() error {
+	if !t.new.Host.Forwarding6Enabled && len(t.new.Host.Tables6Created) == 0 {
+		_, created, _, err := t.fw6.Setup()
+		if err != nil {
+			return err
+		}
+		t.new.Host.Tables6Created = created
+	}
+	step, err := t.e.kernel.SysctlStep(forwarding6, "1")
+	if err != nil || step == nil {
+		return err
+	}
+	if !t.new.Host.Forwarding6Enabled {
+		policy, err := t.fw6.ForwardPolicy()
+		if err != nil {
+			return err
+		}
+		t.new.Host.Forwarding6Enabled, t.new.Host.Forward6PolicyWas = true, policy
+	}
+	t.setup = append(t.setup, step)
 	return nil
 }
 

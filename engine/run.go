@@ -21,6 +21,7 @@ type RunRequest struct {
 	Name       string
 	Network    string // "" joins the default network
 	IP         string
+	IP6        string // --ip6, on an IPv6 network
 	MAC        string
 	Aliases    []string
 	Hostname   string
@@ -211,16 +212,16 @@ func (t *tx) createSandbox(req RunRequest) (*store.Sandbox, error) {
 	switch netName {
 	case model.HostNetwork:
 		sb.Mode = store.ModeHost
-		if req.IP != "" || len(req.Aliases) > 0 || mac != "" {
-			return nil, errors.New("--ip, --mac-address and --network-alias need a network: a sandbox on the host network has the host's addresses")
+		if req.IP != "" || req.IP6 != "" || len(req.Aliases) > 0 || mac != "" {
+			return nil, errors.New("--ip, --ip6, --mac-address and --network-alias need a network: a sandbox on the host network has the host's addresses")
 		}
 		if len(specs) > 0 {
 			return nil, errors.New("published ports are discarded when using host network mode: a program in the sandbox listens on the host's ports directly")
 		}
 	case model.NoneNetwork:
 		sb.Mode = store.ModeNone
-		if req.IP != "" || len(req.Aliases) > 0 || len(specs) > 0 || mac != "" {
-			return nil, errors.New("--ip, --mac-address, --network-alias and -p need a network: a sandbox on network none has loopback only")
+		if req.IP != "" || req.IP6 != "" || len(req.Aliases) > 0 || len(specs) > 0 || mac != "" {
+			return nil, errors.New("--ip, --ip6, --mac-address, --network-alias and -p need a network: a sandbox on network none has loopback only")
 		}
 	default:
 		sb.Mode = store.ModeBridge
@@ -239,7 +240,7 @@ func (t *tx) createSandbox(req RunRequest) (*store.Sandbox, error) {
 		if err != nil {
 			return nil, err
 		}
-		ep, err := t.newEndpoint(sb, n, req.IP, req.Aliases, req.GwPriority)
+		ep, err := t.newEndpoint(sb, n, req.IP, req.IP6, req.Aliases, req.GwPriority)
 		if err != nil {
 			return nil, err
 		}

@@ -74,6 +74,9 @@ func (t *tx) sandboxSteps(s *store.State, sb *store.Sandbox) ([]plan.Step, error
 	if gw := gatewayOf(s, sb); gw != nil {
 		steps = append(steps, &nsnet.DefaultRoute{Netns: sb.Name, To: gw})
 	}
+	if gw := gatewayOf6(s, sb); gw != nil {
+		steps = append(steps, &nsnet.DefaultRoute{Netns: sb.Name, To: gw, IPv6: true})
+	}
 	if model.DNSServed(s, sb) {
 		steps = append(steps, dnsSteps(sb)...)
 	}

@@ -15,7 +15,15 @@ import (
 	"github.com/minidocker-net/minidocker-net/plan"
 )
 
-// Network is what the firewall needs of one network.
+// Family is an address family, which a backend is made for.
+type Family string
+
+const (
+	IPv4 Family = "ipv4"
+	IPv6 Family = "ipv6"
+)
+
+// Network is what the firewall needs of one network, in one family.
 type Network struct {
 	Name       string
 	Bridge     string
@@ -44,8 +52,11 @@ type Port struct {
 // String renders the mapping the way docker port does.
 func (p Port) String() string {
 	host := "0.0.0.0"
-	if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
+	switch {
+	case p.HostIP.IsValid() && !p.HostIP.IsUnspecified():
 		host = p.HostIP.String()
+	case p.IP.Is6():
+		host = "[::]" // a mapping bound to every address, over IPv6
 	}
 	hp := strconv.Itoa(p.HostPort)
 	cp := strconv.Itoa(p.Port)

@@ -163,10 +163,10 @@ func privateEtc() error {
 	return nil
 }
 
-// defaults are the kernel's own values of the IPv4 settings minidocker-net
-// and its tests depend on. A new network namespace copies the machine's
-// (ip_forward is 1 wherever Docker runs): a throwaway host sets them, so
-// that what runs inside behaves the same on every machine.
+// defaults are the kernel's own values of the IPv4 and IPv6 settings
+// minidocker-net and its tests depend on. A new network namespace may copy
+// the machine's (ip_forward is 1 wherever Docker runs): a throwaway host
+// sets them, so that what runs inside behaves the same on every machine.
 var defaults = map[string]string{
 	"net/ipv4/ip_forward":                  "0",
 	"net/ipv4/conf/all/forwarding":         "0",
@@ -179,6 +179,10 @@ var defaults = map[string]string{
 	"net/ipv4/conf/default/accept_local":   "0",
 	"net/ipv4/conf/all/arp_ignore":         "0",
 	"net/ipv4/conf/default/arp_ignore":     "0",
+	"net/ipv6/conf/all/forwarding":         "0",
+	"net/ipv6/conf/default/forwarding":     "0",
+	"net/ipv6/conf/all/disable_ipv6":       "0",
+	"net/ipv6/conf/default/disable_ipv6":   "0",
 }
 
 func kernelDefaults() error {

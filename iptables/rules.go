@@ -10,6 +10,7 @@ package iptables
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 
 	"github.com/minidocker-net/minidocker-net/firewall"
@@ -96,9 +97,16 @@ type (
 	Port    = firewall.Port
 )
 
-// NetworkRules returns the rules of one network, in order.
+// host is an address as a one-address prefix, the way iptables-save
+// prints it: /32, or /128 for IPv6.
+func host(a netip.Addr) string { return a.String() + "/" + strconv.Itoa(a.BitLen()) }
+
+// NetworkRules returns the rules of one network, in order, in its
+// subnet's family: ip6tables has the same layout without what only IPv4
+// has (route_localnet, so no 127/8 drop).
 func NetworkRules(n Network) []Rule {
 	b, s := n.Bridge, n.Subnet.String()
+	v6 := n.Subnet.Addr().Is6()
 	why := func(w string) string { return "network " + n.Name + ": " + w }
 	var rs []Rule
 	add := func(table, chain, spec, w string) {
@@ -113,12 +121,14 @@ func NetworkRules(n Network) []Rule {
 			add("filter", ChainForward, "-i "+b+" -o "+b+" -j DROP", "icc=false: sandboxes on the network cannot talk")
 		}
 	} else {
-		add("raw", ChainPrerouting, "-d 127.0.0.0/8 -i "+b+" -j DROP", "route_localnet is on for the bridge: no sandbox may reach the host's 127/8 (CVE-2020-8558)")
+		if !v6 {
+			add("raw", ChainPrerouting, "-d 127.0.0.0/8 -i "+b+" -j DROP", "route_localnet is on for the bridge: no sandbox may reach the host's 127/8 (CVE-2020-8558)")
+		}
 		// Nobody routes to a sandbox directly, as Docker 28's per-sandbox
 		// raw drop, written once per network: the same packets dropped, no
 		// rule to change when a sandbox comes or goes, no rule per sandbox
 		// for every packet to pass. The gateway is the host's own address.
-		add("raw", ChainPrerouting, "-d "+n.Gateway.String()+"/32 -j RETURN", "the gateway is the host's own address: reachable as on Docker")
+		add("raw", ChainPrerouting, "-d "+host(n.Gateway)+" -j RETURN", "the gateway is the host's own address: reachable as on Docker")
 		add("raw", ChainPrerouting, "-d "+s+" ! -i "+b+" -j DROP", "no direct routing to its sandboxes from off the bridge")
 		add("nat", ChainPostrouting, "-o "+b+" -m addrtype --src-type LOCAL -j MASQUERADE", "host to sandbox via localhost or a host address: reply comes back")
 		if n.Masquerade {
@@ -150,27 +160,34 @@ func portRange(a, b int) string {
 // accept in filter MINIDOCKER, a masquerade so a sandbox can reach its own
 // published port, and for a loopback host address a raw drop of packets from
 // anywhere but lo. One rule of each kind per mapping, ranges included.
+// For IPv6 the DNAT target is written [addr]:port, and link-local sources
+// are not translated, as Docker's.
 func PortRules(p Port) []Rule {
 	why := "sandbox " + p.Sandbox + ": " + p.String()
 	ctr := p.IP.String()
 	match := "-p " + p.Proto + " -m " + p.Proto + " --dport "
 	hostMatch := ""
 	if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
-		hostMatch = "-d " + p.HostIP.String() + "/32 "
+		hostMatch = "-d " + host(p.HostIP) + " "
+	}
+	to6 := ctr
+	if p.IP.Is6() {
+		to6 = "[" + ctr + "]"
+		hostMatch = "! -s fe80::/10 " + hostMatch
 	}
 	var to string
 	switch {
 	case p.HostPortEnd == p.HostPort:
-		to = ctr + ":" + strconv.Itoa(p.Port)
+		to = to6 + ":" + strconv.Itoa(p.Port)
 	case p.HostPort == p.Port:
 		to = ctr // a range onto the same ports keeps each port
 	default:
-		to = fmt.Sprintf("%s:%d-%d/%d", ctr, p.Port, p.PortEnd, p.HostPort)
+		to = fmt.Sprintf("%s:%d-%d/%d", to6, p.Port, p.PortEnd, p.HostPort)
 	}
 	rs := []Rule{
 		{Table: "nat", Chain: ChainMain, Spec: hostMatch + match + portRange(p.HostPort, p.HostPortEnd) + " -j DNAT --to-destination " + to, Why: why},
-		{Table: "nat", Chain: ChainPostrouting, Spec: "-s " + ctr + "/32 -d " + ctr + "/32 " + match + portRange(p.Port, p.PortEnd) + " -j MASQUERADE", Why: why + " (the sandbox reaching its own port)"},
-		{Table: "filter", Chain: ChainMain, Spec: "-d " + ctr + "/32 ! -i " + p.Bridge + " -o " + p.Bridge + " " + match + portRange(p.Port, p.PortEnd) + " -j ACCEPT", Top: true, Why: why},
+		{Table: "nat", Chain: ChainPostrouting, Spec: "-s " + host(p.IP) + " -d " + host(p.IP) + " " + match + portRange(p.Port, p.PortEnd) + " -j MASQUERADE", Why: why + " (the sandbox reaching its own port)"},
+		{Table: "filter", Chain: ChainMain, Spec: "-d " + host(p.IP) + " ! -i " + p.Bridge + " -o " + p.Bridge + " " + match + portRange(p.Port, p.PortEnd) + " -j ACCEPT", Top: true, Why: why},
 	}
 	if p.HostIP.IsLoopback() {
 		rs = append(rs, Rule{Table: "raw", Chain: ChainPrerouting, Spec: hostMatch + "! -i lo " + match + portRange(p.HostPort, p.HostPortEnd) + " -j DROP", Why: why + " (loopback only)"})

@@ -267,3 +267,53 @@ func TestRulesetTextRoundTrip(t *testing.T) {
 		t.Errorf("policies or chains lost")
 	}
 }
+
+// TestIPv6Rules: ip6tables has IPv4's layout, in the text ip6tables-save
+// prints (checked against ip6tables 1.8.9): /128 hosts, [addr]:port DNAT
+// targets, no DNAT of link-local sources, and none of route_localnet's
+// 127/8 drop.
+func TestIPv6Rules(t *testing.T) {
+	n := Network{Name: "n", Bridge: "mdn-n", Subnet: netip.MustParsePrefix("2001:db8:1::/64"), Gateway: netip.MustParseAddr("2001:db8:1::1"), ICC: true, Masquerade: true}
+	var got []string
+	for _, r := range NetworkRules(n) {
+		got = append(got, r.Key())
+	}
+	want := []string{
+		"raw -A MINIDOCKER-PREROUTING -d 2001:db8:1::1/128 -j RETURN",
+		"raw -A MINIDOCKER-PREROUTING -d 2001:db8:1::/64 ! -i mdn-n -j DROP",
+		"nat -A MINIDOCKER-POSTROUTING -o mdn-n -m addrtype --src-type LOCAL -j MASQUERADE",
+		"nat -A MINIDOCKER-POSTROUTING -s 2001:db8:1::/64 ! -o mdn-n -j MASQUERADE",
+	}
+	if !slices.Equal(got[:len(want)], want) {
+		t.Errorf("network rules:\ngot  %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
+	}
+	for _, r := range got {
+		if strings.Contains(r, "127.0.0.0/8") || strings.Contains(r, "/32") {
+			t.Errorf("an IPv4 rule among IPv6's: %s", r)
+		}
+	}
+	p := Port{Sandbox: "s", Bridge: "mdn-n", IP: netip.MustParseAddr("2001:db8:1::2"), Proto: "tcp", HostPort: 8080, HostPortEnd: 8080, Port: 80, PortEnd: 80}
+	shifted := p
+	shifted.HostPort, shifted.HostPortEnd, shifted.Port, shifted.PortEnd = 9000, 9009, 100, 109
+	for _, c := range []struct {
+		p    Port
+		want []string
+	}{
+		{p, []string{
+			"nat -A MINIDOCKER ! -s fe80::/10 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [2001:db8:1::2]:80",
+			"nat -A MINIDOCKER-POSTROUTING -s 2001:db8:1::2/128 -d 2001:db8:1::2/128 -p tcp -m tcp --dport 80 -j MASQUERADE",
+			"filter -A MINIDOCKER -d 2001:db8:1::2/128 ! -i mdn-n -o mdn-n -p tcp -m tcp --dport 80 -j ACCEPT"}},
+		{shifted, []string{
+			"nat -A MINIDOCKER ! -s fe80::/10 -p tcp -m tcp --dport 9000:9009 -j DNAT --to-destination [2001:db8:1::2]:100-109/9000",
+			"nat -A MINIDOCKER-POSTROUTING -s 2001:db8:1::2/128 -d 2001:db8:1::2/128 -p tcp -m tcp --dport 100:109 -j MASQUERADE",
+			"filter -A MINIDOCKER -d 2001:db8:1::2/128 ! -i mdn-n -o mdn-n -p tcp -m tcp --dport 100:109 -j ACCEPT"}},
+	} {
+		var got []string
+		for _, r := range PortRules(c.p) {
+			got = append(got, r.Key())
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s:\ngot  %s\nwant %s", c.p, strings.Join(got, "\n     "), strings.Join(c.want, "\n     "))
+		}
+	}
+}

@@ -82,9 +82,14 @@ func NewNames(s *store.State) *Names {
 				}
 				seen[name] = true
 				fw[name] = append(fw[name], ep.IP)
+				if ep.IP6.IsValid() {
+					fw[name] = append(fw[name], ep.IP6)
+				}
 			}
-			if _, taken := n.reverse[ep.Network][ep.IP]; !taken && ep.IP.IsValid() {
-				n.reverse[ep.Network][ep.IP] = sb.Name + "." + ep.Network
+			for _, a := range []netip.Addr{ep.IP, ep.IP6} {
+				if _, taken := n.reverse[ep.Network][a]; !taken && a.IsValid() {
+					n.reverse[ep.Network][a] = sb.Name + "." + ep.Network
+				}
 			}
 		}
 	}

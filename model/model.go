@@ -49,6 +49,24 @@ func GatewayEndpoint(s *store.State, sb *store.Sandbox) *store.Endpoint {
 	return best
 }
 
+// GatewayEndpoint6 is the endpoint that carries a sandbox's IPv6 default
+// route: the best of those on IPv6 networks, in GatewayEndpoint's order,
+// so that a dual-stack gateway endpoint carries both families (Docker 28
+// picks the best dual-stack endpoint for both, else each family's best).
+func GatewayEndpoint6(s *store.State, sb *store.Sandbox) *store.Endpoint {
+	var best *store.Endpoint
+	for _, ep := range sb.Endpoints {
+		n := s.Networks[ep.Network]
+		if n == nil || n.Internal || !n.IPv6 || !ep.IP6.IsValid() {
+			continue
+		}
+		if best == nil || ep.GwPriority > best.GwPriority || ep.GwPriority == best.GwPriority && ep.Network < best.Network {
+			best = ep
+		}
+	}
+	return best
+}
+
 // HostGateway is the address a sandbox reaches the host at under the name
 // host.docker.internal: the gateway of its default route, else of its
 // first network.
@@ -140,6 +158,9 @@ func HostsFile(s *store.State, sb *store.Sandbox) string {
 		}
 		if names = keepNames(names); len(names) > 0 {
 			self = append(self, etcfiles.Entry{IP: ep.IP, Names: names})
+			if ep.IP6.IsValid() {
+				self = append(self, etcfiles.Entry{IP: ep.IP6, Names: names})
+			}
 		}
 	}
 	return etcfiles.Hosts(extra, gw, self)
@@ -286,6 +307,58 @@ func PortMappings(s *store.State, sb *store.Sandbox) []firewall.Port {
 		})
 	}
 	return out
+}
+
+// PortMappings6 are a sandbox's published ports over IPv6: those bound to
+// every address (Docker binds :: beside 0.0.0.0, with the same host
+// port), onto its IPv6 gateway endpoint's address.
+func PortMappings6(s *store.State, sb *store.Sandbox) []firewall.Port {
+	gw := GatewayEndpoint6(s, sb)
+	if gw == nil {
+		return nil
+	}
+	br := s.Networks[gw.Network].Bridge
+	var out []firewall.Port
+	for _, p := range sb.Ports {
+		if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
+			continue // an IPv4 host address has no IPv6 twin
+		}
+		out = append(out, firewall.Port{
+			Sandbox: sb.Name, Bridge: br, IP: gw.IP6, Proto: p.Proto,
+			HostPort: p.HostPort, HostPortEnd: p.HostPortEnd, Port: p.Port, PortEnd: p.PortEnd,
+		})
+	}
+	return out
+}
+
+// Intent6 is Intent for IPv6: the IPv6 networks, with their IPv6 subnet
+// and gateway, and the ports published over IPv6.
+func Intent6(s *store.State) firewall.Intent {
+	in := firewall.Intent{ForwardDrop: s.Host.Forwarding6Enabled, PolicyWas: s.Host.Forward6PolicyWas}
+	for _, name := range s.NetworkNames() {
+		n := s.Networks[name]
+		if !n.IPv6 {
+			continue
+		}
+		if fn, ok := driver.Of(n).Firewall(n); ok {
+			fn.Subnet, fn.Gateway = n.Subnet6, n.Gateway6
+			in.Networks = append(in.Networks, fn)
+		}
+	}
+	for _, name := range s.SandboxNames() {
+		in.Ports = append(in.Ports, PortMappings6(s, s.Sandboxes[name])...)
+	}
+	return in
+}
+
+// HasIPv6 says whether any network carries IPv6.
+func HasIPv6(s *store.State) bool {
+	for _, n := range s.Networks {
+		if n.IPv6 {
+			return true
+		}
+	}
+	return false
 }
 
 // Intent is everything the state asks of the firewall, networks by name

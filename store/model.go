@@ -13,23 +13,29 @@ const Schema = 2
 
 // Network is a network definition. It survives a reboot.
 type Network struct {
-	Schema     int               `json:"schema"`
-	ID         string            `json:"id"`
-	Name       string            `json:"name"`
-	Driver     string            `json:"driver"`
-	Created    time.Time         `json:"created"`
-	Subnet     netip.Prefix      `json:"subnet"`
-	Gateway    netip.Addr        `json:"gateway"`
-	IPRange    netip.Prefix      `json:"ip_range"`
-	UserSubnet bool              `json:"user_subnet,omitempty"` // --subnet was given: --ip is allowed
-	Bridge     string            `json:"bridge"`
-	MTU        int               `json:"mtu,omitempty"`
-	Internal   bool              `json:"internal,omitempty"`
-	ICC        bool              `json:"icc"`
-	Masquerade bool              `json:"masquerade"`
-	Default    bool              `json:"default,omitempty"` // the pre-defined network "bridge"
-	Options    map[string]string `json:"options,omitempty"`
-	Labels     map[string]string `json:"labels,omitempty"`
+	Schema     int          `json:"schema"`
+	ID         string       `json:"id"`
+	Name       string       `json:"name"`
+	Driver     string       `json:"driver"`
+	Created    time.Time    `json:"created"`
+	Subnet     netip.Prefix `json:"subnet"`
+	Gateway    netip.Addr   `json:"gateway"`
+	IPRange    netip.Prefix `json:"ip_range"`
+	UserSubnet bool         `json:"user_subnet,omitempty"` // --subnet was given: --ip is allowed
+	// IPv6 (--ipv6): the network carries IPv6 beside IPv4, from Subnet6.
+	IPv6        bool              `json:"ipv6,omitempty"`
+	Subnet6     netip.Prefix      `json:"subnet6"`
+	Gateway6    netip.Addr        `json:"gateway6"`
+	IPRange6    netip.Prefix      `json:"ip_range6"`
+	UserSubnet6 bool              `json:"user_subnet6,omitempty"` // an IPv6 --subnet was given: --ip6 is allowed
+	Bridge      string            `json:"bridge"`
+	MTU         int               `json:"mtu,omitempty"`
+	Internal    bool              `json:"internal,omitempty"`
+	ICC         bool              `json:"icc"`
+	Masquerade  bool              `json:"masquerade"`
+	Default     bool              `json:"default,omitempty"` // the pre-defined network "bridge"
+	Options     map[string]string `json:"options,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
 }
 
 // Modes a sandbox's network can have.
@@ -76,6 +82,7 @@ type Endpoint struct {
 	NetworkID  string     `json:"network_id"`
 	IfName     string     `json:"ifname"`
 	IP         netip.Addr `json:"ip"`
+	IP6        netip.Addr `json:"ip6"` // on an IPv6 network
 	MAC        string     `json:"mac"`
 	HostVeth   string     `json:"host_veth"`
 	Aliases    []string   `json:"aliases,omitempty"`
@@ -111,6 +118,11 @@ type Host struct {
 	// TablesCreated are the iptables tables that did not exist before our
 	// first rule; they are deleted again when empty.
 	TablesCreated []string `json:"tables_created,omitempty"`
+	// The same for IPv6, once the first IPv6 network came:
+	// net.ipv6.conf.all.forwarding, the ip6tables FORWARD policy and tables.
+	Forwarding6Enabled bool     `json:"forwarding6_enabled,omitempty"`
+	Forward6PolicyWas  string   `json:"forward6_policy_was,omitempty"`
+	Tables6Created     []string `json:"tables6_created,omitempty"`
 	// LastPort is the ephemeral host port handed out last, per protocol:
 	// the next search starts after it, round-robin as Docker's allocator.
 	LastPort map[string]int `json:"last_port,omitempty"`

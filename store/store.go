@@ -108,6 +108,9 @@ func (p Paths) JournalFile() string { return filepath.Join(p.Run, "journal.json"
 // iptables.LoadCache).
 func (p Paths) RulesetCache() string { return filepath.Join(p.Run, "ruleset.save") }
 
+// RulesetCache6 is RulesetCache's for IPv6.
+func (p Paths) RulesetCache6() string { return filepath.Join(p.Run, "ruleset6.save") }
+
 // LogFile keeps the output of a sandbox's detached process.
 func (p Paths) LogFile(name string) string { return filepath.Join(p.Run, "logs", name+".log") }
 
@@ -205,6 +208,16 @@ func (s *Store) checkBoot(exclusive bool) error {
 	return replaceFile(s.bootStamp(), cur, 0o644, false)
 }
 
+// LibFiles lists the files there are under the lib directory: the
+// network definitions and the engine ID.
+func (p Paths) LibFiles() []string {
+	files := entries(p.networksDir())
+	if _, err := os.Stat(p.EngineIDFile()); err == nil {
+		files = append(files, p.EngineIDFile())
+	}
+	return files
+}
+
 // NetworkFiles lists the network definitions there are.
 func (p Paths) NetworkFiles() []string { return entries(p.networksDir()) }
 
@@ -213,7 +226,7 @@ func (p Paths) NetworkFiles() []string { return entries(p.networksDir()) }
 // host facts, the journal and the ruleset cache.
 func (p Paths) RunFiles() []string {
 	files := append(entries(p.sandboxesDir()), entries(filepath.Join(p.Run, "logs"))...)
-	for _, f := range []string{p.HostFile(), p.JournalFile(), p.RulesetCache(), p.ResolverSocket(), p.ResolverPid(), p.ResolverLog()} {
+	for _, f := range []string{p.HostFile(), p.JournalFile(), p.RulesetCache(), p.RulesetCache6(), p.ResolverSocket(), p.ResolverPid(), p.ResolverLog()} {
 		if _, err := os.Stat(f); err == nil {
 			files = append(files, f)
 		}
@@ -237,6 +250,27 @@ func (p Paths) makeDirs() error {
 		}
 	}
 	return nil
+}
+
+// EngineIDFile holds the host's engine ID, which its IPv6 ULA prefix is
+// derived from (as Docker's /var/lib/docker/engine-id).
+func (p Paths) EngineIDFile() string { return filepath.Join(p.Lib, "engine-id") }
+
+// EngineID returns the host's engine ID, made with newID and kept (when
+// keep) the first time it is asked for.
+func (p Paths) EngineID(newID func() string, keep bool) (string, error) {
+	if b, err := os.ReadFile(p.EngineIDFile()); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	} else if err != nil && !os.IsNotExist(err) {
+		return "", fmt.Errorf("read the engine ID: %w", err)
+	}
+	id := newID()
+	if keep {
+		if err := replaceFile(p.EngineIDFile(), []byte(id+"\n"), 0o644, true); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
 }
 
 // LockFile is the file every command locks.

@@ -17,8 +17,12 @@ import (
 // Rules writes what the firewall backend owns, each rule annotated with
 // what it is for; rules the records call for but the kernel lacks, and
 // rules in our chains nobody asked for, are flagged.
-func Rules(w io.Writer, s *store.State, fw firewall.Backend, tables []string) error {
-	return fw.List(w, model.Intent(s), tables)
+func Rules(w io.Writer, s *store.State, fw, fw6 firewall.Backend, tables []string) error {
+	if err := fw.List(w, model.Intent(s), tables); err != nil || !model.HasIPv6(s) {
+		return err
+	}
+	fmt.Fprintf(w, "\n# IPv6 (%s), for the networks created with --ipv6\n", fw6.Name())
+	return fw6.List(w, model.Intent6(s), tables)
 }
 
 // ParseTables checks a --table value ("" for all) against the backend's.

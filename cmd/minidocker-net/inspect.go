@@ -127,6 +127,9 @@ func newPsRow(s *store.State, sb *store.Sandbox, trunc, resolverUp bool) (psRow,
 		}
 		nets = append(nets, n)
 		ips = append(ips, ep.IP.String())
+		if ep.IP6.IsValid() {
+			ips = append(ips, ep.IP6.String())
+		}
 	}
 	if sb.Mode != store.ModeBridge {
 		nets = []string{sb.Mode}
@@ -272,14 +275,17 @@ type sbInspect struct {
 		Labels       map[string]string   `json:"Labels"`
 	} `json:"Config"`
 	NetworkSettings struct {
-		SandboxID   string                   `json:"SandboxID"`
-		SandboxKey  string                   `json:"SandboxKey"`
-		Ports       map[string][]portBinding `json:"Ports"`
-		Gateway     string                   `json:"Gateway"`
-		IPAddress   string                   `json:"IPAddress"`
-		IPPrefixLen int                      `json:"IPPrefixLen"`
-		MacAddress  string                   `json:"MacAddress"`
-		Networks    map[string]epSettings    `json:"Networks"`
+		SandboxID           string                   `json:"SandboxID"`
+		SandboxKey          string                   `json:"SandboxKey"`
+		Ports               map[string][]portBinding `json:"Ports"`
+		Gateway             string                   `json:"Gateway"`
+		IPAddress           string                   `json:"IPAddress"`
+		IPPrefixLen         int                      `json:"IPPrefixLen"`
+		MacAddress          string                   `json:"MacAddress"`
+		IPv6Gateway         string                   `json:"IPv6Gateway"`
+		GlobalIPv6Address   string                   `json:"GlobalIPv6Address"`
+		GlobalIPv6PrefixLen int                      `json:"GlobalIPv6PrefixLen"`
+		Networks            map[string]epSettings    `json:"Networks"`
 	} `json:"NetworkSettings"`
 	// Not in Docker's output: what carries the default route, and the
 	// host end of each interface.
@@ -369,6 +375,9 @@ func inspectSandbox(e *engine.Engine, s *store.State, sb *store.Sandbox) (sbInsp
 		if ep.StaticIP {
 			es.IPAMConfig = map[string]string{"IPv4Address": ep.IP.String()}
 		}
+		if ep.IP6.IsValid() {
+			es.IPv6Gateway, es.GlobalIPv6Address, es.GlobalIPv6PrefixLen = n.Gateway6.String(), ep.IP6.String(), n.Subnet6.Bits()
+		}
 		if n.Default {
 			es.DNSNames = nil
 		}
@@ -378,6 +387,10 @@ func inspectSandbox(e *engine.Engine, s *store.State, sb *store.Sandbox) (sbInsp
 			out.NetworkSettings.Gateway, out.NetworkSettings.IPAddress = n.Gateway.String(), ep.IP.String()
 			out.NetworkSettings.IPPrefixLen, out.NetworkSettings.MacAddress = n.Subnet.Bits(), ep.MAC
 			out.MinidockerNet.GatewayNetwork = ep.Network
+		}
+		if ep == model.GatewayEndpoint6(s, sb) {
+			out.NetworkSettings.IPv6Gateway, out.NetworkSettings.GlobalIPv6Address = n.Gateway6.String(), ep.IP6.String()
+			out.NetworkSettings.GlobalIPv6PrefixLen = n.Subnet6.Bits()
 		}
 	}
 	return out, nil

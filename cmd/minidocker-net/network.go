@@ -21,9 +21,10 @@ import (
 func networkCreateFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "driver", Aliases: []string{"d"}, Value: "bridge", Usage: "network driver (bridge)"},
-		&cli.StringFlag{Name: "subnet", Usage: "subnet in CIDR form, e.g. 172.30.0.0/16 (default: the next free Docker pool)"},
-		&cli.StringFlag{Name: "gateway", Usage: "gateway address (default: the subnet's first address)"},
-		&cli.StringFlag{Name: "ip-range", Usage: "give sandboxes addresses from this sub-range only"},
+		&cli.StringSliceFlag{Name: "subnet", Usage: "subnet in CIDR form, e.g. 172.30.0.0/16, and with --ipv6 an IPv6 one, e.g. fd00:db8::/64 (default: the next free Docker pool; for IPv6 a /64 of the host's ULA /48)"},
+		&cli.StringSliceFlag{Name: "gateway", Usage: "gateway address, one per family (default: the subnet's first address)"},
+		&cli.StringSliceFlag{Name: "ip-range", Usage: "give sandboxes addresses from this sub-range only, one per family"},
+		&cli.BoolFlag{Name: "ipv6", Usage: "IPv6 beside IPv4: addresses, routes, ip6tables rules"},
 		&cli.BoolFlag{Name: "internal", Usage: "no traffic in or out of the subnet"},
 		&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: "driver option KEY=VALUE: com.docker.network.bridge.name (name), ...bridge.enable_icc (icc), ...bridge.enable_ip_masquerade (masquerade), com.docker.network.driver.mtu (mtu)"},
 		&cli.StringSliceFlag{Name: "label", Usage: "label KEY=VALUE"},
@@ -38,8 +39,8 @@ func networkCreate(c *cli.Context) error {
 		return err
 	}
 	n, err := eng(c).CreateNetwork(engine.NetworkRequest{
-		Name: c.Args().First(), Driver: c.String("driver"), Subnet: c.String("subnet"), Gateway: c.String("gateway"),
-		IPRange: c.String("ip-range"), Internal: c.Bool("internal"), Options: c.StringSlice("opt"), Labels: c.StringSlice("label"),
+		Name: c.Args().First(), Driver: c.String("driver"), Subnets: c.StringSlice("subnet"), Gateways: c.StringSlice("gateway"),
+		IPRanges: c.StringSlice("ip-range"), IPv6: c.Bool("ipv6"), Internal: c.Bool("internal"), Options: c.StringSlice("opt"), Labels: c.StringSlice("label"),
 	})
 	if err != nil || c.Bool("dry-run") {
 		return err
@@ -69,6 +70,7 @@ func networkCommands() []*cli.Command {
 				}},
 				{Name: "connect", Usage: "attach a sandbox to a network", ArgsUsage: "NETWORK SANDBOX", Action: networkConnect, Flags: []cli.Flag{
 					&cli.StringFlag{Name: "ip", Usage: "IPv4 address (networks created with --subnet)"},
+					&cli.StringFlag{Name: "ip6", Usage: "IPv6 address (networks created with --ipv6 and an IPv6 --subnet)"},
 					&cli.StringSliceFlag{Name: "alias", Usage: "extra name on this network"},
 					&cli.IntFlag{Name: "gw-priority", Usage: "the highest priority network carries the default route"},
 				}},
@@ -113,7 +115,7 @@ func lsRows(s *store.State, trunc bool) []lsRow {
 	var rows []lsRow
 	for _, name := range s.NetworkNames() {
 		n := s.Networks[name]
-		rows = append(rows, lsRow{ID: id(n.ID), Name: n.Name, Driver: n.Driver, Scope: "local", IPv4: "true", IPv6: "false",
+		rows = append(rows, lsRow{ID: id(n.ID), Name: n.Name, Driver: n.Driver, Scope: "local", IPv4: "true", IPv6: fmt.Sprint(n.IPv6),
 			Internal: fmt.Sprint(n.Internal), Labels: labelText(n.Labels), CreatedAt: n.Created.Format("2006-01-02 15:04:05.999999999 -0700 MST"),
 			Subnet: n.Subnet.String(), Gateway: n.Gateway.String(), Bridge: n.Bridge, labels: n.Labels})
 	}
@@ -252,10 +254,21 @@ func inspectNetwork(s *store.State, ref string) (netInspect, bool) {
 		cfg.IPRange = n.IPRange.String()
 	}
 	out.IPAM.Config = []ipamConfig{cfg}
+	if out.EnableIPv6 = n.IPv6; n.IPv6 {
+		cfg6 := ipamConfig{Subnet: n.Subnet6.String(), Gateway: n.Gateway6.String()}
+		if n.IPRange6.IsValid() {
+			cfg6.IPRange = n.IPRange6.String()
+		}
+		out.IPAM.Config = append(out.IPAM.Config, cfg6)
+	}
 	for _, sb := range s.Attached(n.Name) {
 		ep := sb.Endpoint(n.Name)
-		out.Containers[sb.ID] = netContainer{Name: sb.Name, EndpointID: ep.ID, MacAddress: ep.MAC,
+		c := netContainer{Name: sb.Name, EndpointID: ep.ID, MacAddress: ep.MAC,
 			IPv4Address: fmt.Sprintf("%s/%d", ep.IP, n.Subnet.Bits())}
+		if ep.IP6.IsValid() {
+			c.IPv6Address = fmt.Sprintf("%s/%d", ep.IP6, n.Subnet6.Bits())
+		}
+		out.Containers[sb.ID] = c
 	}
 	for k, v := range n.Options {
 		out.Options[k] = v
@@ -354,7 +367,7 @@ func networkConnect(c *cli.Context) error {
 		return err
 	}
 	return eng(c).Connect(engine.ConnectRequest{Network: c.Args().Get(0), Sandbox: c.Args().Get(1),
-		IP: c.String("ip"), Aliases: c.StringSlice("alias"), GwPriority: c.Int("gw-priority")})
+		IP: c.String("ip"), IP6: c.String("ip6"), Aliases: c.StringSlice("alias"), GwPriority: c.Int("gw-priority")})
 }
 
 func networkDisconnect(c *cli.Context) error {

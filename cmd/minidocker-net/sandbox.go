@@ -26,6 +26,7 @@ func sandboxCommands() []*cli.Command {
 				&cli.StringFlag{Name: "name", Usage: "sandbox name (default: a generated one)"},
 				&cli.StringFlag{Name: "net", Aliases: []string{"network"}, Usage: "network to join: a network name or ID, host or none (default: the default network 'bridge')"},
 				&cli.StringFlag{Name: "ip", Usage: "IPv4 address on the network (networks created with --subnet)"},
+				&cli.StringFlag{Name: "ip6", Usage: "IPv6 address on the network (networks created with --ipv6 and an IPv6 --subnet)"},
 				&cli.StringFlag{Name: "mac-address", Usage: "MAC address of the sandbox's interface"},
 				&cli.StringSliceFlag{Name: "network-alias", Aliases: []string{"alias"}, Usage: "extra name on the network"},
 				&cli.StringFlag{Name: "hostname", Usage: "hostname (default: the first 12 characters of the ID)"},
@@ -123,7 +124,7 @@ func runCmd(c *cli.Context) error {
 		return withCode(125, err)
 	}
 	sb, err := e.CreateSandbox(engine.RunRequest{
-		Name: c.String("name"), Network: c.String("net"), IP: c.String("ip"), MAC: c.String("mac-address"), Aliases: c.StringSlice("network-alias"),
+		Name: c.String("name"), Network: c.String("net"), IP: c.String("ip"), IP6: c.String("ip6"), MAC: c.String("mac-address"), Aliases: c.StringSlice("network-alias"),
 		Hostname: c.String("hostname"), AddHosts: c.StringSlice("add-host"), GwPriority: c.Int("gw-priority"),
 		Ports: c.StringSlice("publish"), Expose: c.StringSlice("expose"), PublishAll: c.Bool("publish-all"),
 		Env: c.StringSlice("env"), Labels: c.StringSlice("label"),

@@ -17,7 +17,7 @@ import (
 
 func viewCommands() []*cli.Command {
 	return []*cli.Command{
-		{Name: "rules", Usage: "the iptables rules minidocker-net owns, annotated with what each one is for", Action: rulesCmd,
+		{Name: "rules", Usage: "the iptables (and ip6tables) rules minidocker-net owns, annotated with what each one is for", Action: rulesCmd,
 			Flags: []cli.Flag{&cli.StringFlag{Name: "table", Usage: "only raw, nat or filter"}}},
 		{Name: "bridges", Usage: "bridges and their ports, with the sandbox at the other end of each veth", Action: bridgesCmd},
 		{Name: "graph", Usage: "the topology: host, bridges, sandboxes, veths, published ports, the way out", Action: graphCmd,
@@ -32,7 +32,7 @@ func rulesCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return e.View(func(s *store.State) error { return view.Rules(c.App.Writer, s, fw, tables) })
+	return e.View(func(s *store.State) error { return view.Rules(c.App.Writer, s, fw, e.Firewall6(), tables) })
 }
 
 func bridgesCmd(c *cli.Context) error {

@@ -2,6 +2,7 @@
 //
 //	probe serve tcp|udp [ADDR:]PORT  answer every message with "TOKEN from SRC"
 //	probe send tcp|udp HOST:PORT TOKEN [SRCPORT]
+//	                                 (IPv6: [ADDR]:PORT, [::]:PORT)
 //	probe serve dns ADDR:PORT        a nameserver: NAME.test is 192.0.2.99
 //	                                 (TXT: the transport asked on), the
 //	                                 rest NXDOMAIN; UDP and TCP
@@ -57,6 +58,15 @@ func main() {
 	}
 }
 
+// family is the network a probe uses for an address: IPv4 unless the
+// address is written [IPv6]:PORT.
+func family(proto, addr string) string {
+	if strings.HasPrefix(addr, "[") {
+		return proto + "6"
+	}
+	return proto + "4"
+}
+
 func serve(proto, addr string) error {
 	host, _ := os.Hostname()
 	if !strings.Contains(addr, ":") {
@@ -66,7 +76,7 @@ func serve(proto, addr string) error {
 		// Bind the service address when given: a UDP reply from an
 		// unbound socket takes the route's source address, which a client
 		// on a multi-homed server does not accept.
-		c, err := net.ListenPacket("udp4", addr)
+		c, err := net.ListenPacket(family("udp", addr), addr)
 		if err != nil {
 			return err
 		}
@@ -81,7 +91,7 @@ func serve(proto, addr string) error {
 			_, _ = c.WriteTo([]byte(msg+" from "+from.String()+" at "+host+"\n"), from)
 		}
 	}
-	l, err := net.Listen("tcp4", addr)
+	l, err := net.Listen(family("tcp", addr), addr)
 	if err != nil {
 		return err
 	}
@@ -106,15 +116,15 @@ func send(proto, addr, token, srcPort string) error {
 	if srcPort != "" {
 		var err error
 		if proto == "udp" {
-			d.LocalAddr, err = net.ResolveUDPAddr("udp4", ":"+srcPort)
+			d.LocalAddr, err = net.ResolveUDPAddr(family("udp", addr), ":"+srcPort)
 		} else {
-			d.LocalAddr, err = net.ResolveTCPAddr("tcp4", ":"+srcPort)
+			d.LocalAddr, err = net.ResolveTCPAddr(family("tcp", addr), ":"+srcPort)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	c, err := d.Dial(proto+"4", addr)
+	c, err := d.Dial(family(proto, addr), addr)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// internet6 is internet with documentation-range IPv6 beside IPv4: the
+// uplink 2001:db8:1::1 (host) and ::2 (internet), the internet's server at
+// [2001:db8:ffff::1]:81, TCP and UDP.
+func internet6(t *testing.T, h *Host) {
+	t.Helper()
+	internet(t, h)
+	h.MustSh(`ip addr add 2001:db8:1::1/64 dev up0 nodad &&
+ip -n internet addr add 2001:db8:1::2/64 dev inet0 nodad &&
+ip -n internet addr add 2001:db8:ffff::1/128 dev lo &&
+ip -6 route add default via 2001:db8:1::2`)
+	h.ServeOn("ns:internet", "tcp", "[2001:db8:ffff::1]", 81)
+	h.ServeOn("ns:internet", "udp", "[2001:db8:ffff::1]", 81)
+}
+
+// TestIPv6DualStack: the apple lesson over IPv6 as over IPv4, on two
+// dual-stack networks: addresses as Docker hands them out, names answered
+// with AAAA, isolation between networks, TCP and UDP between sandboxes,
+// outbound masquerade, a published port from outside over IPv6, and both
+// rulesets as they were after teardown.
+func TestIPv6DualStack(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	internet6(t, h)
+	before := h.Snapshot()
+	h.MustMDN("network", "create", "--ipv6", "test-network")
+	h.MustMDN("network", "create", "--ipv6", "--subnet", "172.30.0.0/16", "--subnet", "2001:db8:30::/64", "applesonly")
+	h.MustMDN("run", "-d", "--net", "test-network", "--name", "apple-server", "-p", "8080:80")
+	h.MustMDN("network", "connect", "applesonly", "apple-server")
+	h.MustMDN("run", "-d", "--net", "test-network", "--name", "orange-server")
+	h.MustMDN("run", "-d", "--net", "applesonly", "--name", "red-apple", "--ip6", "2001:db8:30::99")
+
+	// Addresses: the gateway ::1, the first sandbox ::2, --ip6 as given; a
+	// ULA /64 without --subnet.
+	var nets []struct {
+		EnableIPv6 bool
+		IPAM       struct {
+			Config []struct{ Subnet, Gateway string }
+		}
+	}
+	if err := json.Unmarshal([]byte(h.MustMDN("network", "inspect", "test-network", "applesonly")), &nets); err != nil {
+		t.Fatal(err)
+	}
+	if len(nets) != 2 || !nets[0].EnableIPv6 || len(nets[0].IPAM.Config) != 2 || !strings.HasPrefix(nets[0].IPAM.Config[1].Subnet, "fd") ||
+		!strings.HasSuffix(nets[0].IPAM.Config[1].Subnet, "::/64") || len(nets[1].IPAM.Config) != 2 ||
+		nets[1].IPAM.Config[1] != (struct{ Subnet, Gateway string }{"2001:db8:30::/64", "2001:db8:30::1"}) {
+		t.Fatalf("inspect: %+v", nets)
+	}
+	ula := strings.TrimSuffix(nets[0].IPAM.Config[1].Subnet, "/64")
+	apple6 := h.MustMDN("inspect", "-f", `{{(index .NetworkSettings.Networks "applesonly").GlobalIPv6Address}}`, "apple-server")
+	if strings.TrimSpace(apple6) != "2001:db8:30::2" {
+		t.Errorf("apple-server on applesonly: %q", apple6)
+	}
+	orange6 := strings.TrimSpace(h.MustMDN("inspect", "-f", `{{.NetworkSettings.GlobalIPv6Address}}`, "orange-server"))
+	if orange6 != strings.TrimSuffix(ula, "::")+"::3" {
+		t.Errorf("orange-server: %q in %s", orange6, ula)
+	}
+	if got := h.MustSh("ip -n red-apple -6 route show default"); !strings.Contains(got, "via 2001:db8:30::1 dev eth0") {
+		t.Errorf("red-apple's IPv6 default route: %q", got)
+	}
+	if got := h.MustSh("ip -n red-apple -6 addr show dev eth0"); !strings.Contains(got, "2001:db8:30::99/64 scope global nodad") {
+		t.Errorf("red-apple's address, added without DAD: %q", got)
+	}
+
+	// Names: AAAA from the embedded DNS, PTR back; ping -6 by name.
+	if got := dig(h, "red-apple", "AAAA", "apple-server"); got != "2001:db8:30::2" {
+		t.Errorf("AAAA apple-server from red-apple: %q", got)
+	}
+	if got := dig(h, "red-apple", "-x", "2001:db8:30::2"); got != "apple-server.applesonly." {
+		t.Errorf("PTR of apple-server's IPv6 address: %q", got)
+	}
+	if !h.Ping6("red-apple", "apple-server") {
+		t.Error("red-apple cannot ping -6 apple-server by name")
+	}
+	// Isolation: red-apple is not on test-network.
+	if h.Ping6("red-apple", orange6) {
+		t.Errorf("red-apple reaches orange-server (%s) over IPv6 across networks", orange6)
+	}
+	if !h.Ping6("apple-server", orange6) {
+		t.Error("apple-server cannot reach orange-server over IPv6 on their network")
+	}
+
+	// TCP and UDP between sandboxes over IPv6.
+	for _, proto := range []string{"tcp", "udp"} {
+		h.ServeOn("apple-server", proto, "[::]", 7000)
+		if reply, ok := h.Reach("red-apple", proto, "[2001:db8:30::2]:7000"); !ok || !strings.Contains(reply, "from [2001:db8:30::99]:") {
+			t.Errorf("%s over IPv6 from red-apple to apple-server: %q %v", proto, reply, ok)
+		}
+		// Out to the internet, as the host's uplink address.
+		if reply, ok := h.Reach("red-apple", proto, "[2001:db8:ffff::1]:81"); !ok || !strings.Contains(reply, "from [2001:db8:1::1]:") {
+			t.Errorf("%s over IPv6 to the internet, masqueraded: %q %v", proto, reply, ok)
+		}
+	}
+
+	// Published: -p 8080:80 answers on the host's IPv6 address too.
+	h.ServeOn("apple-server", "tcp", "[::]", 80)
+	appleHost := strings.TrimSpace(h.MustMDN("exec", "apple-server", "--", "hostname"))
+	if reply, ok := h.Reach("ns:internet", "tcp", "[2001:db8:1::1]:8080"); !ok || !strings.Contains(reply, "from [2001:db8:1::2]:") || !strings.HasSuffix(reply, "at "+appleHost) {
+		t.Errorf("-p 8080:80 from outside over IPv6: %q %v", reply, ok)
+	}
+	// Nothing unpublished gets in from outside.
+	if reply, ok := h.Reach("ns:internet", "tcp", "[2001:db8:30::2]:7000"); ok {
+		t.Errorf("an unpublished port reached from outside over IPv6: %q", reply)
+	}
+	if out := h.MustMDN("doctor"); !strings.Contains(out, "all rules in place (IPv6)") {
+		t.Errorf("doctor does not check the IPv6 rules:\n%s", out)
+	}
+
+	h.MustMDN("rm", "-f", "apple-server", "orange-server", "red-apple")
+	h.MustMDN("network", "rm", "test-network", "applesonly")
+	h.SameAs(before, "after the IPv6 lesson's teardown")
+}
+
+// TestIPv6BadInput: malformed and hostile IPv6 options are refused, each
+// with an error and no change.
+func TestIPv6BadInput(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	h.MustMDN("network", "create", "--ipv6", "--subnet", "2001:db8:1::/64", "taken")
+	h.MustMDN("network", "create", "plain")
+	h.Fails("given without --ipv6", "network", "create", "--subnet", "2001:db8:2::/64", "x")
+	h.Fails("not an IPv6 CIDR", "network", "create", "--ipv6", "--subnet", "2001:db8:2::%eth0/64", "x")
+	h.Fails("IPv4-mapped", "network", "create", "--ipv6", "--subnet", "::ffff:10.0.0.0/104", "x")
+	h.Fails("larger than a /8", "network", "create", "--ipv6", "--subnet", "::/0", "x")
+	h.Fails("link-local", "network", "create", "--ipv6", "--subnet", "fe80::/64", "x")
+	h.Fails("it should be 2001:db8:2::/64", "network", "create", "--ipv6", "--subnet", "2001:db8:2::5/64", "x")
+	h.Fails("Pool overlaps", "network", "create", "--ipv6", "--subnet", "2001:db8:1::/48", "x")
+	h.Fails("given twice", "network", "create", "--ipv6", "--subnet", "2001:db8:2::/64", "--subnet", "2001:db8:3::/64", "x")
+	h.Fails("needs an IPv6 --subnet", "network", "create", "--ipv6", "--gateway", "2001:db8:2::1", "x")
+	h.Fails("no matching subnet for gateway", "network", "create", "--ipv6", "--subnet", "2001:db8:2::/64", "--gateway", "2001:db8:3::1", "x")
+	h.Fails("has no IPv6", "run", "-d", "--net", "plain", "--ip6", "2001:db8:1::5", "--name", "s")
+	h.Fails("not an IPv6 address", "run", "-d", "--net", "taken", "--ip6", "10.0.0.5", "--name", "s")
+	h.Fails("contain the IP address 2001:db8:9::5", "run", "-d", "--net", "taken", "--ip6", "2001:db8:9::5", "--name", "s")
+	h.Fails("Address already in use: 2001:db8:1::1", "run", "-d", "--net", "taken", "--ip6", "2001:db8:1::1", "--name", "s")
+}
