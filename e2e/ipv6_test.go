@@ -69,6 +69,12 @@ func TestIPv6DualStack(t *testing.T) {
 		t.Errorf("red-apple's address, added without DAD: %q", got)
 	}
 
+	if got := h.MustSh("ip -n red-apple addr show dev lo"); !strings.Contains(got, "inet6 ::1/128") {
+		t.Errorf("a dual-stack sandbox's loopback has ::1, as a Docker container's: %q", got)
+	}
+	if got := h.MustSh("ip -n red-apple -6 addr show dev lo; ip netns exec red-apple sysctl -n net.ipv6.conf.lo.disable_ipv6"); !strings.HasSuffix(got, "0\n") {
+		t.Errorf("lo's IPv6: %q", got)
+	}
 	// Names: AAAA from the embedded DNS, PTR back; ping -6 by name.
 	if got := dig(h, "red-apple", "AAAA", "apple-server"); got != "2001:db8:30::2" {
 		t.Errorf("AAAA apple-server from red-apple: %q", got)
@@ -105,6 +111,30 @@ func TestIPv6DualStack(t *testing.T) {
 	if reply, ok := h.Reach("ns:internet", "tcp", "[2001:db8:1::1]:8080"); !ok || !strings.Contains(reply, "from [2001:db8:1::2]:") || !strings.HasSuffix(reply, "at "+appleHost) {
 		t.Errorf("-p 8080:80 from outside over IPv6: %q %v", reply, ok)
 	}
+	// From the host itself and from a sandbox, over IPv6 as over IPv4.
+	for _, from := range []string{"", "orange-server"} {
+		if reply, ok := h.Reach(from, "tcp", "[2001:db8:1::1]:8080"); !ok || !strings.HasSuffix(reply, "at "+appleHost) {
+			t.Errorf("-p 8080:80 over IPv6 from %q: %q %v", from, reply, ok)
+		}
+	}
+	if got := h.MustMDN("port", "apple-server"); got != "80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n" {
+		t.Errorf("port lists both families, as docker port:\n%s", got)
+	}
+	// [::]:PORT binds IPv6 only; 0.0.0.0:PORT IPv4 only.
+	h.MustMDN("expose", "apple-server", "[::]:9090:80", "0.0.0.0:9191:80")
+	if _, ok := h.Reach("ns:internet", "tcp", "[2001:db8:1::1]:9090"); !ok {
+		t.Error("-p [::]:9090:80 does not answer over IPv6")
+	}
+	if reply, ok := h.Reach("ns:internet", "tcp", "203.0.113.1:9090"); ok {
+		t.Errorf("-p [::]:9090:80 answers over IPv4: %q", reply)
+	}
+	if reply, ok := h.Reach("ns:internet", "tcp", "[2001:db8:1::1]:9191"); ok {
+		t.Errorf("-p 0.0.0.0:9191:80 answers over IPv6: %q", reply)
+	}
+	h.Fails("IPv6 has no route_localnet", "expose", "apple-server", "[::1]:9292:80")
+	h.MustMDN("run", "-d", "--net", "bridge", "--name", "only4")
+	h.Fails("has no IPv6 address", "expose", "only4", "[::]:9393:80")
+	h.MustMDN("rm", "only4")
 	// Nothing unpublished gets in from outside.
 	if reply, ok := h.Reach("ns:internet", "tcp", "[2001:db8:30::2]:7000"); ok {
 		t.Errorf("an unpublished port reached from outside over IPv6: %q", reply)

@@ -49,9 +49,12 @@ func (e *Engine) Connect(req ConnectRequest) error {
 		if err != nil {
 			return err
 		}
-		served := model.DNSServed(t.new, sb)
+		served, had6 := model.DNSServed(t.new, sb), hasIPv6(sb)
 		sb.Endpoints = append(sb.Endpoints, ep)
 		t.setup = append(t.setup, endpointSteps(sb, ep, n)...)
+		if !had6 && hasIPv6(sb) {
+			t.setup = append(t.setup, loopback6(sb))
+		}
 		if newGW := gatewayOf(t.new, sb); !sameGateway(oldGW, newGW) {
 			t.setup = append(t.setup, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW, From: oldGW})
 			t.flushPorts(sb.Ports)
@@ -94,8 +97,11 @@ func (e *Engine) Disconnect(network, ref string) error {
 			return fmt.Errorf("sandbox %s is not connected to network %s", sb.Name, network)
 		}
 		oldGW, oldGW6 := gatewayOf(t.new, sb), gatewayOf6(t.new, sb)
-		served := model.DNSServed(t.new, sb)
+		served, had6 := model.DNSServed(t.new, sb), hasIPv6(sb)
 		sb.Endpoints = slices.DeleteFunc(sb.Endpoints, func(e *store.Endpoint) bool { return e.Network == netName })
+		if had6 && !hasIPv6(sb) {
+			t.teardown = append(t.teardown, plan.Reverse{Inner: loopback6(sb)})
+		}
 		if served && !model.DNSServed(t.new, sb) {
 			t.teardown = append(t.teardown, plan.Reversed(dnsSteps(sb))...)
 		}

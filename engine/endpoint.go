@@ -34,6 +34,20 @@ func gatewayOf6(s *store.State, sb *store.Sandbox) *nsnet.Gateway {
 	return &nsnet.Gateway{Via: s.Networks[ep.Network].Gateway6, Link: ep.IfName}
 }
 
+// hasIPv6 says whether a sandbox has an IPv6 address: then its loopback
+// has ::1, as a Docker container's on an IPv6 network.
+func hasIPv6(sb *store.Sandbox) bool {
+	for _, ep := range sb.Endpoints {
+		if ep.IP6.IsValid() {
+			return true
+		}
+	}
+	return false
+}
+
+// loopback6 gives a sandbox's loopback ::1.
+func loopback6(sb *store.Sandbox) plan.Step { return &nsnet.IPv6On{Netns: sb.Name, Link: "lo"} }
+
 // usedIPs returns the addresses taken on a network, of both families.
 func usedIPs(s *store.State, network string) map[netip.Addr]bool {
 	used := map[netip.Addr]bool{}

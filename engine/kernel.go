@@ -102,16 +102,23 @@ func (hostKernel) EphemeralRange() (int, int) {
 // HostHolds reports whether a process on the host holds the port: a bind
 // is the only exact test (a listener elsewhere may be on any address).
 func (hostKernel) HostHolds(ip netip.Addr, proto string, port int) error {
-	addr := net.JoinHostPort(hostIPText(ip), strconv.Itoa(port))
+	host, fam := "0.0.0.0", "4"
+	if ip.IsValid() {
+		host = ip.String()
+	}
+	if ip.Is6() {
+		fam = "6"
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	var err error
 	if proto == "udp" {
 		var c net.PacketConn
-		if c, err = net.ListenPacket("udp4", addr); err == nil {
+		if c, err = net.ListenPacket("udp"+fam, addr); err == nil {
 			c.Close()
 		}
 	} else {
 		var l net.Listener
-		if l, err = net.Listen("tcp4", addr); err == nil {
+		if l, err = net.Listen("tcp"+fam, addr); err == nil {
 			l.Close()
 		}
 	}

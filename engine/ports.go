@@ -26,8 +26,11 @@ func parseSpecs(raw []string, parse func(string) (portspec.Spec, error)) ([]port
 }
 
 func hostIPText(a netip.Addr) string {
-	if !a.IsValid() || a.IsUnspecified() {
+	switch {
+	case !a.IsValid():
 		return "0.0.0.0"
+	case a.Is6():
+		return "[" + a.String() + "]"
 	}
 	return a.String()
 }
@@ -36,6 +39,11 @@ func hostIPText(a netip.Addr) string {
 // protocol, overlapping ports, and the same address or either on all.
 func clash(a, b store.Port) bool {
 	if a.Proto != b.Proto || a.HostPort > b.HostPortEnd || b.HostPort > a.HostPortEnd {
+		return false
+	}
+	// 0.0.0.0 and [::] are different sockets on Docker: the families
+	// must meet first.
+	if a.HostIP.IsValid() && b.HostIP.IsValid() && a.HostIP.Is4() != b.HostIP.Is4() {
 		return false
 	}
 	all := func(p store.Port) bool { return !p.HostIP.IsValid() || p.HostIP.IsUnspecified() }
@@ -50,6 +58,23 @@ func allPorts(s *store.State) []store.Port {
 	return out
 }
 
+// publishable6 refuses what Docker serves with docker-proxy and the
+// kernel cannot do alone: a port on an IPv6 host address for a sandbox
+// without IPv6 (Docker's 6-to-4 proxy), and on [::1] (IPv6 has no
+// route_localnet: the kernel does not route from ::1 into a bridge).
+func publishable6(s *store.State, sb *store.Sandbox, sp portspec.Spec) error {
+	if !sp.HostIP.Is6() {
+		return nil
+	}
+	if sp.HostIP.IsLoopback() {
+		return fmt.Errorf("cannot publish %s: the kernel does not route from ::1 into a bridge (IPv6 has no route_localnet) and minidocker-net runs no proxy; publish on 127.0.0.1, or on [::] or another IPv6 address", sp)
+	}
+	if model.GatewayEndpoint6(s, sb) == nil {
+		return fmt.Errorf("cannot publish %s: sandbox %s has no IPv6 address (its networks were not created with --ipv6), and minidocker-net runs no 6-to-4 proxy; publish on an IPv4 address, or connect it to an IPv6 network", sp, sb.Name)
+	}
+	return nil
+}
+
 // publish allocates host ports for specs and records them on the sandbox.
 // Ports answer on the sandbox's gateway endpoint, as on Docker.
 func (t *tx) publish(sb *store.Sandbox, specs []portspec.Spec) error {
@@ -59,6 +84,9 @@ func (t *tx) publish(sb *store.Sandbox, specs []portspec.Spec) error {
 	}
 	taken := allPorts(t.new)
 	for _, sp := range specs {
+		if err := publishable6(t.new, sb, sp); err != nil {
+			return err
+		}
 		p, err := t.allocate(sp, taken, gw.IP)
 		if err != nil {
 			return err

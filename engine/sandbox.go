@@ -71,6 +71,9 @@ func (t *tx) sandboxSteps(s *store.State, sb *store.Sandbox) ([]plan.Step, error
 	for _, ep := range sb.Endpoints {
 		steps = append(steps, endpointSteps(sb, ep, s.Networks[ep.Network])...)
 	}
+	if hasIPv6(sb) {
+		steps = append(steps, loopback6(sb))
+	}
 	if gw := gatewayOf(s, sb); gw != nil {
 		steps = append(steps, &nsnet.DefaultRoute{Netns: sb.Name, To: gw})
 	}

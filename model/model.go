@@ -280,13 +280,38 @@ func Bindings(s *store.State, sb *store.Sandbox) []Binding {
 	}
 	var out []Binding
 	for _, p := range sb.Ports {
+		for _, host := range HostAddrs(s, sb, p) {
+			for i := 0; i <= p.PortEnd-p.Port; i++ {
+				out = append(out, Binding{Key: fmt.Sprintf("%d/%s", p.Port+i, p.Proto), Host: fmt.Sprintf("%s:%d", host, p.HostPort+i)})
+			}
+		}
+	}
+	return out
+}
+
+// binds4 and binds6 say which families a mapping is bound in: -p PORT
+// both (IPv6 when the sandbox has it), an address its own family only.
+func binds4(p store.Port) bool { return !p.HostIP.IsValid() || p.HostIP.Is4() }
+func binds6(p store.Port) bool { return !p.HostIP.IsValid() || p.HostIP.Is6() }
+
+// HostAddrs are the host addresses a mapping answers on, as Docker
+// writes them: 0.0.0.0 and [::] for -p PORT (the second when the sandbox
+// has an IPv6 gateway endpoint), the address given otherwise.
+func HostAddrs(s *store.State, sb *store.Sandbox, p store.Port) []string {
+	var out []string
+	if binds4(p) && GatewayEndpoint(s, sb) != nil {
 		host := "0.0.0.0"
 		if p.HostIP.IsValid() {
 			host = p.HostIP.String()
 		}
-		for i := 0; i <= p.PortEnd-p.Port; i++ {
-			out = append(out, Binding{Key: fmt.Sprintf("%d/%s", p.Port+i, p.Proto), Host: fmt.Sprintf("%s:%d", host, p.HostPort+i)})
+		out = append(out, host)
+	}
+	if binds6(p) && GatewayEndpoint6(s, sb) != nil {
+		host := "::"
+		if p.HostIP.IsValid() {
+			host = p.HostIP.String()
 		}
+		out = append(out, "["+host+"]")
 	}
 	return out
 }
@@ -301,6 +326,9 @@ func PortMappings(s *store.State, sb *store.Sandbox) []firewall.Port {
 	br := s.Networks[gw.Network].Bridge
 	var out []firewall.Port
 	for _, p := range sb.Ports {
+		if !binds4(p) {
+			continue
+		}
 		out = append(out, firewall.Port{
 			Sandbox: sb.Name, Bridge: br, IP: gw.IP, HostIP: p.HostIP, Proto: p.Proto,
 			HostPort: p.HostPort, HostPortEnd: p.HostPortEnd, Port: p.Port, PortEnd: p.PortEnd,
@@ -309,9 +337,9 @@ func PortMappings(s *store.State, sb *store.Sandbox) []firewall.Port {
 	return out
 }
 
-// PortMappings6 are a sandbox's published ports over IPv6: those bound to
-// every address (Docker binds :: beside 0.0.0.0, with the same host
-// port), onto its IPv6 gateway endpoint's address.
+// PortMappings6 are a sandbox's published ports over IPv6: -p PORT (Docker
+// binds :: beside 0.0.0.0, with the same host port) and those on an IPv6
+// address, onto its IPv6 gateway endpoint's address.
 func PortMappings6(s *store.State, sb *store.Sandbox) []firewall.Port {
 	gw := GatewayEndpoint6(s, sb)
 	if gw == nil {
@@ -320,11 +348,11 @@ func PortMappings6(s *store.State, sb *store.Sandbox) []firewall.Port {
 	br := s.Networks[gw.Network].Bridge
 	var out []firewall.Port
 	for _, p := range sb.Ports {
-		if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
-			continue // an IPv4 host address has no IPv6 twin
+		if !binds6(p) {
+			continue
 		}
 		out = append(out, firewall.Port{
-			Sandbox: sb.Name, Bridge: br, IP: gw.IP6, Proto: p.Proto,
+			Sandbox: sb.Name, Bridge: br, IP: gw.IP6, HostIP: p.HostIP, Proto: p.Proto,
 			HostPort: p.HostPort, HostPortEnd: p.HostPortEnd, Port: p.Port, PortEnd: p.PortEnd,
 		})
 	}

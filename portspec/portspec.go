@@ -2,6 +2,9 @@
 //
 //	[HOST_IP:][HOST_PORT[-END]]:CONTAINER_PORT[-END][/tcp|/udp]
 //	CONTAINER_PORT[-END][/proto]   (random host port, or the same port for expose)
+//
+// An IPv6 HOST_IP is written in brackets, as Docker takes it: [::]:8080:80
+// binds IPv6 only, 0.0.0.0:8080:80 IPv4 only, 8080:80 both.
 package portspec
 
 import (
@@ -13,7 +16,7 @@ import (
 
 // Spec is one parsed mapping. HostPort 0 means "pick a free port".
 type Spec struct {
-	HostIP      netip.Addr // invalid: every address (0.0.0.0)
+	HostIP      netip.Addr // invalid: every address of both families
 	HostPort    int
 	HostPortEnd int
 	Port        int
@@ -26,7 +29,9 @@ func (s Spec) Len() int { return s.PortEnd - s.Port + 1 }
 
 func (s Spec) String() string {
 	var b strings.Builder
-	if s.HostIP.IsValid() {
+	if s.HostIP.Is6() {
+		b.WriteString("[" + s.HostIP.String() + "]:")
+	} else if s.HostIP.IsValid() {
 		b.WriteString(s.HostIP.String() + ":")
 	}
 	if s.HostPort != 0 {
@@ -63,13 +68,20 @@ func parse(s string, sameWhenBare bool) (Spec, error) {
 	if len(s) > 64 {
 		return bad("too long")
 	}
-	if strings.ContainsAny(s, "[]") || strings.Count(s, ":") > 2 {
-		return bad("IPv6 host addresses are not supported")
+	body, host6, bracketed := s, "", false
+	if rest, ok := strings.CutPrefix(s, "["); ok {
+		a, after, ok := strings.Cut(rest, "]:")
+		if !ok {
+			return bad("an IPv6 host address is written [ADDR]:HOST_PORT:CONTAINER_PORT")
+		}
+		host6, body, bracketed = a, after, true
+	}
+	if strings.ContainsAny(body, "[]") || strings.Count(body, ":") > 2 || bracketed && strings.Count(body, ":") != 1 {
+		return bad("an IPv6 host address is written in brackets: [ADDR]:HOST_PORT:CONTAINER_PORT")
 	}
 	spec := Spec{Proto: "tcp"}
-	body := s
-	if i := strings.LastIndex(s, "/"); i >= 0 {
-		body, spec.Proto = s[:i], s[i+1:]
+	if i := strings.LastIndex(body, "/"); i >= 0 {
+		body, spec.Proto = body[:i], body[i+1:]
 		if spec.Proto != "tcp" && spec.Proto != "udp" {
 			return bad("protocol must be tcp or udp")
 		}
@@ -81,7 +93,7 @@ func parse(s string, sameWhenBare bool) (Spec, error) {
 		ctrPorts = parts[0]
 	case 2:
 		hostPorts, ctrPorts = parts[0], parts[1]
-		if hostPorts == "" {
+		if hostPorts == "" && !bracketed {
 			return bad("host port is empty")
 		}
 	case 3:
@@ -91,17 +103,19 @@ func parse(s string, sameWhenBare bool) (Spec, error) {
 	if spec.Port, spec.PortEnd, err = parseRange(ctrPorts); err != nil {
 		return bad("container port: %v", err)
 	}
-	if hostIP != "" {
+	switch {
+	case bracketed:
+		a, err := netip.ParseAddr(host6)
+		if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+			return bad("host address [%s] is not an IPv6 address (no zone, not IPv4-mapped)", host6)
+		}
+		spec.HostIP = a
+	case hostIP != "":
 		a, err := netip.ParseAddr(hostIP)
-		if err != nil {
-			return bad("host address %q is not an IPv4 address", hostIP)
+		if err != nil || !a.Is4() {
+			return bad("host address %q is not an IPv4 address (an IPv6 one goes in brackets)", hostIP)
 		}
-		if !a.Is4() {
-			return bad("IPv6 host addresses are not supported")
-		}
-		if !a.IsUnspecified() {
-			spec.HostIP = a
-		}
+		spec.HostIP = a
 	}
 	switch {
 	case hostPorts != "":

@@ -7,15 +7,18 @@ import (
 
 func TestParse(t *testing.T) {
 	for in, want := range map[string]string{
-		"45678:45678":         "45678:45678/tcp",
-		"8080:80/udp":         "8080:80/udp",
-		"127.0.0.1:8080:80":   "127.0.0.1:8080:80/tcp",
-		"127.0.0.1::80":       "127.0.0.1::80/tcp",
-		"0.0.0.0:8080:80":     "8080:80/tcp",
-		"80":                  "80/tcp",
-		"8000-8010:9000-9010": "8000-8010:9000-9010/tcp",
-		"8000-8010:80":        "8000-8010:80/tcp",
-		"1:65535/udp":         "1:65535/udp",
+		"45678:45678":           "45678:45678/tcp",
+		"8080:80/udp":           "8080:80/udp",
+		"127.0.0.1:8080:80":     "127.0.0.1:8080:80/tcp",
+		"127.0.0.1::80":         "127.0.0.1::80/tcp",
+		"0.0.0.0:8080:80":       "0.0.0.0:8080:80/tcp",
+		"[::]:8080:80":          "[::]:8080:80/tcp",
+		"[::1]:80:80":           "[::1]:80:80/tcp",
+		"[2001:db8::1]::80/udp": "[2001:db8::1]::80/udp",
+		"80":                    "80/tcp",
+		"8000-8010:9000-9010":   "8000-8010:9000-9010/tcp",
+		"8000-8010:80":          "8000-8010:80/tcp",
+		"1:65535/udp":           "1:65535/udp",
 	} {
 		s, err := Parse(in)
 		if err != nil {
@@ -36,23 +39,27 @@ func TestParse(t *testing.T) {
 
 func TestParseRejects(t *testing.T) {
 	for in, want := range map[string]string{
-		"0:80":            "port 0 is outside 1-65535",
-		"70000:80":        "port 70000 is outside 1-65535",
-		"80:999999":       "outside 1-65535",
-		"abc":             "is not a port number",
-		"80/sctp":         "protocol must be tcp or udp",
-		"[::1]:80:80":     "IPv6",
-		"::1:80:80":       "IPv6",
-		"fd00::1:80:80":   "IPv6",
-		"1.2.3:80:80":     "not an IPv4 address",
-		"8000-8010:80-85": "differ in length",
-		"90-80:80":        "runs backwards",
-		":80":             "host port is empty",
-		"":                "empty",
-		"-1:80":           "missing port number",
-		"80;rm -rf /":     "protocol must be tcp or udp",
-		"80;reboot":       "is not a port number",
-		"80:80/tcp/udp":   "is not a port number",
+		"0:80":                   "port 0 is outside 1-65535",
+		"70000:80":               "port 70000 is outside 1-65535",
+		"80:999999":              "outside 1-65535",
+		"abc":                    "is not a port number",
+		"80/sctp":                "protocol must be tcp or udp",
+		"[::1]:80":               "in brackets",
+		"[::1:80:80":             "[ADDR]:HOST_PORT",
+		"[fe80::1%eth0]:80:80":   "no zone",
+		"[::ffff:1.2.3.4]:80:80": "IPv4-mapped",
+		"[1.2.3.4]:80:80":        "not an IPv6 address",
+		"::1:80:80":              "IPv6",
+		"fd00::1:80:80":          "IPv6",
+		"1.2.3:80:80":            "not an IPv4 address",
+		"8000-8010:80-85":        "differ in length",
+		"90-80:80":               "runs backwards",
+		":80":                    "host port is empty",
+		"":                       "empty",
+		"-1:80":                  "missing port number",
+		"80;rm -rf /":            "protocol must be tcp or udp",
+		"80;reboot":              "is not a port number",
+		"80:80/tcp/udp":          "is not a port number",
 	} {
 		_, err := Parse(in)
 		if err == nil || !strings.Contains(err.Error(), want) {

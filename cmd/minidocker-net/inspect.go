@@ -24,16 +24,11 @@ func portsText(s *store.State, sb *store.Sandbox) string {
 	}
 	var out []string
 	for _, p := range sb.Ports {
-		out = append(out, fmt.Sprintf("%s:%s->%s/%s", hostIP(p), rangeText(p.HostPort, p.HostPortEnd), rangeText(p.Port, p.PortEnd), p.Proto))
+		for _, host := range model.HostAddrs(s, sb, p) {
+			out = append(out, fmt.Sprintf("%s:%s->%s/%s", host, rangeText(p.HostPort, p.HostPortEnd), rangeText(p.Port, p.PortEnd), p.Proto))
+		}
 	}
 	return strings.Join(out, ", ")
-}
-
-func hostIP(p store.Port) string {
-	if p.HostIP.IsValid() {
-		return p.HostIP.String()
-	}
-	return "0.0.0.0"
 }
 
 func rangeText(a, b int) string {
@@ -347,17 +342,19 @@ func inspectSandbox(e *engine.Engine, s *store.State, sb *store.Sandbox) (sbInsp
 		}
 	}
 	out.HostConfig.PortBindings, out.NetworkSettings.Ports = map[string][]portBinding{}, map[string][]portBinding{}
-	active := model.GatewayEndpoint(s, sb) != nil
 	for _, p := range sb.Ports {
 		for i := 0; i <= p.PortEnd-p.Port; i++ {
 			key := fmt.Sprintf("%d/%s", p.Port+i, p.Proto)
 			hp := strconv.Itoa(p.HostPort + i)
-			b := portBinding{HostIP: hostIP(p), HostPort: hp}
-			if active {
+			// In effect: on each address it answers on (none on internal
+			// networks only), written without brackets as Docker's HostIp.
+			for _, host := range model.HostAddrs(s, sb, p) {
+				b := portBinding{HostIP: strings.Trim(host, "[]"), HostPort: hp}
 				out.NetworkSettings.Ports[key] = append(out.NetworkSettings.Ports[key], b)
 			}
-			if !p.HostIP.IsValid() {
-				b.HostIP = ""
+			b := portBinding{HostPort: hp}
+			if p.HostIP.IsValid() {
+				b.HostIP = p.HostIP.String()
 			}
 			out.HostConfig.PortBindings[key] = append(out.HostConfig.PortBindings[key], b)
 		}

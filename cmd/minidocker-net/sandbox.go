@@ -289,7 +289,13 @@ func exposeCmd(c *cli.Context) error {
 		return err
 	}
 	for _, p := range added {
-		fmt.Fprintf(c.App.Writer, "%s/%s -> %s:%s\n", rangeText(p.Port, p.PortEnd), p.Proto, hostIP(p), rangeText(p.HostPort, p.HostPortEnd))
+		host := "0.0.0.0"
+		if p.HostIP.Is6() {
+			host = "[" + p.HostIP.String() + "]"
+		} else if p.HostIP.IsValid() {
+			host = p.HostIP.String()
+		}
+		fmt.Fprintf(c.App.Writer, "%s/%s -> %s:%s\n", rangeText(p.Port, p.PortEnd), p.Proto, host, rangeText(p.HostPort, p.HostPortEnd))
 	}
 	return nil
 }
