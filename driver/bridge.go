@@ -112,16 +112,16 @@ func (bridgeDriver) NetworkSteps(n *store.Network) []plan.Step {
 	if n.IPv6 {
 		// As Docker: IPv6 on for the bridge, router advertisements ignored
 		// (CVE-2020-13401), the gateway added without DAD. Beyond Docker, no
-		// DAD for the link-local address either: until it is done (a
-		// second or two) the kernel has no source address for the
-		// neighbour solicitations of forwarded packets, and a published
-		// port does not answer. The bridge is new (Old is the kernel's
-		// default) and goes with the network.
+		// DAD for the link-local address either (set before the link comes
+		// up and makes it): until DAD is done, a second or two, the kernel
+		// has no source address for the neighbour solicitations of
+		// forwarded packets, and a published port does not answer. The
+		// bridge is new (Old is the kernel's default) and goes with the
+		// network.
 		steps = append(steps,
-			&sysctl.Step{Key: "net.ipv6.conf." + n.Bridge + ".disable_ipv6", Value: "0", Old: "1"},
 			&sysctl.Step{Key: "net.ipv6.conf." + n.Bridge + ".accept_ra", Value: "0", Old: "1"},
 			&sysctl.Step{Key: "net.ipv6.conf." + n.Bridge + ".accept_dad", Value: "0", Old: "1"},
-			&bridge.Addr{Link: n.Bridge, CIDR: netip.PrefixFrom(n.Gateway6, n.Subnet6.Bits())})
+			&sysctl.Step{Key: "net.ipv6.conf." + n.Bridge + ".disable_ipv6", Value: "0", Old: "1"})
 	}
 	if !n.Internal {
 		// Published ports answer on 127.0.0.1: the DNAT target is routed out
@@ -129,7 +129,13 @@ func (bridgeDriver) NetworkSteps(n *store.Network) []plan.Step {
 		// and a raw rule drops 127/8 arriving from its sandboxes.
 		steps = append(steps, &sysctl.Step{Key: "net.ipv4.conf." + n.Bridge + ".route_localnet", Value: "1", Old: "0"})
 	}
-	return append(steps, &bridge.Up{Link: n.Bridge})
+	steps = append(steps, &bridge.Up{Link: n.Bridge})
+	if n.IPv6 {
+		// After up: the kernel drops IPv6 addresses when a link goes down,
+		// so undone in reverse the address goes first.
+		steps = append(steps, &bridge.Addr{Link: n.Bridge, CIDR: netip.PrefixFrom(n.Gateway6, n.Subnet6.Bits())})
+	}
+	return steps
 }
 
 // HostMAC derives a veth host end's MAC from its endpoint's ID (06: is
@@ -139,19 +145,22 @@ func HostMAC(epID string) string {
 	return "06:" + epID[0:2] + ":" + epID[2:4] + ":" + epID[4:6] + ":" + epID[6:8] + ":" + epID[8:10]
 }
 
-// EndpointSteps: a veth pair, its sandbox end addressed (IPv6 turned on
-// for it on an IPv6 network) and up.
+// EndpointSteps: a veth pair, its sandbox end addressed and up, then on
+// an IPv6 network IPv6 turned on for it and its IPv6 address: the kernel
+// drops IPv6 addresses when a link goes down, so undone in reverse the
+// address goes first (the printed undo, run by hand, finds it).
 func (bridgeDriver) EndpointSteps(sb *store.Sandbox, ep *store.Endpoint, n *store.Network) []plan.Step {
 	steps := []plan.Step{
 		&nsnet.Veth{Host: ep.HostVeth, HostMAC: HostMAC(ep.ID), Peer: ep.IfName, Netns: sb.Name, MAC: ep.MAC, MTU: n.MTU, Bridge: n.Bridge,
 			Alias: "minidocker-net sandbox " + sb.Name + " " + ep.IfName + " (" + n.Name + ")"},
 		&nsnet.Addr{Netns: sb.Name, Link: ep.IfName, CIDR: netip.PrefixFrom(ep.IP, n.Subnet.Bits())},
+		&nsnet.Up{Netns: sb.Name, Link: ep.IfName},
 	}
 	if ep.IP6.IsValid() {
 		steps = append(steps, &nsnet.IPv6On{Netns: sb.Name, Link: ep.IfName},
 			&nsnet.Addr{Netns: sb.Name, Link: ep.IfName, CIDR: netip.PrefixFrom(ep.IP6, n.Subnet6.Bits())})
 	}
-	return append(steps, &nsnet.Up{Netns: sb.Name, Link: ep.IfName})
+	return steps
 }
 
 func (bridgeDriver) Firewall(n *store.Network) (firewall.Network, bool) {

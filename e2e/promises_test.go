@@ -255,6 +255,9 @@ func TestDryRunPlansRebuildTheHost(t *testing.T) {
 		{"network", "rm", "m"},
 		{"run", "-d", "--net", "n", "--name", "e", "--add-host", "gw:host-gateway"},
 		{"rm", "d"},
+		{"network", "create", "--ipv6", "v6"},
+		{"run", "-d", "--net", "v6", "--name", "f", "-p", "7070:70"},
+		{"network", "connect", "v6", "e"},
 	} {
 		// The same seed: the command hands out the IDs its plan showed.
 		seed := []string{fmt.Sprintf("MINIDOCKER_NET_ID_SEED=replay-%d", i)}
@@ -269,14 +272,14 @@ func TestDryRunPlansRebuildTheHost(t *testing.T) {
 		t.Fatalf("the printed plans do not run:\n%s\nscript:\n%s", r, script.String())
 	}
 	want, got := tool.Snapshot(), byHand.Snapshot()
-	for _, k := range []string{"links", "addresses", "routes", "iptables", "sysctl", "netns", "netns b", "netns e", "etc"} {
+	for _, k := range []string{"links", "addresses", "routes", "iptables", "ip6tables", "sysctl", "netns", "netns b", "netns e", "netns f", "etc"} {
 		if w, g := want[k], got[k]; w != g {
 			t.Errorf("%s differs between the tool's host and the one built by hand:\ntool:\n%s\nby hand:\n%s", k, w, g)
 		}
 	}
 	// And taken down by hand: the last network's plan deletes the tables
 	// it created, reset's removes what is left.
-	for i, cmd := range [][]string{{"rm", "-f", "b", "e"}, {"network", "rm", "n"}, {"reset"}} {
+	for i, cmd := range [][]string{{"rm", "-f", "b", "e", "f"}, {"network", "rm", "n", "v6"}, {"reset"}} {
 		seed := []string{fmt.Sprintf("MINIDOCKER_NET_ID_SEED=down-%d", i)}
 		plan := tool.RunEnv("", seed, append([]string{bin, "--dry-run"}, cmd...)...)
 		if real := tool.RunEnv("", seed, append([]string{bin}, cmd...)...); plan.Code != 0 || real.Code != 0 {
@@ -287,7 +290,7 @@ func TestDryRunPlansRebuildTheHost(t *testing.T) {
 		}
 	}
 	want, got = tool.Snapshot(), byHand.Snapshot()
-	for _, k := range []string{"links", "addresses", "routes", "iptables", "sysctl", "netns", "etc", "state"} {
+	for _, k := range []string{"links", "addresses", "routes", "iptables", "ip6tables", "sysctl", "netns", "etc", "state"} {
 		if w, g := want[k], got[k]; w != g {
 			t.Errorf("after teardown %s differs:\ntool:\n%s\nby hand:\n%s", k, w, g)
 		}

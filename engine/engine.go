@@ -33,6 +33,10 @@ type Options struct {
 type Engine struct {
 	opts   Options
 	kernel Kernel
+	// planned is the state a dry run left, for the next command of the
+	// same invocation (network rm a b): printed plans compose only if
+	// each starts where the one before ended.
+	planned *store.State
 }
 
 // New returns an engine.
@@ -151,6 +155,9 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 	if err != nil {
 		return err
 	}
+	if e.opts.DryRun && e.planned != nil {
+		old = e.planned
+	}
 	tm.mark(fmt.Sprintf("load records (%d)", len(old.Networks)+len(old.Sandboxes)))
 	t := &tx{e: e, old: old, new: old.Clone(), fw: e.Firewall(), fw6: e.Firewall6()}
 	if err := build(t); err != nil {
@@ -172,6 +179,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 	}
 	tm.mark(fmt.Sprintf("plan (%d steps)", len(p.Steps)))
 	if e.opts.DryRun {
+		e.planned = t.new
 		p.Render(e.opts.Out)
 		if needsResolver(t.new) || needsResolver(t.old) {
 			fmt.Fprintln(e.opts.Out, "# then the embedded DNS (one resolver process for the host) reads the records the command wrote")

@@ -106,10 +106,12 @@ func (p *planner) records(s *store.State) {
 	}
 }
 
-// plan runs one command and returns the plan it printed.
+// plan runs one command and returns the plan it printed. Each starts
+// from the records, as a new invocation does.
 func (p *planner) plan(cmd func() error) string {
 	p.t.Helper()
 	p.out.Reset()
+	p.e.planned = nil
 	if err := cmd(); err != nil {
 		p.t.Fatal(err)
 	}
@@ -176,6 +178,7 @@ func TestPlanRunConnectPublishRm(t *testing.T) {
 	if c := p.fw.Changes[len(p.fw.Changes)-1][1]; len(c.Ports) != 0 {
 		t.Errorf("rm leaves no published port in the intent: %+v", c.Ports)
 	}
+	p.e.planned = nil // a new invocation, from the records
 	if err := p.e.RemoveSandbox("s", false); err == nil || !strings.Contains(err.Error(), "it has running processes") {
 		t.Errorf("rm without -f of a running sandbox: %v", err)
 	}
@@ -217,4 +220,30 @@ func TestPlanIPv6Network(t *testing.T) {
 	}
 	out = p.plan(func() error { return p.e.RemoveNetwork("v6") })
 	has(t, out, "sysctl -w net.ipv6.conf.all.forwarding=0", "sysctl -w net.ipv4.ip_forward=0")
+}
+
+// TestDryRunsCompose: the commands of one invocation (network rm a b)
+// plan each from where the one before ended, so that the printed plans,
+// run in order, do what the command does: here the second removal is the
+// last network's, and puts IP forwarding back.
+func TestDryRunsCompose(t *testing.T) {
+	p := newPlanner(t, nil)
+	s := oneNetwork()
+	delete(s.Sandboxes, "s")
+	m := *s.Networks["n"]
+	m.Name, m.ID, m.Bridge, m.Subnet = "m", strings.Repeat("d", 64), "fake-m", netip.MustParsePrefix("10.2.0.0/24")
+	s.Networks["m"] = &m
+	p.records(s)
+	out := p.plan(func() error {
+		if err := p.e.RemoveNetwork("n"); err != nil {
+			return err
+		}
+		return p.e.RemoveNetwork("m")
+	})
+	if !strings.Contains(out, "# network rm m") || !strings.Contains(out[strings.Index(out, "# network rm m"):], "sysctl -w net.ipv4.ip_forward=0") {
+		t.Errorf("the second plan does not start where the first ended:\n%s", out)
+	}
+	if strings.Contains(out[:strings.Index(out, "# network rm m")], "ip_forward") {
+		t.Errorf("the first removal is not the last network's:\n%s", out)
+	}
 }
