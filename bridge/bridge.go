@@ -258,6 +258,13 @@ func (s *Up) Undo(*plan.Context) error {
 
 // MACFor derives a MAC from an IPv4 address as Docker 20.10 does
 // (02:42 + the four address bytes), so the address can be read off the MAC.
+// MACFor6 is MACFor for an IPv6-only network: 02:42 and the address's
+// last four bytes.
+func MACFor6(a netip.Addr) string {
+	b := a.As16()
+	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[12], b[13], b[14], b[15])
+}
+
 func MACFor(a netip.Addr) string {
 	b := a.As4()
 	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])

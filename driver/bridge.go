@@ -105,9 +105,15 @@ func (bridgeDriver) Place(n *store.Network, taken func(string) bool) error {
 // NetworkSteps build the bridge with its gateway address; removing the
 // network runs them reversed.
 func (bridgeDriver) NetworkSteps(n *store.Network) []plan.Step {
-	steps := []plan.Step{
-		&bridge.Create{Name: n.Bridge, MTU: n.MTU, MAC: bridge.MACFor(n.Gateway), Alias: "minidocker-net network " + n.Name},
-		&bridge.Addr{Link: n.Bridge, CIDR: netip.PrefixFrom(n.Gateway, n.Subnet.Bits())},
+	var mac string
+	if n.NoIPv4 {
+		mac = bridge.MACFor6(n.Gateway6)
+	} else {
+		mac = bridge.MACFor(n.Gateway)
+	}
+	steps := []plan.Step{&bridge.Create{Name: n.Bridge, MTU: n.MTU, MAC: mac, Alias: "minidocker-net network " + n.Name}}
+	if !n.NoIPv4 {
+		steps = append(steps, &bridge.Addr{Link: n.Bridge, CIDR: netip.PrefixFrom(n.Gateway, n.Subnet.Bits())})
 	}
 	if n.IPv6 {
 		// As Docker: IPv6 on for the bridge, router advertisements ignored
@@ -123,7 +129,7 @@ func (bridgeDriver) NetworkSteps(n *store.Network) []plan.Step {
 			&sysctl.Step{Key: "net.ipv6.conf." + n.Bridge + ".accept_dad", Value: "0", Old: "1"},
 			&sysctl.Step{Key: "net.ipv6.conf." + n.Bridge + ".disable_ipv6", Value: "0", Old: "1"})
 	}
-	if !n.Internal {
+	if !n.Internal && !n.NoIPv4 {
 		// Published ports answer on 127.0.0.1: the DNAT target is routed out
 		// of this bridge with a loopback source. Only this bridge allows it,
 		// and a raw rule drops 127/8 arriving from its sandboxes.
@@ -153,9 +159,11 @@ func (bridgeDriver) EndpointSteps(sb *store.Sandbox, ep *store.Endpoint, n *stor
 	steps := []plan.Step{
 		&nsnet.Veth{Host: ep.HostVeth, HostMAC: HostMAC(ep.ID), Peer: ep.IfName, Netns: sb.Name, MAC: ep.MAC, MTU: n.MTU, Bridge: n.Bridge,
 			Alias: "minidocker-net sandbox " + sb.Name + " " + ep.IfName + " (" + n.Name + ")"},
-		&nsnet.Addr{Netns: sb.Name, Link: ep.IfName, CIDR: netip.PrefixFrom(ep.IP, n.Subnet.Bits())},
-		&nsnet.Up{Netns: sb.Name, Link: ep.IfName},
 	}
+	if ep.IP.IsValid() {
+		steps = append(steps, &nsnet.Addr{Netns: sb.Name, Link: ep.IfName, CIDR: netip.PrefixFrom(ep.IP, n.Subnet.Bits())})
+	}
+	steps = append(steps, &nsnet.Up{Netns: sb.Name, Link: ep.IfName})
 	if ep.IP6.IsValid() {
 		steps = append(steps, &nsnet.IPv6On{Netns: sb.Name, Link: ep.IfName},
 			&nsnet.Addr{Netns: sb.Name, Link: ep.IfName, CIDR: netip.PrefixFrom(ep.IP6, n.Subnet6.Bits())})

@@ -170,3 +170,57 @@ func TestIPv6BadInput(t *testing.T) {
 	h.Fails("contain the IP address 2001:db8:9::5", "run", "-d", "--net", "taken", "--ip6", "2001:db8:9::5", "--name", "s")
 	h.Fails("Address already in use: 2001:db8:1::1", "run", "-d", "--net", "taken", "--ip6", "2001:db8:1::1", "--name", "s")
 }
+
+// TestIPv6OnlyNetwork: --ipv4=false --ipv6 (Docker 28): sandboxes with
+// IPv6 alone, names answered with AAAA only, the way out and a published
+// port over IPv6, no IPv4 binding, Docker's errors, teardown as it was.
+func TestIPv6OnlyNetwork(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	internet6(t, h)
+	before := h.Snapshot()
+	h.Fails("IPv4 or IPv6 must be enabled", "network", "create", "--ipv4=false", "x")
+	h.Fails("given with --ipv4=false", "network", "create", "--ipv4=false", "--ipv6", "--subnet", "10.9.0.0/24", "x")
+	h.MustMDN("network", "create", "--ipv4=false", "--ipv6", "--subnet", "2001:db8:60::/64", "v6only")
+	h.MustMDN("run", "-d", "--net", "v6only", "--name", "a", "-p", "8080:80")
+	h.MustMDN("run", "-d", "--net", "v6only", "--name", "b")
+	if got := h.MustMDN("network", "ls", "--filter", "name=v6only", "--format", "{{.IPv4}} {{.IPv6}} {{.Subnet}}"); got != "false true 2001:db8:60::/64\n" {
+		t.Errorf("network ls: %q", got)
+	}
+	if got := h.MustSh("ip -n a -4 addr show dev eth0"); strings.TrimSpace(got) != "" {
+		t.Errorf("an IPv6-only sandbox has IPv4 on eth0: %q", got)
+	}
+	if got := h.MustSh("ip -n a -4 route"); strings.TrimSpace(got) != "" {
+		t.Errorf("an IPv6-only sandbox has IPv4 routes: %q", got)
+	}
+	if got := dig(h, "a", "AAAA", "b"); got != "2001:db8:60::3" {
+		t.Errorf("AAAA b: %q", got)
+	}
+	if got, st := dig(h, "a", "A", "b"), status(h, "a", "A", "b"); got != "" || st != "NOERROR" {
+		t.Errorf("A of an IPv6-only name: %q %s, want NODATA", got, st)
+	}
+	if !h.Ping6("a", "b") {
+		t.Error("a cannot ping -6 b by name")
+	}
+	if reply, ok := h.Reach("a", "tcp", "[2001:db8:ffff::1]:81"); !ok || !strings.Contains(reply, "from [2001:db8:1::1]:") {
+		t.Errorf("out over IPv6, masqueraded: %q %v", reply, ok)
+	}
+	h.ServeOn("a", "tcp", "[::]", 80)
+	if reply, ok := h.Reach("ns:internet", "tcp", "[2001:db8:1::1]:8080"); !ok || !strings.Contains(reply, "from [2001:db8:1::2]:") {
+		t.Errorf("-p 8080:80 from outside over IPv6: %q %v", reply, ok)
+	}
+	if got := h.MustMDN("port", "a"); got != "80/tcp -> [::]:8080\n" {
+		t.Errorf("an IPv6-only sandbox gets no IPv4 binding:\n%s", got)
+	}
+	if reply, ok := h.Reach("ns:internet", "tcp", "203.0.113.1:8080"); ok {
+		t.Errorf("an IPv6-only sandbox's port answers over IPv4: %q", reply)
+	}
+	h.Fails("has no IPv4 address", "expose", "a", "127.0.0.1:9090:80")
+	h.Fails("has no IPv4", "run", "-d", "--net", "v6only", "--ip", "10.0.0.5", "--name", "c")
+	if out := h.MustMDN("doctor"); strings.Contains(out, "rule missing") || strings.Contains(out, "not in the records") {
+		t.Errorf("doctor on an IPv6-only network:\n%s", out)
+	}
+	h.MustMDN("rm", "-f", "a", "b")
+	h.MustMDN("network", "rm", "v6only")
+	h.SameAs(before, "after the IPv6-only network's teardown")
+}

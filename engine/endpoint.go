@@ -53,7 +53,9 @@ func usedIPs(s *store.State, network string) map[netip.Addr]bool {
 	used := map[netip.Addr]bool{}
 	for _, sb := range s.Sandboxes {
 		if ep := sb.Endpoint(network); ep != nil {
-			used[ep.IP] = true
+			if ep.IP.IsValid() {
+				used[ep.IP] = true
+			}
 			if ep.IP6.IsValid() {
 				used[ep.IP6] = true
 			}
@@ -78,7 +80,12 @@ func (t *tx) newEndpoint(sb *store.Sandbox, n *store.Network, ip, ip6 string, al
 	pool := ipam.Pool{Subnet: n.Subnet, Range: n.IPRange, Gateway: n.Gateway}
 	used := usedIPs(t.new, n.Name)
 	ep := &store.Endpoint{ID: NewID(), Network: n.Name, NetworkID: n.ID, Aliases: aliases, GwPriority: prio}
-	if ip != "" {
+	switch {
+	case n.NoIPv4:
+		if ip != "" {
+			return nil, fmt.Errorf("network %s has no IPv4 (created with --ipv4=false): --ip needs an IPv4 network", n.Name)
+		}
+	case ip != "":
 		if n.Default {
 			return nil, errors.New("user specified IP address is supported on user defined networks only")
 		}
@@ -93,7 +100,7 @@ func (t *tx) newEndpoint(sb *store.Sandbox, n *store.Network, ip, ip6 string, al
 			return nil, err
 		}
 		ep.IP, ep.StaticIP = a, true
-	} else {
+	default:
 		a, err := pool.Next(used)
 		if err != nil {
 			return nil, fmt.Errorf("network %s: %w", n.Name, err)
@@ -103,7 +110,11 @@ func (t *tx) newEndpoint(sb *store.Sandbox, n *store.Network, ip, ip6 string, al
 	if err := assignIP6(ep, n, ip6, used); err != nil {
 		return nil, err
 	}
-	ep.MAC = bridge.MACFor(ep.IP)
+	if n.NoIPv4 {
+		ep.MAC = bridge.MACFor6(ep.IP6)
+	} else {
+		ep.MAC = bridge.MACFor(ep.IP)
+	}
 	ep.IfName = nextIfName(sb)
 	veths := map[string]bool{}
 	for _, o := range t.new.Sandboxes {

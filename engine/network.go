@@ -26,6 +26,7 @@ type NetworkRequest struct {
 	Gateways []string
 	IPRanges []string
 	IPv6     bool // --ipv6
+	NoIPv4   bool // --ipv4=false
 	Internal bool
 	Options  []string // KEY=VALUE
 	Labels   []string // KEY=VALUE
@@ -60,6 +61,9 @@ func families(req NetworkRequest) (v4, v6 family, err error) {
 	if !req.IPv6 && v6 != (family{}) {
 		return v4, v6, fmt.Errorf("IPv6 --subnet, --gateway or --ip-range given without --ipv6: add --ipv6 to give the network IPv6")
 	}
+	if req.NoIPv4 && v4 != (family{}) {
+		return v4, v6, fmt.Errorf("IPv4 --subnet, --gateway or --ip-range given with --ipv4=false")
+	}
 	return v4, v6, nil
 }
 
@@ -83,7 +87,11 @@ func buildNetwork(req NetworkRequest) (*store.Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &store.Network{ID: NewID(), Name: req.Name, Driver: d.Name(), Created: time.Now().UTC(), ICC: true, Masquerade: true, Internal: req.Internal, IPv6: req.IPv6}
+	if req.NoIPv4 && !req.IPv6 {
+		return nil, errors.New("IPv4 or IPv6 must be enabled")
+	}
+	n := &store.Network{ID: NewID(), Name: req.Name, Driver: d.Name(), Created: time.Now().UTC(), ICC: true, Masquerade: true, Internal: req.Internal,
+		IPv6: req.IPv6, NoIPv4: req.NoIPv4}
 	if err := d.Configure(n, req.Options); err != nil {
 		return nil, err
 	}
@@ -122,7 +130,9 @@ func (t *tx) hostRoutes() ([]netip.Prefix, error) {
 func usedSubnets(s *store.State) []netip.Prefix {
 	var out []netip.Prefix
 	for _, n := range s.Networks {
-		out = append(out, n.Subnet)
+		if !n.NoIPv4 {
+			out = append(out, n.Subnet)
+		}
 	}
 	return out
 }
@@ -133,6 +143,9 @@ func (t *tx) assignAddresses(n *store.Network, req NetworkRequest) error {
 	v4, v6, err := families(req)
 	if err != nil {
 		return err
+	}
+	if n.NoIPv4 {
+		return t.assignAddresses6(n, v6)
 	}
 	var sub, rng netip.Prefix
 	var gw netip.Addr

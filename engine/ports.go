@@ -78,16 +78,26 @@ func publishable6(s *store.State, sb *store.Sandbox, sp portspec.Spec) error {
 // publish allocates host ports for specs and records them on the sandbox.
 // Ports answer on the sandbox's gateway endpoint, as on Docker.
 func (t *tx) publish(sb *store.Sandbox, specs []portspec.Spec) error {
-	gw := model.GatewayEndpoint(t.new, sb)
-	if gw == nil {
+	if !model.ExternalAccess(t.new, sb) {
 		return fmt.Errorf("cannot publish ports of sandbox %s: it is on no network that reaches the host (internal networks cannot publish)", sb.Name)
+	}
+	// The address the mapping goes to, for messages: IPv4's, or on an
+	// IPv6-only sandbox IPv6's.
+	ctrIP := netip.Addr{}
+	if gw := model.GatewayEndpoint(t.new, sb); gw != nil {
+		ctrIP = gw.IP
+	} else {
+		ctrIP = model.GatewayEndpoint6(t.new, sb).IP6
 	}
 	taken := allPorts(t.new)
 	for _, sp := range specs {
 		if err := publishable6(t.new, sb, sp); err != nil {
 			return err
 		}
-		p, err := t.allocate(sp, taken, gw.IP)
+		if sp.HostIP.Is4() && model.GatewayEndpoint(t.new, sb) == nil {
+			return fmt.Errorf("cannot publish %s: sandbox %s has no IPv4 address (its networks are IPv6-only); publish on [::] or an IPv6 address", sp, sb.Name)
+		}
+		p, err := t.allocate(sp, taken, ctrIP)
 		if err != nil {
 			return err
 		}

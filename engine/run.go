@@ -252,7 +252,7 @@ func (t *tx) createSandbox(req RunRequest) (*store.Sandbox, error) {
 	t.new.Sandboxes[name] = sb
 	// Ports answer on the gateway endpoint only: on internal networks
 	// there is none, and -p publishes nothing, as on Docker.
-	if len(specs) > 0 && model.GatewayEndpoint(t.new, sb) != nil {
+	if len(specs) > 0 && model.ExternalAccess(t.new, sb) {
 		if err := t.publish(sb, specs); err != nil {
 			return nil, err
 		}

@@ -81,7 +81,9 @@ func NewNames(s *store.State) *Names {
 					continue
 				}
 				seen[name] = true
-				fw[name] = append(fw[name], ep.IP)
+				if ep.IP.IsValid() {
+					fw[name] = append(fw[name], ep.IP)
+				}
 				if ep.IP6.IsValid() {
 					fw[name] = append(fw[name], ep.IP6)
 				}
@@ -162,4 +164,6 @@ func (n *Names) Reverse(s *store.State, asker *store.Sandbox, a netip.Addr) (str
 // ExternalAccess reports whether a sandbox reaches beyond its networks
 // (it has a default route): only then does the resolver forward names it
 // does not know to the host's servers, as Docker's.
-func ExternalAccess(s *store.State, sb *store.Sandbox) bool { return GatewayEndpoint(s, sb) != nil }
+func ExternalAccess(s *store.State, sb *store.Sandbox) bool {
+	return GatewayEndpoint(s, sb) != nil || GatewayEndpoint6(s, sb) != nil
+}

@@ -39,14 +39,39 @@ func GatewayEndpoint(s *store.State, sb *store.Sandbox) *store.Endpoint {
 	var best *store.Endpoint
 	for _, ep := range sb.Endpoints {
 		n := s.Networks[ep.Network]
-		if n == nil || n.Internal {
-			continue
+		if n == nil || n.Internal || !ep.IP.IsValid() {
+			continue // an IPv6-only endpoint carries no IPv4 route
 		}
 		if best == nil || ep.GwPriority > best.GwPriority || ep.GwPriority == best.GwPriority && ep.Network < best.Network {
 			best = ep
 		}
 	}
 	return best
+}
+
+// EndpointCIDRs are an endpoint's addresses with their prefix lengths,
+// IPv4's first, of the families it has.
+func EndpointCIDRs(n *store.Network, ep *store.Endpoint) []string {
+	var out []string
+	if ep.IP.IsValid() {
+		out = append(out, fmt.Sprintf("%s/%d", ep.IP, n.Subnet.Bits()))
+	}
+	if ep.IP6.IsValid() {
+		out = append(out, fmt.Sprintf("%s/%d", ep.IP6, n.Subnet6.Bits()))
+	}
+	return out
+}
+
+// Subnets are a network's subnets and gateways, IPv4's first, of the
+// families it carries.
+func Subnets(n *store.Network) (subnets, gateways []string) {
+	if !n.NoIPv4 {
+		subnets, gateways = append(subnets, n.Subnet.String()), append(gateways, n.Gateway.String())
+	}
+	if n.IPv6 {
+		subnets, gateways = append(subnets, n.Subnet6.String()), append(gateways, n.Gateway6.String())
+	}
+	return subnets, gateways
 }
 
 // GatewayEndpoint6 is the endpoint that carries a sandbox's IPv6 default
@@ -157,7 +182,9 @@ func HostsFile(s *store.State, sb *store.Sandbox) string {
 			}
 		}
 		if names = keepNames(names); len(names) > 0 {
-			self = append(self, etcfiles.Entry{IP: ep.IP, Names: names})
+			if ep.IP.IsValid() {
+				self = append(self, etcfiles.Entry{IP: ep.IP, Names: names})
+			}
 			if ep.IP6.IsValid() {
 				self = append(self, etcfiles.Entry{IP: ep.IP6, Names: names})
 			}
@@ -275,9 +302,6 @@ type Binding struct {
 // answer on its gateway endpoint, so a sandbox on internal networks only
 // has none.
 func Bindings(s *store.State, sb *store.Sandbox) []Binding {
-	if GatewayEndpoint(s, sb) == nil {
-		return nil
-	}
 	var out []Binding
 	for _, p := range sb.Ports {
 		for _, host := range HostAddrs(s, sb, p) {
@@ -396,6 +420,9 @@ func Intent(s *store.State) firewall.Intent {
 	in := firewall.Intent{ForwardDrop: s.Host.ForwardingEnabled, PolicyWas: s.Host.ForwardPolicyWas}
 	for _, name := range s.NetworkNames() {
 		n := s.Networks[name]
+		if n.NoIPv4 {
+			continue
+		}
 		if fn, ok := driver.Of(n).Firewall(n); ok {
 			in.Networks = append(in.Networks, fn)
 		}

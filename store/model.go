@@ -22,7 +22,10 @@ type Network struct {
 	Gateway    netip.Addr   `json:"gateway"`
 	IPRange    netip.Prefix `json:"ip_range"`
 	UserSubnet bool         `json:"user_subnet,omitempty"` // --subnet was given: --ip is allowed
-	// IPv6 (--ipv6): the network carries IPv6 beside IPv4, from Subnet6.
+	// NoIPv4 (--ipv4=false, with --ipv6): an IPv6-only network, without
+	// Subnet, Gateway and IPRange.
+	NoIPv4 bool `json:"no_ipv4,omitempty"`
+	// IPv6 (--ipv6): the network carries IPv6, from Subnet6.
 	IPv6        bool              `json:"ipv6,omitempty"`
 	Subnet6     netip.Prefix      `json:"subnet6"`
 	Gateway6    netip.Addr        `json:"gateway6"`

@@ -109,6 +109,12 @@ func Trace(s *store.State, fw firewall.Backend, from string, to Target) (*Report
 	if to.Port > 0 {
 		proto += " port " + strconv.Itoa(to.Port)
 	}
+	// trace explains IPv4 packets; a sandbox with IPv6 alone has none.
+	for _, name := range []string{from, to.Name} {
+		if sb := s.Sandboxes[name]; sb != nil && sb.Mode == store.ModeBridge && !hasIPv4(sb) && len(sb.Endpoints) > 0 {
+			return nil, fmt.Errorf("trace follows IPv4 packets, and sandbox %s is on IPv6-only networks: tracing IPv6 is not built yet (ip6tables -S and ip -6 route show what there is)", name)
+		}
+	}
 	t.rep.Lines = append(t.rep.Lines, fmt.Sprintf("trace %s -> %s (%s)", from, to.Name, proto))
 
 	if sb := s.Sandboxes[from]; sb != nil && sb.Mode != store.ModeHost {
@@ -136,6 +142,15 @@ func Trace(s *store.State, fw firewall.Backend, from string, to Target) (*Report
 }
 
 func (t *tracer) isLocal(a netip.Addr) bool { return a.IsLoopback() || t.local[a] }
+
+func hasIPv4(sb *store.Sandbox) bool {
+	for _, ep := range sb.Endpoints {
+		if ep.IP.IsValid() {
+			return true
+		}
+	}
+	return false
+}
 
 // resolveFromHost names what the host would send to: the host has no
 // names for sandboxes, so a sandbox name means its main address.

@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/minidocker-net/minidocker-net/bridge"
+	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -72,7 +73,7 @@ func Bridges(s *store.State) ([]Bridge, error) {
 		if e, ok := ends[a.Name]; ok {
 			p.Sandbox, p.IfName = e.sb.Name, e.ep.IfName
 			if n := s.Networks[e.ep.Network]; n != nil {
-				p.Addr = fmt.Sprintf("%s/%d", e.ep.IP, n.Subnet.Bits())
+				p.Addr = strings.Join(model.EndpointCIDRs(n, e.ep), " ")
 			}
 		}
 		out[i].Ports = append(out[i].Ports, p)
@@ -112,7 +113,8 @@ func WriteBridges(w io.Writer, bs []Bridge) error {
 		}
 		desc := "(a bridge minidocker-net has no record of: 'minidocker-net doctor')"
 		if n := b.Network; n != nil {
-			desc = fmt.Sprintf("network %s: %s, gateway %s on the bridge", n.Name, n.Subnet, n.Gateway)
+			subnets, gateways := model.Subnets(n)
+			desc = fmt.Sprintf("network %s: %s, gateway %s on the bridge", n.Name, strings.Join(subnets, " "), strings.Join(gateways, " "))
 			if n.Internal {
 				desc += ", internal"
 			}

@@ -97,7 +97,11 @@ func (g *graph) sandboxLabel(sb *store.Sandbox, nl string) string {
 		lines = append(lines, "(lo only)")
 	}
 	for _, ep := range sb.Endpoints {
-		lines = append(lines, ep.IfName+" "+ep.IP.String()+" ("+ep.HostVeth+")")
+		var addrs []string
+		if n := g.s.Networks[ep.Network]; n != nil {
+			addrs = model.EndpointCIDRs(n, ep)
+		}
+		lines = append(lines, ep.IfName+" "+strings.Join(addrs, " ")+" ("+ep.HostVeth+")")
 	}
 	for _, p := range sb.Ports {
 		lines = append(lines, "⇐ "+portLabel(p))
@@ -136,7 +140,9 @@ func (g *graph) groups() [][]*store.Sandbox {
 }
 
 func (g *graph) networkLabel(n *store.Network, nl string) string {
-	lines := []string{n.Bridge, "network " + n.Name, n.Subnet.String(), "gw " + n.Gateway.String()}
+	subnets, gateways := model.Subnets(n)
+	lines := append([]string{n.Bridge, "network " + n.Name}, subnets...)
+	lines = append(lines, "gw "+strings.Join(gateways, " "))
 	if n.Internal {
 		lines = append(lines, "internal")
 	}

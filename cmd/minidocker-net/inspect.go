@@ -19,9 +19,6 @@ import (
 )
 
 func portsText(s *store.State, sb *store.Sandbox) string {
-	if model.GatewayEndpoint(s, sb) == nil {
-		return ""
-	}
 	var out []string
 	for _, p := range sb.Ports {
 		for _, host := range model.HostAddrs(s, sb, p) {
@@ -121,7 +118,9 @@ func newPsRow(s *store.State, sb *store.Sandbox, trunc, resolverUp bool) (psRow,
 			n += " (gw)"
 		}
 		nets = append(nets, n)
-		ips = append(ips, ep.IP.String())
+		if ep.IP.IsValid() {
+			ips = append(ips, ep.IP.String())
+		}
 		if ep.IP6.IsValid() {
 			ips = append(ips, ep.IP6.String())
 		}
@@ -367,8 +366,10 @@ func inspectSandbox(e *engine.Engine, s *store.State, sb *store.Sandbox) (sbInsp
 	for _, ep := range sb.Endpoints {
 		n := s.Networks[ep.Network]
 		es := epSettings{Aliases: ep.Aliases, MacAddress: ep.MAC, GwPriority: ep.GwPriority, NetworkID: ep.NetworkID,
-			EndpointID: ep.ID, Gateway: n.Gateway.String(), IPAddress: ep.IP.String(), IPPrefixLen: n.Subnet.Bits(),
-			DNSNames: append(append([]string{sb.Name}, ep.Aliases...), sb.ID[:12])}
+			EndpointID: ep.ID, DNSNames: append(append([]string{sb.Name}, ep.Aliases...), sb.ID[:12])}
+		if ep.IP.IsValid() { // not on an IPv6-only network: Docker's "" and 0 then
+			es.Gateway, es.IPAddress, es.IPPrefixLen = n.Gateway.String(), ep.IP.String(), n.Subnet.Bits()
+		}
 		if ep.StaticIP {
 			es.IPAMConfig = map[string]string{"IPv4Address": ep.IP.String()}
 		}

@@ -25,6 +25,7 @@ func networkCreateFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "gateway", Usage: "gateway address, one per family (default: the subnet's first address)"},
 		&cli.StringSliceFlag{Name: "ip-range", Usage: "give sandboxes addresses from this sub-range only, one per family"},
 		&cli.BoolFlag{Name: "ipv6", Usage: "IPv6 beside IPv4: addresses, routes, ip6tables rules"},
+		&cli.BoolFlag{Name: "ipv4", Value: true, Usage: "IPv4 (--ipv4=false with --ipv6: an IPv6-only network)"},
 		&cli.BoolFlag{Name: "internal", Usage: "no traffic in or out of the subnet"},
 		&cli.StringSliceFlag{Name: "opt", Aliases: []string{"o"}, Usage: "driver option KEY=VALUE: com.docker.network.bridge.name (name), ...bridge.enable_icc (icc), ...bridge.enable_ip_masquerade (masquerade), com.docker.network.driver.mtu (mtu)"},
 		&cli.StringSliceFlag{Name: "label", Usage: "label KEY=VALUE"},
@@ -40,7 +41,7 @@ func networkCreate(c *cli.Context) error {
 	}
 	n, err := eng(c).CreateNetwork(engine.NetworkRequest{
 		Name: c.Args().First(), Driver: c.String("driver"), Subnets: c.StringSlice("subnet"), Gateways: c.StringSlice("gateway"),
-		IPRanges: c.StringSlice("ip-range"), IPv6: c.Bool("ipv6"), Internal: c.Bool("internal"), Options: c.StringSlice("opt"), Labels: c.StringSlice("label"),
+		IPRanges: c.StringSlice("ip-range"), IPv6: c.Bool("ipv6"), NoIPv4: !c.Bool("ipv4"), Internal: c.Bool("internal"), Options: c.StringSlice("opt"), Labels: c.StringSlice("label"),
 	})
 	if err != nil || c.Bool("dry-run") {
 		return err
@@ -115,9 +116,10 @@ func lsRows(s *store.State, trunc bool) []lsRow {
 	var rows []lsRow
 	for _, name := range s.NetworkNames() {
 		n := s.Networks[name]
-		rows = append(rows, lsRow{ID: id(n.ID), Name: n.Name, Driver: n.Driver, Scope: "local", IPv4: "true", IPv6: fmt.Sprint(n.IPv6),
+		subnets, gateways := model.Subnets(n)
+		rows = append(rows, lsRow{ID: id(n.ID), Name: n.Name, Driver: n.Driver, Scope: "local", IPv4: fmt.Sprint(!n.NoIPv4), IPv6: fmt.Sprint(n.IPv6),
 			Internal: fmt.Sprint(n.Internal), Labels: labelText(n.Labels), CreatedAt: n.Created.Format("2006-01-02 15:04:05.999999999 -0700 MST"),
-			Subnet: n.Subnet.String(), Gateway: n.Gateway.String(), Bridge: n.Bridge, labels: n.Labels})
+			Subnet: strings.Join(subnets, ","), Gateway: strings.Join(gateways, ","), Bridge: n.Bridge, labels: n.Labels})
 	}
 	for _, b := range []struct{ name, driver string }{{"host", "host"}, {"none", "null"}} {
 		rows = append(rows, lsRow{ID: id(model.BuiltinID(b.name)), Name: b.name, Driver: b.driver, Scope: "local", IPv4: "false", IPv6: "false", Internal: "false"})
@@ -248,12 +250,14 @@ func inspectNetwork(s *store.State, ref string) (netInspect, bool) {
 		return out, false
 	}
 	out.Name, out.ID, out.Created, out.Driver = n.Name, n.ID, n.Created.Format(time.RFC3339Nano), n.Driver
-	out.EnableIPv4, out.Internal = true, n.Internal
-	cfg := ipamConfig{Subnet: n.Subnet.String(), Gateway: n.Gateway.String()}
-	if n.IPRange.IsValid() {
-		cfg.IPRange = n.IPRange.String()
+	out.EnableIPv4, out.Internal = !n.NoIPv4, n.Internal
+	if !n.NoIPv4 {
+		cfg := ipamConfig{Subnet: n.Subnet.String(), Gateway: n.Gateway.String()}
+		if n.IPRange.IsValid() {
+			cfg.IPRange = n.IPRange.String()
+		}
+		out.IPAM.Config = []ipamConfig{cfg}
 	}
-	out.IPAM.Config = []ipamConfig{cfg}
 	if out.EnableIPv6 = n.IPv6; n.IPv6 {
 		cfg6 := ipamConfig{Subnet: n.Subnet6.String(), Gateway: n.Gateway6.String()}
 		if n.IPRange6.IsValid() {
@@ -263,8 +267,10 @@ func inspectNetwork(s *store.State, ref string) (netInspect, bool) {
 	}
 	for _, sb := range s.Attached(n.Name) {
 		ep := sb.Endpoint(n.Name)
-		c := netContainer{Name: sb.Name, EndpointID: ep.ID, MacAddress: ep.MAC,
-			IPv4Address: fmt.Sprintf("%s/%d", ep.IP, n.Subnet.Bits())}
+		c := netContainer{Name: sb.Name, EndpointID: ep.ID, MacAddress: ep.MAC}
+		if ep.IP.IsValid() {
+			c.IPv4Address = fmt.Sprintf("%s/%d", ep.IP, n.Subnet.Bits())
+		}
 		if ep.IP6.IsValid() {
 			c.IPv6Address = fmt.Sprintf("%s/%d", ep.IP6, n.Subnet6.Bits())
 		}
