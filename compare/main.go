@@ -92,6 +92,8 @@ func compare() int {
 	mismatches += side(docker, ours, "net/")
 	section("iptables rules, normalised (bridges and chains renamed, counters dropped)")
 	explainRules(docker["rules"], ours["rules"])
+	section("ip6tables rules, normalised (the IPv6 lesson's network)")
+	explainRules(docker["rules6"], ours["rules6"])
 	section("both on one host at once")
 	for _, k := range sortedKeys(both) {
 		if strings.HasPrefix(k, "both/") {
@@ -165,7 +167,8 @@ var explanations = []struct {
 	{regexp.MustCompile(`^ours: filter -A X -i <net:.*> -o|^ours: filter -A X ! -i <net:\S+> -o <net:\S+> -j DROP`), "Docker 28 closes unpublished ports with a per-bridge DROP in X; 20.10 relied on the FORWARD policy"},
 	{regexp.MustCompile(`^docker: nat -A X -i <net:\S+> -j RETURN`), "Docker's userland proxy: traffic from a bridge skips DNAT and goes to docker-proxy; minidocker-net DNATs it in the kernel"},
 	{regexp.MustCompile(`--ctstate DNAT`), "published ports are reachable from other networks (Docker 29 behaviour; Docker 20.10 reaches them through docker-proxy)"},
-	{regexp.MustCompile(`^docker: nat -A OUTPUT ! -d 127.0.0.0/8|^ours: nat -A OUTPUT -m addrtype`), "Docker's userland proxy handles localhost; minidocker-net DNATs 127.0.0.1 in the kernel (route_localnet on its bridges only)"},
+	{regexp.MustCompile(`^docker: nat -A OUTPUT ! -d (127.0.0.0/8|::1/128)|^ours: nat -A OUTPUT -m addrtype`), "Docker's userland proxy handles localhost; minidocker-net DNATs 127.0.0.1 in the kernel (route_localnet on its bridges only; ::1 cannot be, and is refused)"},
+	{regexp.MustCompile(`^docker: filter -A X-ISOLATION-STAGE-\d -[io] <net:(applesonly|bridge|test-network)>`), "ip6tables: Docker 20.10 writes every network's isolation rules for IPv6 too, IPv6 or not; minidocker-net only those of IPv6 networks"},
 	{regexp.MustCompile(`-j DNAT`), "Docker's proxy mode matches ! -i <bridge> on DNAT; in the kernel-only mode (Docker's own --userland-proxy=false) the bridge is not excluded"},
 	{regexp.MustCompile(`^ours: raw `), "raw drops: direct routing to sandboxes from off their bridge (Docker 28, once per network here, the gateway excepted) and 127/8 from sandboxes (CVE-2020-8558)"},
 	{regexp.MustCompile(`--src-type LOCAL -j MASQUERADE`), "host to sandbox via localhost: the kernel-only path masquerades the host's own source"},

@@ -26,9 +26,10 @@ type Engine struct {
 	Version string
 }
 
-// Start runs dockerd and imports the image; it sets DOCKER_HOST for this
-// process and its children. It must run inside a throwaway host.
-func Start() (*Engine, error) {
+// Start runs dockerd (with extra daemon flags) and imports the image; it
+// sets DOCKER_HOST for this process and its children. It must run inside
+// a throwaway host.
+func Start(flags ...string) (*Engine, error) {
 	if _, err := exec.LookPath("dockerd"); err != nil {
 		return nil, errors.New("dockerd is not installed (apt-get install docker.io)")
 	}
@@ -40,8 +41,8 @@ func Start() (*Engine, error) {
 	if err := os.MkdirAll("/run/dockerd", 0o755); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("dockerd", "--data-root", "/run/dockerd/data", "--exec-root", "/run/dockerd/exec",
-		"--pidfile", "/run/dockerd/pid", "-H", "unix://"+Socket)
+	cmd := exec.Command("dockerd", append([]string{"--data-root", "/run/dockerd/data", "--exec-root", "/run/dockerd/exec",
+		"--pidfile", "/run/dockerd/pid", "-H", "unix://" + Socket}, flags...)...)
 	logf, err := os.Create("/run/dockerd/log")
 	if err != nil {
 		return nil, err
