@@ -224,3 +224,37 @@ func TestIPv6OnlyNetwork(t *testing.T) {
 	h.MustMDN("network", "rm", "v6only")
 	h.SameAs(before, "after the IPv6-only network's teardown")
 }
+
+// TestIPv6RepairAndReset: flushed ip6tables rules are reported by doctor
+// and put back by restore; reset removes the IPv6 half too, found by name.
+func TestIPv6RepairAndReset(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	internet6(t, h)
+	before := h.Snapshot()
+	h.MustMDN("network", "create", "--ipv6", "--subnet", "2001:db8:40::/64", "n")
+	h.MustMDN("run", "-d", "--net", "n", "--name", "a", "-p", "8080:80", "-p", "[2001:db8:1::1]:8181:80")
+	h.ServeOn("a", "tcp", "[::]", 80)
+	for _, addr := range []string{"[2001:db8:1::1]:8080", "[2001:db8:1::1]:8181"} {
+		if _, ok := h.Reach("ns:internet", "tcp", addr); !ok {
+			t.Errorf("%s does not answer from outside", addr)
+		}
+	}
+	h.Must("ip6tables", "-t", "nat", "-F", "MINIDOCKER")
+	if _, ok := h.Reach("ns:internet", "tcp", "[2001:db8:1::1]:8080"); ok {
+		t.Fatal("the port answers with its DNAT flushed")
+	}
+	if out := h.MDN("doctor").Stdout; !strings.Contains(out, "rule missing (IPv6): ip6tables -t nat -A MINIDOCKER ! -s fe80::/10 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [2001:db8:40::2]:80") ||
+		!strings.Contains(out, "(sandbox a: 80/tcp -> [2001:db8:1::1]:8181)") {
+		t.Errorf("doctor does not report the flushed IPv6 DNAT:\n%s", out)
+	}
+	h.MustMDN("restore")
+	if out := h.MustMDN("doctor"); !strings.Contains(out, "all rules in place (IPv6)") {
+		t.Errorf("after restore:\n%s", out)
+	}
+	if _, ok := h.Reach("ns:internet", "tcp", "[2001:db8:1::1]:8080"); !ok {
+		t.Error("restore did not bring the IPv6 port back")
+	}
+	h.MustMDN("reset")
+	h.SameAs(before, "after reset with an IPv6 network")
+}

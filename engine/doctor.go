@@ -167,7 +167,8 @@ func checkNetworks(c *checker, ctx *plan.Context, s *store.State) {
 		if missing := notInPlace(ctx, networkSteps(n)); len(missing) > 0 {
 			c.add(Drift, fmt.Sprintf("network %s (bridge %s): not in place: %s", name, n.Bridge, strings.Join(missing, "; ")), "minidocker-net restore")
 		} else {
-			c.add(OK, fmt.Sprintf("network %s: bridge %s, %s", name, n.Bridge, n.Subnet), "")
+			subnets, _ := model.Subnets(n)
+			c.add(OK, fmt.Sprintf("network %s: bridge %s, %s", name, n.Bridge, strings.Join(subnets, ", ")), "")
 		}
 	}
 }

@@ -53,6 +53,8 @@ type Port struct {
 func (p Port) String() string {
 	host := "0.0.0.0"
 	switch {
+	case p.HostIP.Is6():
+		host = "[" + p.HostIP.String() + "]"
 	case p.HostIP.IsValid() && !p.HostIP.IsUnspecified():
 		host = p.HostIP.String()
 	case p.IP.Is6():
