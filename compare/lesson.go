@@ -341,7 +341,9 @@ func lesson6(t *tool, f Facts, prefix string) {
 
 // rules normalises iptables-save: tables kept, counters dropped, bridges
 // named after their networks, both tools' chain prefix made X.
-func rules(tools []*tool, only func(string) bool) string { return rulesOf("iptables-save", tools, only) }
+func rules(tools []*tool, only func(string) bool) string {
+	return rulesOf("iptables-save", tools, only)
+}
 
 // rulesOf is rules for one save tool (ip6tables-save for IPv6).
 func rulesOf(save string, tools []*tool, only func(string) bool) string {
