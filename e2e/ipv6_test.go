@@ -258,3 +258,37 @@ func TestIPv6RepairAndReset(t *testing.T) {
 	h.MustMDN("reset")
 	h.SameAs(before, "after reset with an IPv6 network")
 }
+
+// TestTraceIPv6: trace explains IPv6 packets with IPv6's addresses,
+// routes and ip6tables rules, and a real probe agrees each time.
+func TestTraceIPv6(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	internet6(t, h)
+	h.MustMDN("network", "create", "--ipv6", "--subnet", "2001:db8:30::/64", "apples")
+	h.MustMDN("network", "create", "--ipv6", "--subnet", "2001:db8:31::/64", "oranges")
+	h.MustMDN("network", "create", "--ipv4=false", "--ipv6", "--subnet", "2001:db8:32::/64", "six")
+	h.MustMDN("run", "-d", "--net", "apples", "--name", "a", "-p", "8080:80")
+	h.MustMDN("run", "-d", "--net", "apples", "--name", "b")
+	h.MustMDN("run", "-d", "--net", "oranges", "--name", "o")
+	h.MustMDN("run", "-d", "--net", "six", "--name", "s")
+	h.ServeOn("a", "tcp", "[::]", 80)
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--probe", "-6", "a", "b"}, 0, "neighbour discovery finds b eth0 on bridge mdn-apples"},
+		{[]string{"--probe", "o", "2001:db8:30::2"}, 1, "raw PREROUTING drops it: -A MINIDOCKER-PREROUTING -d 2001:db8:30::/64 ! -i mdn-apples -j DROP"},
+		{[]string{"--probe", "s", "[2001:db8:ffff::1]:81"}, 0, "MASQUERADE: the source becomes up0's address"},
+		{[]string{"--probe", "host", "[2001:db8:1::1]:8080"}, 0, "DNAT [2001:db8:1::1]:8080 -> [2001:db8:30::2]:80"},
+		{[]string{"--probe", "-6", "o", "[2001:db8:1::1]:8080"}, 0, "arrives at a eth0 ([2001:db8:30::2]:80)"},
+		{[]string{"2001:db8:1::2", "[2001:db8:1::1]:8080"}, 0, "arrives at a eth0"},
+		{[]string{"2001:db8:1::2", "[2001:db8:30::2]:80"}, 1, "no direct routing to its sandboxes from off the bridge"},
+	} {
+		r := h.MDN(append([]string{"trace"}, c.args...)...)
+		if r.Code != c.code || !strings.Contains(r.Stdout, c.want) || !strings.Contains(r.Stdout, "over IPv6") {
+			t.Errorf("trace %v: exit %d (want %d), want %q in:\n%s%s", c.args, r.Code, c.code, c.want, r.Stdout, r.Stderr)
+		}
+	}
+}

@@ -59,7 +59,7 @@ func prefixOf(s string) (netip.Prefix, error) {
 		return netip.ParsePrefix(s)
 	}
 	a, err := netip.ParseAddr(s)
-	return netip.PrefixFrom(a, 32), err
+	return netip.PrefixFrom(a, a.BitLen()), err
 }
 
 // parseRule reads one iptables-save line into conditions.
@@ -226,6 +226,13 @@ func (rs *Ruleset) walk(table, chain string, p Packet, v *Verdict, depth int) bo
 // sent to dport (ranges and shifted ranges included).
 func DNATTarget(to string, dport int) (netip.Addr, int, error) {
 	host, ports, hasPort := strings.Cut(to, ":")
+	switch {
+	case strings.HasPrefix(to, "["): // IPv6 with ports: [addr]:port
+		inner, rest, _ := strings.Cut(to[1:], "]")
+		host, ports, hasPort = inner, strings.TrimPrefix(rest, ":"), rest != ""
+	case strings.Count(to, ":") > 1: // IPv6 alone
+		host, ports, hasPort = to, "", false
+	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
 		return a, 0, fmt.Errorf("DNAT target %q: %w", to, err)

@@ -65,7 +65,8 @@ func TestWalk(t *testing.T) {
 }
 
 func TestDNATTarget(t *testing.T) {
-	for to, want := range map[string]string{"10.0.0.2:80": "10.0.0.2:80", "10.0.0.2": "10.0.0.2:5555", "10.0.0.2:100-109/5550": "10.0.0.2:105"} {
+	for to, want := range map[string]string{"10.0.0.2:80": "10.0.0.2:80", "10.0.0.2": "10.0.0.2:5555", "10.0.0.2:100-109/5550": "10.0.0.2:105",
+		"[2001:db8::2]:80": "[2001:db8::2]:80", "2001:db8::2": "[2001:db8::2]:5555", "[2001:db8::2]:100-109/5550": "[2001:db8::2]:105"} {
 		ip, port, err := DNATTarget(to, 5555)
 		if err != nil || netip.AddrPortFrom(ip, uint16(port)).String() != want {
 			t.Errorf("DNATTarget(%q) = %s:%d %v, want %s", to, ip, port, err, want)

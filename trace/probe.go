@@ -14,9 +14,10 @@ func deadline() time.Time { return time.Now().Add(timeout) }
 
 func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
-// pingOnce sends one ICMP echo with the system's ping, as a user would.
-func pingOnce(addr string) (bool, string) {
-	out, err := exec.Command("ping", "-c1", "-W1", addr).CombinedOutput()
+// pingOnce sends one ICMP echo with the system's ping, as a user would,
+// of one family (4 or 6).
+func pingOnce(addr, family string) (bool, string) {
+	out, err := exec.Command("ping", "-"+family, "-c1", "-W1", addr).CombinedOutput()
 	if err == nil {
 		for _, l := range strings.Split(string(out), "\n") {
 			if strings.Contains(l, "bytes from") {

@@ -25,9 +25,11 @@ type Target struct {
 	Name  string
 	Port  int
 	Proto string // icmp without a port, tcp by default with one
+	IPv6  bool   // an IPv6 packet (trace -6, or TO an IPv6 address)
 }
 
-// ParseTarget reads TO[:PORT[/PROTO]].
+// ParseTarget reads TO[:PORT[/PROTO]]; an IPv6 address is written bare
+// without a port, in brackets with one ([2001:db8::2]:80).
 func ParseTarget(s string) (Target, error) {
 	t := Target{Proto: "icmp"}
 	body := s
@@ -38,6 +40,14 @@ func ParseTarget(s string) (Target, error) {
 		}
 	}
 	name, port, hasPort := strings.Cut(body, ":")
+	if inner, rest, ok := strings.Cut(strings.TrimPrefix(body, "["), "]"); strings.HasPrefix(body, "[") && ok {
+		name, port, hasPort = inner, strings.TrimPrefix(rest, ":"), rest != ""
+	} else if strings.Count(body, ":") > 1 {
+		name, port, hasPort = body, "", false
+	}
+	if a, err := netip.ParseAddr(name); err == nil && a.Is6() {
+		t.IPv6 = true
+	}
 	t.Name = name
 	if hasPort {
 		p, err := strconv.Atoi(port)
@@ -66,6 +76,7 @@ type Report struct {
 	// source is an outside address, where nothing can be sent from.
 	ProbeFrom string
 	ProbeAddr string // address (or name) the probe is sent to
+	IPv6      bool   // the probe is an IPv6 packet
 }
 
 type tracer struct {
@@ -75,6 +86,50 @@ type tracer struct {
 	local map[netip.Addr]bool
 	rep   *Report
 	n     int
+	v6    bool // the packet is IPv6: addresses, routes and rules of IPv6
+}
+
+// addr is an endpoint's address in the traced family.
+func (t *tracer) addr(ep *store.Endpoint) netip.Addr {
+	if t.v6 {
+		return ep.IP6
+	}
+	return ep.IP
+}
+
+// family is the traced family's name, for the explanation.
+func (t *tracer) family() string {
+	if t.v6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// is says whether an address is of the traced family.
+func (t *tracer) is(a netip.Addr) bool { return a.IsValid() && a.Is6() == t.v6 && !a.Is4In6() }
+
+// subnet and gateway are a network's in the traced family.
+func (t *tracer) subnet(n *store.Network) netip.Prefix {
+	if t.v6 {
+		return n.Subnet6
+	}
+	return n.Subnet
+}
+
+func (t *tracer) gateway(n *store.Network) netip.Addr {
+	if t.v6 {
+		return n.Gateway6
+	}
+	return n.Gateway
+}
+
+// gatewayEndpoint is the endpoint carrying the default route of the
+// traced family.
+func (t *tracer) gatewayEndpoint(sb *store.Sandbox) *store.Endpoint {
+	if t.v6 {
+		return model.GatewayEndpoint6(t.s, sb)
+	}
+	return model.GatewayEndpoint(t.s, sb)
 }
 
 func (t *tracer) say(kind, format string, a ...any) {
@@ -92,30 +147,43 @@ func (t *tracer) done(arrives bool, format string, a ...any) *Report {
 	return t.rep
 }
 
-// Trace explains the way from `from` (a sandbox, "host" or an IPv4
-// address) to the target.
-func Trace(s *store.State, fw firewall.Backend, from string, to Target) (*Report, error) {
-	t := &tracer{s: s, fw: fw, want: model.Intent(s), local: map[netip.Addr]bool{}, rep: &Report{}}
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+// Trace explains the way from `from` (a sandbox, "host" or an address)
+// to the target. An IPv6 packet (to.IPv6, an IPv6 address on either
+// side, or a sandbox with IPv6 alone) is explained with IPv6's addresses,
+// routes and fw6's rules.
+func Trace(s *store.State, fw, fw6 firewall.Backend, from string, to Target) (*Report, error) {
+	t := &tracer{s: s, fw: fw, want: model.Intent(s), local: map[netip.Addr]bool{}, rep: &Report{}, v6: to.IPv6}
+	if a, err := netip.ParseAddr(from); err == nil && a.Is6() {
+		t.v6 = true
+	}
+	for _, name := range []string{from, to.Name} {
+		if sb := s.Sandboxes[name]; sb != nil && sb.Mode == store.ModeBridge && len(sb.Endpoints) > 0 && !hasIPv4(sb) {
+			t.v6 = true
+		}
+	}
+	fam := netlink.FAMILY_V4
+	if t.v6 {
+		t.fw, t.want, fam = fw6, model.Intent6(s), netlink.FAMILY_V6
+		t.rep.IPv6 = true
+	}
+	addrs, err := netlink.AddrList(nil, fam)
 	if err != nil {
 		return nil, fmt.Errorf("list host addresses: %w", err)
 	}
 	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
-			t.local[ip] = true
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			t.local[ip.Unmap()] = true
 		}
 	}
 	proto := to.Proto
 	if to.Port > 0 {
 		proto += " port " + strconv.Itoa(to.Port)
 	}
-	// trace explains IPv4 packets; a sandbox with IPv6 alone has none.
-	for _, name := range []string{from, to.Name} {
-		if sb := s.Sandboxes[name]; sb != nil && sb.Mode == store.ModeBridge && !hasIPv4(sb) && len(sb.Endpoints) > 0 {
-			return nil, fmt.Errorf("trace follows IPv4 packets, and sandbox %s is on IPv6-only networks: tracing IPv6 is not built yet (ip6tables -S and ip -6 route show what there is)", name)
-		}
+	line := fmt.Sprintf("trace %s -> %s (%s)", from, to.Name, proto)
+	if t.v6 {
+		line = fmt.Sprintf("trace %s -> %s (%s over IPv6)", from, to.Name, proto)
 	}
-	t.rep.Lines = append(t.rep.Lines, fmt.Sprintf("trace %s -> %s (%s)", from, to.Name, proto))
+	t.rep.Lines = append(t.rep.Lines, line)
 
 	if sb := s.Sandboxes[from]; sb != nil && sb.Mode != store.ModeHost {
 		return t.fromSandbox(sb, to)
@@ -129,14 +197,14 @@ func Trace(s *store.State, fw firewall.Backend, from string, to Target) (*Report
 		}
 		dst, ok := t.resolveFromHost(to.Name)
 		if !ok {
-			return nil, fmt.Errorf("unknown destination %q: not a sandbox, \"host\" or an IPv4 address", to.Name)
+			return nil, fmt.Errorf("unknown destination %q: not a sandbox with an %s address, \"host\" or an %s address", to.Name, t.family(), t.family())
 		}
 		t.rep.ProbeAddr = dst.String()
 		return t.fromHost(dst, to)
 	}
 	src, err := netip.ParseAddr(from)
-	if err != nil || !src.Is4() {
-		return nil, fmt.Errorf("unknown source %q: not a sandbox, \"host\" or an IPv4 address", from)
+	if err != nil || !t.is(src) {
+		return nil, fmt.Errorf("unknown source %q: not a sandbox, \"host\" or an %s address", from, t.family())
 	}
 	return t.fromOutside(src, to)
 }
@@ -155,25 +223,33 @@ func hasIPv4(sb *store.Sandbox) bool {
 // resolveFromHost names what the host would send to: the host has no
 // names for sandboxes, so a sandbox name means its main address.
 func (t *tracer) resolveFromHost(name string) (netip.Addr, bool) {
-	if a, err := netip.ParseAddr(name); err == nil && a.Is4() {
+	if a, err := netip.ParseAddr(name); err == nil && t.is(a) {
 		return a, true
 	}
 	if name == "host" || name == "localhost" {
+		if t.v6 {
+			return netip.IPv6Loopback(), true
+		}
 		return netip.MustParseAddr("127.0.0.1"), true
 	}
-	if sb := t.s.Sandboxes[name]; sb != nil && len(sb.Endpoints) > 0 {
-		ep := model.GatewayEndpoint(t.s, sb)
-		if ep == nil {
-			ep = sb.Endpoints[0]
+	if sb := t.s.Sandboxes[name]; sb != nil {
+		ep := t.gatewayEndpoint(sb)
+		for _, e := range sb.Endpoints {
+			if ep == nil && t.addr(e).IsValid() {
+				ep = e
+			}
 		}
-		t.say("name", "the host resolves no sandbox names; using %s's address %s (%s)", name, ep.IP, ep.Network)
-		return ep.IP, true
+		if ep != nil {
+			t.say("name", "the host resolves no sandbox names; using %s's address %s (%s)", name, t.addr(ep), ep.Network)
+			return t.addr(ep), true
+		}
 	}
 	return netip.Addr{}, false
 }
 
-// hostsLookup finds a name in a sandbox's /etc/hosts, as the resolver does.
-func hostsLookup(text, name string) (netip.Addr, bool) {
+// hostsLookup finds a name in a sandbox's /etc/hosts, as the resolver
+// does, an address of the family asked for.
+func hostsLookup(text, name string, v6 bool) (netip.Addr, bool) {
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -183,7 +259,7 @@ func hostsLookup(text, name string) (netip.Addr, bool) {
 		for _, n := range f[1:] {
 			if strings.EqualFold(n, name) {
 				a, err := netip.ParseAddr(f[0])
-				if err == nil && a.Is4() {
+				if err == nil && a.Is6() == v6 {
 					return a, true
 				}
 			}
@@ -195,7 +271,7 @@ func hostsLookup(text, name string) (netip.Addr, bool) {
 func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 	t.rep.ProbeFrom, t.rep.ProbeAddr = sb.Name, to.Name
 	var dst netip.Addr
-	if a, err := netip.ParseAddr(to.Name); err == nil && a.Is4() {
+	if a, err := netip.ParseAddr(to.Name); err == nil && t.is(a) {
 		dst = a
 	} else {
 		name := to.Name
@@ -203,21 +279,21 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 			name = "host.docker.internal"
 			t.rep.ProbeAddr = name
 		}
-		a, ok := hostsLookup(model.HostsFile(t.s, sb), name)
+		a, ok := hostsLookup(model.HostsFile(t.s, sb), name, t.v6)
 		switch {
 		case ok:
 			t.say("name", "%s resolves to %s in %s's /etc/hosts", name, a, sb.Name)
 		case model.DNSServed(t.s, sb):
 			addrs, known := model.Lookup(t.s, sb, name)
 			for _, x := range addrs {
-				if x.Is4() && !ok {
+				if t.is(x) && !ok {
 					a, ok = x, true
 				}
 			}
 			if !ok {
 				t.say("name", "%s asks the embedded DNS at %s for %s: it knows no such name on %s's networks, and forwards the question to the host's nameservers", sb.Name, model.ResolverIP, name, sb.Name)
 				if known {
-					t.note("%s is known, but has no IPv4 address", name)
+					t.note("%s is known, but has no %s address", name, t.family())
 				} else if o := t.s.Sandboxes[name]; o != nil {
 					t.note("%s is a sandbox, but it shares no user-defined network with %s", name, sb.Name)
 				}
@@ -245,7 +321,7 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 		return t.done(false, "does not arrive: %s has no network", sb.Name), nil
 	}
 	for _, ep := range sb.Endpoints {
-		if ep.IP == dst {
+		if t.addr(ep) == dst {
 			return t.done(true, "arrives: %s is %s's own address", dst, sb.Name), nil
 		}
 	}
@@ -257,8 +333,8 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 	routes, err := h.RouteGet(dst.AsSlice())
 	if err != nil || len(routes) == 0 {
 		t.say("route", "in %s: no route to %s (ip -n %s route get %s fails)", sb.Name, dst, sb.Name, dst)
-		if gw := model.GatewayEndpoint(t.s, sb); gw == nil {
-			t.note("%s has no default route: all its networks are internal", sb.Name)
+		if gw := t.gatewayEndpoint(sb); gw == nil {
+			t.note("%s has no %s default route: none of its networks reaches outside with %s", sb.Name, t.family(), t.family())
 		}
 		return t.done(false, "does not arrive: no route from %s", sb.Name), nil
 	}
@@ -282,27 +358,31 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 		return nil, fmt.Errorf("%s in %s is not in the records", ifname, sb.Name)
 	}
 	n := t.s.Networks[ep.Network]
-	pkt := firewall.Packet{Src: ep.IP, Dst: dst, Proto: to.Proto, DPort: to.Port}
+	pkt := firewall.Packet{Src: t.addr(ep), Dst: dst, Proto: to.Proto, DPort: to.Port}
+	arp, tables := "ARP", "nf_call_iptables=1 passes it through iptables"
+	if t.v6 {
+		arp, tables = "neighbour discovery", "nf_call_ip6tables=1 passes it through ip6tables"
+	}
 	if r.Gw == nil {
-		t.say("route", "in %s: %s is on-link via %s (network %s, %s)", sb.Name, dst, ifname, n.Name, n.Subnet)
+		t.say("route", "in %s: %s is on-link via %s (network %s, %s)", sb.Name, dst, ifname, n.Name, t.subnet(n))
 		owner := t.ownerOn(n.Name, dst)
 		if owner == "" {
-			if dst == n.Gateway {
+			if dst == t.gateway(n) {
 				t.say("bridge", "%s is the gateway: the bridge %s itself, i.e. the host", dst, n.Bridge)
 				pkt.In = n.Bridge
 				return t.hostPath(pkt)
 			}
-			return t.done(false, "does not arrive: nobody on %s has %s (ARP gets no answer)", n.Name, dst), nil
+			return t.done(false, "does not arrive: nobody on %s has %s (%s gets no answer)", n.Name, dst, arp), nil
 		}
-		t.say("bridge", "ARP finds %s on bridge %s; the frame is bridged, and the bridge's nf_call_iptables=1 passes it through iptables", owner, n.Bridge)
+		t.say("bridge", "%s finds %s on bridge %s; the frame is bridged, and the bridge's %s", arp, owner, n.Bridge, tables)
 		pkt.In, pkt.Out = n.Bridge, n.Bridge
 		if !t.walk(firewall.RawPrerouting, pkt) || !t.walk(firewall.FilterForward, pkt) {
 			return t.rep, nil
 		}
 		return t.done(true, "arrives at %s (%s)", owner, dst), nil
 	}
-	gw, _ := netip.AddrFromSlice(r.Gw.To4())
-	t.say("route", "in %s: %s via %s dev %s (the default route, network %s)", sb.Name, dst, gw, ifname, n.Name)
+	gw, _ := netip.AddrFromSlice(r.Gw)
+	t.say("route", "in %s: %s via %s dev %s (the default route, network %s)", sb.Name, dst, gw.Unmap(), ifname, n.Name)
 	t.say("host", "the packet enters the host on %s (network %s)", n.Bridge, n.Name)
 	pkt.In = n.Bridge
 	return t.hostPath(pkt)
@@ -323,8 +403,13 @@ func (t *tracer) fromOutside(src netip.Addr, to Target) (*Report, error) {
 	}
 	in := link.Attrs().Name
 	if to.Name == "host" {
-		if a, err := netlink.AddrList(link, netlink.FAMILY_V4); err == nil && len(a) > 0 {
-			dst, _ = netip.AddrFromSlice(a[0].IP.To4())
+		fam := netlink.FAMILY_V4
+		if t.v6 {
+			fam = netlink.FAMILY_V6
+		}
+		if a, err := netlink.AddrList(link, fam); err == nil && len(a) > 0 {
+			dst, _ = netip.AddrFromSlice(a[0].IP)
+			dst = dst.Unmap()
 		}
 	}
 	t.say("host", "a packet from %s arrives on %s (the host's route back to %s)", src, in, src)
@@ -375,7 +460,7 @@ func (t *tracer) hostPath(pkt firewall.Packet) (*Report, error) {
 		if n := t.subnetOf(pkt.Src); n != nil {
 			// The reply is addressed to the sandbox itself: only a far
 			// side that routes the subnet back to this host sends it.
-			return t.done(false, "does not arrive as a connection: it leaves %s with the source %s unchanged (network %s does not masquerade), and the far side has no reason to route %s back to this host", pkt.Out, pkt.Src, n.Name, n.Subnet), nil
+			return t.done(false, "does not arrive as a connection: it leaves %s with the source %s unchanged (network %s does not masquerade), and the far side has no reason to route %s back to this host", pkt.Out, pkt.Src, n.Name, t.subnet(n)), nil
 		}
 	}
 	return t.deliver(pkt)
@@ -384,7 +469,7 @@ func (t *tracer) hostPath(pkt firewall.Packet) (*Report, error) {
 // subnetOf returns the network whose subnet holds an address.
 func (t *tracer) subnetOf(a netip.Addr) *store.Network {
 	for _, n := range t.s.Networks {
-		if n.Subnet.Contains(a) {
+		if t.subnet(n).Contains(a) {
 			return n
 		}
 	}
@@ -413,7 +498,7 @@ func dstPort(p firewall.Packet) string {
 
 func (t *tracer) ownerOn(network string, ip netip.Addr) string {
 	for _, sb := range t.s.Attached(network) {
-		if ep := sb.Endpoint(network); ep != nil && ep.IP == ip {
+		if ep := sb.Endpoint(network); ep != nil && t.addr(ep) == ip {
 			return sb.Name + " " + ep.IfName
 		}
 	}
@@ -442,8 +527,8 @@ func (t *tracer) hostRoute(dst netip.Addr) (string, bool) {
 func (t *tracer) sourceFor(dst netip.Addr) netip.Addr {
 	routes, err := netlink.RouteGet(dst.AsSlice())
 	if err == nil && len(routes) > 0 && routes[0].Src != nil {
-		if a, ok := netip.AddrFromSlice(routes[0].Src.To4()); ok {
-			return a
+		if a, ok := netip.AddrFromSlice(routes[0].Src); ok {
+			return a.Unmap()
 		}
 	}
 	return netip.Addr{}
@@ -562,15 +647,19 @@ func (t *tracer) postrouting(pkt firewall.Packet) bool {
 // ProbeCommand is the hidden command that sends one real packet.
 const ProbeCommand = "__probe"
 
-// Probe sends one packet to addr (a name or an address) and reports
-// whether something answered from there: a reply, a TCP reset or an ICMP
-// port unreachable all prove the packet arrived.
-func Probe(proto, addr string, port int) (bool, string) {
+// Probe sends one packet to addr (a name or an address), over IPv6 when
+// v6, and reports whether something answered from there: a reply, a TCP
+// reset or an ICMP port unreachable all prove the packet arrived.
+func Probe(proto, addr string, port int, v6 bool) (bool, string) {
+	fam := "4"
+	if v6 {
+		fam = "6"
+	}
 	switch proto {
 	case "icmp":
-		return pingOnce(addr)
+		return pingOnce(addr, fam)
 	case "tcp":
-		c, err := net.DialTimeout("tcp4", net.JoinHostPort(addr, strconv.Itoa(port)), timeout)
+		c, err := net.DialTimeout("tcp"+fam, net.JoinHostPort(addr, strconv.Itoa(port)), timeout)
 		if err == nil {
 			c.Close()
 			return true, "TCP connection established"
@@ -580,7 +669,7 @@ func Probe(proto, addr string, port int) (bool, string) {
 		}
 		return false, "no answer: " + err.Error()
 	case "udp":
-		c, err := net.DialTimeout("udp4", net.JoinHostPort(addr, strconv.Itoa(port)), timeout)
+		c, err := net.DialTimeout("udp"+fam, net.JoinHostPort(addr, strconv.Itoa(port)), timeout)
 		if err != nil {
 			return false, err.Error()
 		}

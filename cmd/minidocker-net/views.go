@@ -65,10 +65,12 @@ func graphCmd(c *cli.Context) error {
 func traceCommands() []*cli.Command {
 	return []*cli.Command{
 		{Name: "trace", Usage: "explain hop by hop whether a packet would get there, and why", ArgsUsage: "FROM TO[:PORT[/PROTO]]",
-			Description: "FROM and TO are sandbox names, 'host', or IPv4 addresses (FROM: another machine sending to the host).\n" +
+			Description: "FROM and TO are sandbox names, 'host', or addresses (FROM: another machine sending to the host); an IPv6\n" +
+				"address is written bare, or [ADDR]:PORT with a port. -6 traces an IPv6 packet between names.\n" +
 				"Exit status: 0 when the packet would arrive, 1 when it would not. With --probe a real packet is sent from FROM\n" +
 				"and the status is 0 when both agree it arrives, 1 when both agree it does not, 2 when they disagree.",
-			Flags:  []cli.Flag{&cli.BoolFlag{Name: "probe", Usage: "also send one real packet and report what happened"}},
+			Flags: []cli.Flag{&cli.BoolFlag{Name: "probe", Usage: "also send one real packet and report what happened"},
+				&cli.BoolFlag{Name: "6", Usage: "an IPv6 packet (the sandboxes' IPv6 addresses, routes and ip6tables rules)"}},
 			Action: traceCmd},
 		{Name: trace.ProbeCommand, Hidden: true, Action: probeCmd},
 	}
@@ -82,12 +84,13 @@ func traceCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	to.IPv6 = to.IPv6 || c.Bool("6")
 	e := eng(c)
 	var rep *trace.Report
 	var probeSb *store.Sandbox
 	err = e.View(func(s *store.State) error {
 		var err error
-		rep, err = trace.Trace(s, e.Firewall(), c.Args().Get(0), to)
+		rep, err = trace.Trace(s, e.Firewall(), e.Firewall6(), c.Args().Get(0), to)
 		if err != nil {
 			return err
 		}
@@ -115,7 +118,7 @@ func traceCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	args := []string{self, trace.ProbeCommand, to.Proto, rep.ProbeAddr, strconv.Itoa(to.Port)}
+	args := []string{self, trace.ProbeCommand, to.Proto, rep.ProbeAddr, strconv.Itoa(to.Port), strconv.FormatBool(rep.IPv6)}
 	var p *exec.Cmd
 	if probeSb != nil {
 		if p, err = e.Command(probeSb, args); err != nil {
@@ -142,7 +145,8 @@ func traceCmd(c *cli.Context) error {
 
 func probeCmd(c *cli.Context) error {
 	port, _ := strconv.Atoi(c.Args().Get(2))
-	ok, msg := trace.Probe(c.Args().Get(0), c.Args().Get(1), port)
+	v6, _ := strconv.ParseBool(c.Args().Get(3))
+	ok, msg := trace.Probe(c.Args().Get(0), c.Args().Get(1), port, v6)
 	if ok {
 		fmt.Fprintln(c.App.Writer, "arrived: "+msg)
 		return nil
