@@ -292,3 +292,28 @@ func TestTraceIPv6(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv6Internal: an --internal dual-stack network keeps IPv6 inside as
+// it keeps IPv4: its sandboxes reach each other, not the outside, and
+// have no IPv6 default route.
+func TestIPv6Internal(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	internet6(t, h)
+	h.MustMDN("network", "create", "--internal", "--ipv6", "--subnet", "2001:db8:50::/64", "closed")
+	h.MustMDN("run", "-d", "--net", "closed", "--name", "a")
+	h.MustMDN("run", "-d", "--net", "closed", "--name", "b")
+	if !h.Ping6("a", "b") {
+		t.Error("sandboxes on an internal IPv6 network cannot reach each other")
+	}
+	if reply, ok := h.Reach("a", "tcp", "[2001:db8:ffff::1]:81"); ok {
+		t.Errorf("an internal network reaches outside over IPv6: %q", reply)
+	}
+	if got := h.MustSh("ip -n a -6 route show default"); strings.TrimSpace(got) != "" {
+		t.Errorf("an internal network carries an IPv6 default route: %q", got)
+	}
+	// The rules are in ip6tables-save's own words (doctor finds each).
+	if out := h.MustMDN("doctor"); !strings.Contains(out, "all rules in place (IPv6)") {
+		t.Errorf("doctor:\n%s", out)
+	}
+}

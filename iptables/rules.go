@@ -112,9 +112,17 @@ func NetworkRules(n Network) []Rule {
 	add := func(table, chain, spec, w string) {
 		rs = append(rs, Rule{Table: table, Chain: chain, Spec: spec, Why: why(w)})
 	}
-	if n.Internal {
+	if n.Internal && v6 {
+		// As Docker's: only what crosses the bridge's edge. Bridged
+		// neighbour discovery between sandboxes has link-local sources,
+		// which IPv4's subnet match would drop.
+		add("filter", ChainInternal, "! -s "+s+" ! -i "+b+" -o "+b+" -j DROP", "internal: nothing enters from outside the subnet")
+		add("filter", ChainInternal, "! -d "+s+" -i "+b+" ! -o "+b+" -j DROP", "internal: nothing leaves the subnet")
+	} else if n.Internal {
 		add("filter", ChainInternal, "! -s "+s+" -o "+b+" -j DROP", "internal: nothing enters from outside the subnet")
 		add("filter", ChainInternal, "! -d "+s+" -i "+b+" -j DROP", "internal: nothing leaves the subnet")
+	}
+	if n.Internal {
 		if n.ICC {
 			add("filter", ChainForward, "-i "+b+" -o "+b+" -j ACCEPT", "sandboxes on the network talk to each other")
 		} else {

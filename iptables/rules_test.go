@@ -292,6 +292,17 @@ func TestIPv6Rules(t *testing.T) {
 			t.Errorf("an IPv4 rule among IPv6's: %s", r)
 		}
 	}
+	n.Internal = true
+	got = nil
+	for _, r := range NetworkRules(n) {
+		got = append(got, r.Key())
+	}
+	// Only what crosses the bridge's edge: bridged neighbour discovery has
+	// link-local sources.
+	if want := []string{"filter -A MINIDOCKER-INTERNAL ! -s 2001:db8:1::/64 ! -i mdn-n -o mdn-n -j DROP",
+		"filter -A MINIDOCKER-INTERNAL ! -d 2001:db8:1::/64 -i mdn-n ! -o mdn-n -j DROP"}; !slices.Equal(got[:2], want) {
+		t.Errorf("internal IPv6 rules:\ngot  %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
+	}
 	p := Port{Sandbox: "s", Bridge: "mdn-n", IP: netip.MustParseAddr("2001:db8:1::2"), Proto: "tcp", HostPort: 8080, HostPortEnd: 8080, Port: 80, PortEnd: 80}
 	shifted := p
 	shifted.HostPort, shifted.HostPortEnd, shifted.Port, shifted.PortEnd = 9000, 9009, 100, 109
