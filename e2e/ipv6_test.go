@@ -117,6 +117,12 @@ func TestIPv6DualStack(t *testing.T) {
 			t.Errorf("-p 8080:80 over IPv6 from %q: %q %v", from, reply, ok)
 		}
 	}
+	// [::1]:8080 is the host's own: refused at once, not lost in the
+	// kernel (::1 cannot be routed into a bridge; Docker serves it with
+	// docker-proxy).
+	if r := h.Run(probe, "send", "tcp", "[::1]:8080", "hi"); r.Code == 0 || !strings.Contains(r.Stderr, "connection refused") {
+		t.Errorf("[::1]:8080 from the host: %s", r)
+	}
 	if got := h.MustMDN("port", "apple-server"); got != "80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n" {
 		t.Errorf("port lists both families, as docker port:\n%s", got)
 	}
@@ -284,6 +290,9 @@ func TestTraceIPv6(t *testing.T) {
 		{[]string{"--probe", "host", "[2001:db8:1::1]:8080"}, 0, "DNAT [2001:db8:1::1]:8080 -> [2001:db8:30::2]:80"},
 		{[]string{"--probe", "-6", "o", "[2001:db8:1::1]:8080"}, 0, "arrives at a eth0 ([2001:db8:30::2]:80)"},
 		{[]string{"2001:db8:1::2", "[2001:db8:1::1]:8080"}, 0, "arrives at a eth0"},
+		// ::1 is left to the host (the kernel cannot route it into a
+		// bridge): the connection is refused there, not lost.
+		{[]string{"--probe", "host", "[::1]:8080"}, 0, "arrives: ::1 is the host's own address"},
 		{[]string{"2001:db8:1::2", "[2001:db8:30::2]:80"}, 1, "no direct routing to its sandboxes from off the bridge"},
 	} {
 		r := h.MDN(append([]string{"trace"}, c.args...)...)

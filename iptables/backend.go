@@ -57,7 +57,7 @@ func Rules(in firewall.Intent) []Rule {
 	if len(in.Networks) == 0 {
 		return nil
 	}
-	rules := BaseRules()
+	rules := BaseRules(isIPv6(in))
 	for _, n := range in.Networks {
 		rules = append(rules, NetworkRules(n)...)
 	}
@@ -65,6 +65,11 @@ func Rules(in firewall.Intent) []Rule {
 		rules = append(rules, PortRules(p)...)
 	}
 	return rules
+}
+
+// isIPv6 says whether an intent is IPv6's (its networks' subnets are).
+func isIPv6(in firewall.Intent) bool {
+	return len(in.Networks) > 0 && in.Networks[0].Subnet.Addr().Is6()
 }
 
 // Setup notes the tables that do not exist yet (the first rule creates
@@ -108,9 +113,9 @@ func (b *Backend) ForwardPolicy() (string, error) {
 // of the host twice.
 func changedRules(old, cur firewall.Intent) (from, to []Rule) {
 	if had, has := len(old.Networks) > 0, len(cur.Networks) > 0; had && !has {
-		from = BaseRules()
+		from = BaseRules(isIPv6(old))
 	} else if has && !had {
-		to = BaseRules()
+		to = BaseRules(isIPv6(cur))
 	}
 	oldNets, curNets := byName(old.Networks), byName(cur.Networks)
 	for _, n := range unionKeys(oldNets, curNets) {

@@ -7,7 +7,7 @@ import (
 
 func lessonRuleset() *Ruleset {
 	var rules []Rule
-	rules = append(rules, BaseRules()...)
+	rules = append(rules, BaseRules(false)...)
 	rules = append(rules, NetworkRules(Network{Name: "test-network", Bridge: "mdn-test", Subnet: netip.MustParsePrefix("172.18.0.0/16"), Gateway: netip.MustParseAddr("172.18.0.1"), ICC: true, Masquerade: true})...)
 	rules = append(rules, NetworkRules(Network{Name: "applesonly", Bridge: "mdn-apples", Subnet: netip.MustParsePrefix("172.19.0.0/16"), Gateway: netip.MustParseAddr("172.19.0.1"), ICC: true, Masquerade: true})...)
 	rules = append(rules, PortRules(Port{Sandbox: "orange-server", Bridge: "mdn-test", IP: netip.MustParseAddr("172.18.0.3"), Proto: "tcp",

@@ -61,15 +61,22 @@ var BaseChains = map[string][]string{
 }
 
 // BaseRules are the jumps from the built-in chains and the fixed skeleton of
-// our own chains, in the order they must appear.
-func BaseRules() []Rule {
+// our own chains, in the order they must appear: IPv4's, and with v6
+// ip6tables', whose OUTPUT jump leaves ::1 alone (Docker 28's): the
+// kernel cannot take ::1 into a bridge, and a connection to [::1]:PORT
+// is then refused at once by the host rather than lost.
+func BaseRules(v6 bool) []Rule {
 	const why = "minidocker-net skeleton"
+	output := Rule{Table: "nat", Chain: "OUTPUT", Spec: "-m addrtype --dst-type LOCAL -j " + ChainMain, Why: "published ports: traffic from the host itself, localhost included"}
+	if v6 {
+		output = Rule{Table: "nat", Chain: "OUTPUT", Spec: "! -d ::1/128 -m addrtype --dst-type LOCAL -j " + ChainMain, Why: "published ports: traffic from the host itself (not ::1, which cannot be routed into a bridge)"}
+	}
 	return []Rule{
 		{Table: "raw", Chain: "PREROUTING", Spec: "-j " + ChainPrerouting, Why: why},
 
 		{Table: "nat", Chain: "PREROUTING", Spec: "-m addrtype --dst-type LOCAL -j " + ChainMain, Why: "published ports: traffic to a local address"},
 		// No "! -d 127.0.0.0/8" as Docker has with its proxy: localhost is DNATed in the kernel.
-		{Table: "nat", Chain: "OUTPUT", Spec: "-m addrtype --dst-type LOCAL -j " + ChainMain, Why: "published ports: traffic from the host itself, localhost included"},
+		output,
 		{Table: "nat", Chain: "POSTROUTING", Spec: "-j " + ChainPostrouting, Top: true, Why: why},
 
 		// Both Top: the admin's chain ends up first, as DOCKER-USER does.

@@ -101,7 +101,7 @@ func TestSameRulesAsDockerGolden(t *testing.T) {
 	n := Network{Name: "dummy", Bridge: "mdn-dummy", Subnet: netip.MustParsePrefix("192.168.0.0/24"), Gateway: netip.MustParseAddr("192.168.0.1"), ICC: true, Masquerade: true}
 	ip := netip.MustParseAddr("192.168.0.2")
 	var rs []Rule
-	rs = append(rs, BaseRules()...)
+	rs = append(rs, BaseRules(false)...)
 	rs = append(rs, NetworkRules(n)...)
 	rs = append(rs, PortRules(Port{Sandbox: "c", Bridge: "mdn-dummy", IP: ip, Proto: "tcp", HostPort: 8080, HostPortEnd: 8080, Port: 80, PortEnd: 80})...)
 	for theirs, ours := range ourInsteadOfDocker {
@@ -127,7 +127,7 @@ func TestSameRulesAsDockerGoldenInternal(t *testing.T) {
 	// Docker's proxy-on OUTPUT jump skips 127/8; we DNAT localhost in the kernel.
 	delete(docker, "nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER")
 	n := Network{Name: "dummy", Bridge: "mdn-dummy", Subnet: netip.MustParsePrefix("192.168.0.0/24"), Gateway: netip.MustParseAddr("192.168.0.1"), ICC: true, Internal: true}
-	missing, _ := diff(normalize(append(BaseRules(), NetworkRules(n)...), "br-dummy"), docker)
+	missing, _ := diff(normalize(append(BaseRules(false), NetworkRules(n)...), "br-dummy"), docker)
 	if len(missing) > 0 {
 		t.Errorf("Docker has rules we lack:\n%s", strings.Join(missing, "\n"))
 	}
@@ -197,7 +197,7 @@ COMMIT
 
 func TestChangeStepsOrderAndCheck(t *testing.T) {
 	n := Network{Name: "x", Bridge: "mdn-x", Subnet: netip.MustParsePrefix("172.18.0.0/16"), ICC: true, Masquerade: true}
-	c := Diff(nil, append(BaseRules(), NetworkRules(n)...))
+	c := Diff(nil, append(BaseRules(false), NetworkRules(n)...))
 	c.NewChains = BaseChains
 	// The kernel already has the FORWARD jump to MINIDOCKER-USER: not added twice.
 	rs := &Ruleset{Tables: map[string]*Table{}}
