@@ -147,8 +147,7 @@ func (t *tx) assignAddresses(n *store.Network, req NetworkRequest) error {
 	if n.NoIPv4 {
 		return t.assignAddresses6(n, v6)
 	}
-	var sub, rng netip.Prefix
-	var gw netip.Addr
+	var sub netip.Prefix
 	if v4.subnet != "" {
 		if sub, err = ipam.ParseSubnet(v4.subnet); err != nil {
 			return err
@@ -174,17 +173,7 @@ func (t *tx) assignAddresses(n *store.Network, req NetworkRequest) error {
 			return err
 		}
 	}
-	if v4.ipRange != "" {
-		if rng, err = ipam.ParseSubnet(v4.ipRange); err != nil {
-			return fmt.Errorf("invalid --ip-range: %w", err)
-		}
-	}
-	if v4.gateway != "" {
-		if gw, err = ipam.ParseAddr("gateway", v4.gateway); err != nil {
-			return err
-		}
-	}
-	pool, err := ipam.NewPool(sub, rng, gw)
+	pool, err := newPool(sub, v4, ipam.ParseSubnet, ipam.ParseAddr)
 	if err != nil {
 		return err
 	}
@@ -198,8 +187,7 @@ func (t *tx) assignAddresses(n *store.Network, req NetworkRequest) error {
 // assignAddresses6 gives an IPv6 network its IPv6 subnet, gateway and
 // range: without --subnet, the first free /64 of the host's ULA /48.
 func (t *tx) assignAddresses6(n *store.Network, v6 family) error {
-	var sub, rng netip.Prefix
-	var gw netip.Addr
+	var sub netip.Prefix
 	var err error
 	var used []netip.Prefix
 	for _, o := range t.new.Networks {
@@ -233,22 +221,31 @@ func (t *tx) assignAddresses6(n *store.Network, v6 family) error {
 			return err
 		}
 	}
-	if v6.ipRange != "" {
-		if rng, err = ipam.ParseSubnet6(v6.ipRange); err != nil {
-			return fmt.Errorf("invalid --ip-range: %w", err)
-		}
-	}
-	if v6.gateway != "" {
-		if gw, err = ipam.ParseAddr6("gateway", v6.gateway); err != nil {
-			return err
-		}
-	}
-	pool, err := ipam.NewPool(sub, rng, gw)
+	pool, err := newPool(sub, v6, ipam.ParseSubnet6, ipam.ParseAddr6)
 	if err != nil {
 		return err
 	}
 	n.Subnet6, n.IPRange6, n.Gateway6 = pool.Subnet, pool.Range, pool.Gateway
 	return nil
+}
+
+// newPool is a subnet's pool with the family's --ip-range and --gateway,
+// read by that family's parsers.
+func newPool(sub netip.Prefix, f family, parsePrefix func(string) (netip.Prefix, error), parseAddr func(what, s string) (netip.Addr, error)) (ipam.Pool, error) {
+	var rng netip.Prefix
+	var gw netip.Addr
+	var err error
+	if f.ipRange != "" {
+		if rng, err = parsePrefix(f.ipRange); err != nil {
+			return ipam.Pool{}, fmt.Errorf("invalid --ip-range: %w", err)
+		}
+	}
+	if f.gateway != "" {
+		if gw, err = parseAddr("gateway", f.gateway); err != nil {
+			return ipam.Pool{}, err
+		}
+	}
+	return ipam.NewPool(sub, rng, gw)
 }
 
 // networkSteps are the steps that build a network's kernel objects, its

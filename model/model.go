@@ -343,40 +343,33 @@ func HostAddrs(s *store.State, sb *store.Sandbox, p store.Port) []string {
 // PortMappings returns a sandbox's mappings as the firewall takes them,
 // bound to its gateway endpoint (nil when it has none).
 func PortMappings(s *store.State, sb *store.Sandbox) []firewall.Port {
-	gw := GatewayEndpoint(s, sb)
-	if gw == nil {
-		return nil
-	}
-	br := s.Networks[gw.Network].Bridge
-	var out []firewall.Port
-	for _, p := range sb.Ports {
-		if !binds4(p) {
-			continue
-		}
-		out = append(out, firewall.Port{
-			Sandbox: sb.Name, Bridge: br, IP: gw.IP, HostIP: p.HostIP, Proto: p.Proto,
-			HostPort: p.HostPort, HostPortEnd: p.HostPortEnd, Port: p.Port, PortEnd: p.PortEnd,
-		})
-	}
-	return out
+	return mappings(s, sb, GatewayEndpoint(s, sb), false)
 }
 
 // PortMappings6 are a sandbox's published ports over IPv6: -p PORT (Docker
 // binds :: beside 0.0.0.0, with the same host port) and those on an IPv6
 // address, onto its IPv6 gateway endpoint's address.
 func PortMappings6(s *store.State, sb *store.Sandbox) []firewall.Port {
-	gw := GatewayEndpoint6(s, sb)
+	return mappings(s, sb, GatewayEndpoint6(s, sb), true)
+}
+
+// mappings are the mappings of one family, onto gw's address of it.
+func mappings(s *store.State, sb *store.Sandbox, gw *store.Endpoint, v6 bool) []firewall.Port {
 	if gw == nil {
 		return nil
+	}
+	ip, binds := gw.IP, binds4
+	if v6 {
+		ip, binds = gw.IP6, binds6
 	}
 	br := s.Networks[gw.Network].Bridge
 	var out []firewall.Port
 	for _, p := range sb.Ports {
-		if !binds6(p) {
+		if !binds(p) {
 			continue
 		}
 		out = append(out, firewall.Port{
-			Sandbox: sb.Name, Bridge: br, IP: gw.IP6, HostIP: p.HostIP, Proto: p.Proto,
+			Sandbox: sb.Name, Bridge: br, IP: ip, HostIP: p.HostIP, Proto: p.Proto,
 			HostPort: p.HostPort, HostPortEnd: p.HostPortEnd, Port: p.Port, PortEnd: p.PortEnd,
 		})
 	}
