@@ -91,12 +91,12 @@ func (bridgeDriver) Configure(n *store.Network, opts []string) error {
 }
 
 // Place derives the bridge's name, or checks the one given with -o.
-func (bridgeDriver) Place(n *store.Network, taken func(string) bool) error {
+func (bridgeDriver) Place(n *store.Network, h Host) error {
 	if n.Bridge == "" {
-		n.Bridge = bridgeNameFor(n.Name, n.ID, taken)
+		n.Bridge = bridgeNameFor(n.Name, n.ID, h.Taken)
 		return nil
 	}
-	if taken(n.Bridge) {
+	if h.Taken(n.Bridge) {
 		return fmt.Errorf("bridge name %s is already in use on this host", n.Bridge)
 	}
 	return nil

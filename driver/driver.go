@@ -22,9 +22,10 @@ type Driver interface {
 	// Configure checks a create request's -o options (KEY=VALUE) and
 	// fills the driver's part of the record.
 	Configure(n *store.Network, opts []string) error
-	// Place picks the network's host-side names once its ID is known;
-	// taken says whether an interface name is in use.
-	Place(n *store.Network, taken func(string) bool) error
+	// Place picks the network's host-side names once its ID is known, and
+	// checks what it needs of the host (a parent link, the kernel's link
+	// types) before anything changes.
+	Place(n *store.Network, h Host) error
 	// NetworkSteps build the network; removing it runs them reversed.
 	NetworkSteps(n *store.Network) []plan.Step
 	// EndpointSteps attach a sandbox (its namespace exists); detaching
@@ -32,6 +33,21 @@ type Driver interface {
 	EndpointSteps(sb *store.Sandbox, ep *store.Endpoint, n *store.Network) []plan.Step
 	// Firewall is what the firewall needs for the network (false: none).
 	Firewall(n *store.Network) (firewall.Network, bool)
+}
+
+// Host is what a driver asks of the host and the other networks while
+// it places a network.
+type Host interface {
+	// Taken says whether an interface name is in use, on the host or by
+	// a network being made.
+	Taken(name string) bool
+	// Link is a host link's type ("veth", "bridge", "device" for a
+	// physical one, "loopback"...); false when there is none.
+	Link(name string) (string, bool)
+	// Supports says whether the kernel has a link type.
+	Supports(kind string) bool
+	// Networks are the other networks.
+	Networks() []*store.Network
 }
 
 var drivers = map[string]Driver{}
@@ -72,6 +88,8 @@ func Of(n *store.Network) Driver {
 
 func init() {
 	Register(bridgeDriver{})
+	Register(lanDriver{kind: Macvlan})
+	Register(lanDriver{kind: Ipvlan})
 	Register(host{})
 	Register(null{})
 }
@@ -80,7 +98,7 @@ func init() {
 // namespace, nothing is built.
 type host struct{ none }
 
-func (host) Name() string { return Host }
+func (host) Name() string { return HostNet }
 
 // null is the pre-defined network "none": sandboxes have loopback only.
 type null struct{ none }
@@ -94,8 +112,8 @@ type none struct{}
 func (none) Configure(n *store.Network, _ []string) error {
 	return fmt.Errorf("only one instance of %q network is allowed", Of(n).Name())
 }
-func (none) Place(*store.Network, func(string) bool) error { return nil }
-func (none) NetworkSteps(*store.Network) []plan.Step       { return nil }
+func (none) Place(*store.Network, Host) error        { return nil }
+func (none) NetworkSteps(*store.Network) []plan.Step { return nil }
 func (none) EndpointSteps(*store.Sandbox, *store.Endpoint, *store.Network) []plan.Step {
 	return nil
 }
@@ -103,7 +121,9 @@ func (none) Firewall(*store.Network) (firewall.Network, bool) { return firewall.
 
 // Driver names.
 const (
-	Bridge = "bridge"
-	Host   = "host"
-	Null   = "null"
+	Bridge  = "bridge"
+	HostNet = "host"
+	Null    = "null"
+	Macvlan = "macvlan"
+	Ipvlan  = "ipvlan"
 )

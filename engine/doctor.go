@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/minidocker-net/minidocker-net/bridge"
+	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/model"
@@ -110,8 +111,8 @@ func checkHost(c *checker, s *store.State, fw firewall.Backend) {
 	}
 	fwd, _ := sysctl.Get("net.ipv4.ip_forward")
 	switch {
-	case len(s.Networks) > 0 && fwd != "1":
-		c.add(Drift, "networks exist but net.ipv4.ip_forward is "+fwd+" (after a reboot?)", "minidocker-net restore")
+	case model.Bridged(s) && fwd != "1":
+		c.add(Drift, "bridge networks exist but net.ipv4.ip_forward is "+fwd+" (after a reboot?)", "minidocker-net restore")
 	case fwd == "1":
 		c.add(OK, "net.ipv4.ip_forward is 1", "")
 	}
@@ -138,6 +139,10 @@ func checkHost(c *checker, s *store.State, fw firewall.Backend) {
 		ones, _ := r.Dst.Mask.Size()
 		p := netip.PrefixFrom(a, ones).Masked()
 		for _, n := range s.Networks {
+			// A macvlan or ipvlan network is on the LAN whose route this is.
+			if _, bridged := driver.Of(n).Firewall(n); !bridged || n.NoIPv4 {
+				continue
+			}
 			if n.Bridge != l.Attrs().Name && n.Subnet.Overlaps(p) {
 				c.add(Fault, fmt.Sprintf("the route %s dev %s overlaps network %s (%s): some sandbox addresses are sent out of %s", p, l.Attrs().Name, n.Name, n.Subnet, l.Attrs().Name),
 					"remove that route, or recreate the network with another --subnet")

@@ -21,6 +21,7 @@ type Options struct {
 	DryRun  bool      // print plans instead of applying them
 	Verbose io.Writer // print each step as it runs; nil for quiet
 	Out     io.Writer // where dry-run plans go
+	Warn    io.Writer // where warnings go (Docker's, as "WARNING: ..."); default stderr
 	// Kernel answers the engine's questions while it plans (default: the
 	// host); Firewall makes the firewall backend of one command for one
 	// address family, given where it may keep what it read (default:
@@ -43,6 +44,9 @@ type Engine struct {
 func New(opts Options) *Engine {
 	if opts.Out == nil {
 		opts.Out = os.Stdout
+	}
+	if opts.Warn == nil {
+		opts.Warn = os.Stderr
 	}
 	if opts.Kernel == nil {
 		opts.Kernel = hostKernel{}
@@ -67,6 +71,11 @@ func (e *Engine) Firewall() firewall.Backend {
 // Firewall6 is Firewall's for IPv6, which IPv6 networks' rules are in.
 func (e *Engine) Firewall6() firewall.Backend {
 	return e.opts.Firewall(firewall.IPv6, e.opts.Paths.RulesetCache6())
+}
+
+// warn says what Docker warns about, and goes on.
+func (e *Engine) warn(format string, a ...any) {
+	fmt.Fprintf(e.opts.Warn, "WARNING: "+format+"\n", a...)
 }
 
 // Paths returns where state lives.

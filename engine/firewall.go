@@ -23,7 +23,7 @@ func (t *tx) ruleSteps() ([]plan.Step, error) {
 // what the firewall backend prepares, and IP forwarding (with the FORWARD
 // policy DROP when we had to turn it on).
 func (t *tx) hostSetup() error {
-	if len(t.old.Networks) > 0 {
+	if model.Bridged(t.old) {
 		return nil
 	}
 	steps, created, policy, err := t.fw.Setup()
@@ -89,7 +89,7 @@ func (t *tx) hostTeardown6() {
 // hostTeardown puts the host back as the first network found it, once the
 // last network is gone.
 func (t *tx) hostTeardown() {
-	if len(t.new.Networks) > 0 {
+	if model.Bridged(t.new) || !model.Bridged(t.old) {
 		return
 	}
 	if t.old.Host.ForwardingEnabled {

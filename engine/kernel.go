@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/nsnet"
@@ -26,6 +27,11 @@ type Kernel interface {
 	// link-local and multicast routes.
 	Routes() ([]netip.Prefix, error)
 	LinkExists(name string) bool
+	// LinkType is a host link's type (netlink's: "device", "veth",
+	// "loopback"...); false when there is none.
+	LinkType(name string) (string, bool)
+	// SupportsLinkType says whether the kernel has a link type.
+	SupportsLinkType(kind string) bool
 	NetnsExists(name string) bool
 	NetnsInode(name string) (uint64, error)
 	// SysctlStep is the step that sets key to value, nil when it holds it.
@@ -63,6 +69,40 @@ func (hostKernel) Routes() ([]netip.Prefix, error) {
 func (hostKernel) LinkExists(name string) bool {
 	_, err := netlink.LinkByName(name)
 	return err == nil
+}
+
+func (hostKernel) LinkType(name string) (string, bool) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return "", false
+	}
+	if l.Attrs().Flags&net.FlagLoopback != 0 {
+		return "loopback", true
+	}
+	return l.Type(), true
+}
+
+// SupportsLinkType asks the kernel to add a link of the type on a parent
+// that does not exist: it refuses a type it lacks with EOPNOTSUPP and one
+// it has for the parent (ENODEV), so nothing changes either way.
+func (hostKernel) SupportsLinkType(kind string) bool {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.ParentIndex = "mdnprobe0", 1<<30
+	var l netlink.Link
+	switch kind {
+	case "macvlan":
+		l = &netlink.Macvlan{LinkAttrs: attrs}
+	case "ipvlan":
+		l = &netlink.IPVlan{LinkAttrs: attrs}
+	default:
+		return false
+	}
+	err := netlink.LinkAdd(l)
+	if err == nil {
+		_ = netlink.LinkDel(l)
+		return true
+	}
+	return !errors.Is(err, unix.EOPNOTSUPP)
 }
 
 func (hostKernel) NetnsExists(name string) bool                         { return nsnet.Exists(name) }

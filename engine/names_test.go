@@ -39,7 +39,10 @@ func TestNetworkOptions(t *testing.T) {
 		{Name: "n", Options: []string{"com.docker.network.bridge.host_binding_ipv4=1.2.3.4"}},
 		{Name: "n", Labels: []string{"novalue"}},
 		{Name: "none"},
-		{Name: "n", Driver: "macvlan"},
+		{Name: "n", Driver: "overlay"},
+		{Name: "n", Driver: "macvlan", Options: []string{"macvlan_mode=loud"}},
+		{Name: "n", Driver: "ipvlan", Options: []string{"ipvlan_flag=none"}},
+		{Name: "n", Driver: "macvlan", Options: []string{"ipvlan_mode=l2"}},
 	} {
 		if _, err := buildNetwork(bad); err == nil {
 			t.Errorf("accepted %+v", bad)

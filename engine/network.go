@@ -261,24 +261,43 @@ func (t *tx) addNetwork(n *store.Network, req NetworkRequest) error {
 	if err := t.assignAddresses(n, req); err != nil {
 		return err
 	}
-	names := map[string]bool{}
-	for _, o := range t.new.Networks {
-		names[o.Bridge] = true
-	}
-	if err := driver.Of(n).Place(n, func(b string) bool { return names[b] || t.e.kernel.LinkExists(b) }); err != nil {
+	if err := driver.Of(n).Place(n, placing{t}); err != nil {
 		return err
 	}
-	if err := t.hostSetup(); err != nil {
-		return err
-	}
-	if n.IPv6 {
-		if err := t.hostSetup6(); err != nil {
+	if _, bridged := driver.Of(n).Firewall(n); bridged {
+		if err := t.hostSetup(); err != nil {
 			return err
+		}
+		if n.IPv6 {
+			if err := t.hostSetup6(); err != nil {
+				return err
+			}
 		}
 	}
 	t.new.Networks[n.Name] = n
 	t.setup = append(t.setup, networkSteps(n)...)
 	return nil
+}
+
+// placing is the host as a driver sees it while it places a network.
+type placing struct{ t *tx }
+
+func (p placing) Taken(name string) bool {
+	for _, o := range p.t.new.Networks {
+		if o.Bridge == name {
+			return true
+		}
+	}
+	return p.t.e.kernel.LinkExists(name)
+}
+func (p placing) Link(name string) (string, bool) { return p.t.e.kernel.LinkType(name) }
+func (p placing) Supports(kind string) bool       { return p.t.e.kernel.SupportsLinkType(kind) }
+func (p placing) Networks() []*store.Network {
+	var out []*store.Network
+	for _, name := range p.t.new.NetworkNames() {
+		out = append(out, p.t.new.Networks[name])
+	}
+	return out
 }
 
 // CreateNetwork is `network create`.

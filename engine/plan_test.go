@@ -25,7 +25,11 @@ type fakeKernel struct {
 func (k fakeKernel) Routes() ([]netip.Prefix, error) {
 	return []netip.Prefix{netip.MustParsePrefix("172.18.0.0/16")}, nil // the host routes 172.18/16
 }
-func (fakeKernel) LinkExists(string) bool                  { return false }
+func (fakeKernel) LinkExists(string) bool { return false }
+func (fakeKernel) LinkType(name string) (string, bool) {
+	return map[string]string{"eth0": "device", "lo": "loopback"}[name], name == "eth0" || name == "lo"
+}
+func (fakeKernel) SupportsLinkType(kind string) bool       { return kind == "macvlan" }
 func (fakeKernel) NetnsExists(string) bool                 { return false }
 func (fakeKernel) NetnsInode(string) (uint64, error)       { return 4242, nil }
 func (fakeKernel) Nameservers() []netip.Prefix             { return nil }
@@ -57,7 +61,7 @@ func (s *fakeStep) UndoCommands() []string    { return []string{"fake: undo " + 
 
 func (fakeDriver) Name() string                                    { return "fake" }
 func (fakeDriver) Configure(n *store.Network, opts []string) error { return nil }
-func (fakeDriver) Place(n *store.Network, _ func(string) bool) error {
+func (fakeDriver) Place(n *store.Network, _ driver.Host) error {
 	n.Bridge = "fake-" + n.Name
 	return nil
 }
@@ -245,5 +249,49 @@ func TestDryRunsCompose(t *testing.T) {
 	}
 	if strings.Contains(out[:strings.Index(out, "# network rm m")], "ip_forward") {
 		t.Errorf("the first removal is not the last network's:\n%s", out)
+	}
+}
+
+// TestPlanMacvlan: a macvlan network builds nothing on the host and
+// writes no rule; its sandbox's interface is a port of the parent made in
+// the sandbox and renamed, with the default route to the LAN's gateway;
+// the parent, the kernel and Docker's sharing rules are checked first.
+func TestPlanMacvlan(t *testing.T) {
+	p := newPlanner(t, nil)
+	for _, c := range []struct {
+		req  NetworkRequest
+		want string
+	}{
+		{NetworkRequest{Name: "m", Driver: "macvlan"}, "-o parent is required"},
+		{NetworkRequest{Name: "m", Driver: "macvlan", Options: []string{"parent=eth9"}}, "-o parent interface was not found on the host: eth9"},
+		{NetworkRequest{Name: "m", Driver: "macvlan", Options: []string{"parent=eth0.10"}}, "802.1Q parent"},
+		{NetworkRequest{Name: "m", Driver: "macvlan", Options: []string{"parent=lo"}}, "loopback interface is not a valid macvlan parent link"},
+		{NetworkRequest{Name: "m", Driver: "ipvlan", Options: []string{"parent=eth0"}}, "this kernel has no ipvlan support"},
+		{NetworkRequest{Name: "m", Driver: "macvlan", Options: []string{"parent=eth0", "macvlan_mode=loud"}}, "requested macvlan mode 'loud' is not valid, 'bridge' mode is the macvlan driver default"},
+	} {
+		if _, err := p.e.CreateNetwork(c.req); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.req, err, c.want)
+		}
+	}
+	out := p.plan(func() error {
+		_, err := p.e.CreateNetwork(NetworkRequest{Name: "lan", Driver: "macvlan", Subnets: []string{"192.0.2.0/24"}, Options: []string{"parent=eth0"}})
+		return err
+	})
+	if strings.Contains(out, "ip_forward") || !strings.Contains(out, "# firewall: 0 networks") {
+		t.Errorf("a macvlan network changes the host's forwarding or firewall:\n%s", out)
+	}
+	s := store.NewState()
+	s.Networks["lan"] = &store.Network{ID: strings.Repeat("a", 64), Name: "lan", Driver: "macvlan", Created: time.Unix(0, 0).UTC(),
+		Subnet: netip.MustParsePrefix("192.0.2.0/24"), Gateway: netip.MustParseAddr("192.0.2.1"), UserSubnet: true, Options: map[string]string{"parent": "eth0"}}
+	p.records(s)
+	out = p.plan(func() error {
+		_, err := p.e.CreateSandbox(RunRequest{Name: "r", Network: "lan", Detach: true})
+		return err
+	})
+	has(t, out, "ip link add mdnt", " link eth0 address 02:42:c0:00:02:02 netns r type macvlan mode bridge", "ip -n r link set mdnt",
+		" name eth0", "ip -n r addr add 192.0.2.2/24 dev eth0", "ip -n r route replace default via 192.0.2.1 dev eth0")
+	if _, err := p.e.CreateNetwork(NetworkRequest{Name: "pt", Driver: "macvlan", Options: []string{"parent=eth0", "macvlan_mode=passthru"}}); err == nil ||
+		!strings.Contains(err.Error(), "cannot use mode passthru, macvlan network lan is already using parent interface eth0") {
+		t.Errorf("passthru on a used parent: %v", err)
 	}
 }

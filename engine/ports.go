@@ -58,6 +58,16 @@ func allPorts(s *store.State) []store.Port {
 	return out
 }
 
+// noPortMappings is Docker's words for a sandbox whose gateway network's
+// driver publishes nothing (macvlan, ipvlan).
+func noPortMappings(s *store.State, sb *store.Sandbox) string {
+	gw := model.GatewayEndpoint(s, sb)
+	if gw == nil {
+		gw = model.GatewayEndpoint6(s, sb)
+	}
+	return s.Networks[gw.Network].Driver + " driver does not support port mappings"
+}
+
 // publishable6 refuses what Docker serves with docker-proxy and the
 // kernel cannot do alone: a port on an IPv6 host address for a sandbox
 // without IPv6 (Docker's 6-to-4 proxy), and on [::1] (IPv6 has no
@@ -80,6 +90,9 @@ func publishable6(s *store.State, sb *store.Sandbox, sp portspec.Spec) error {
 func (t *tx) publish(sb *store.Sandbox, specs []portspec.Spec) error {
 	if !model.ExternalAccess(t.new, sb) {
 		return fmt.Errorf("cannot publish ports of sandbox %s: it is on no network that reaches the host (internal networks cannot publish)", sb.Name)
+	}
+	if !model.PortsServed(t.new, sb) {
+		return fmt.Errorf("cannot publish ports of sandbox %s: %s (it is on the LAN itself: reach it at its address)", sb.Name, noPortMappings(t.new, sb))
 	}
 	// The address the mapping goes to, for messages: IPv4's, or on an
 	// IPv6-only sandbox IPv6's.

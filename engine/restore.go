@@ -22,29 +22,10 @@ func (t *tx) restoreSteps() error {
 	if len(t.new.Networks) == 0 {
 		return nil
 	}
-	// After a reboot the host record is gone with /run: note again what
-	// the first network changes.
-	if !t.new.Host.ForwardingEnabled && len(t.new.Host.TablesCreated) == 0 {
-		_, created, _, err := t.fw.Setup()
-		if err != nil {
+	if model.Bridged(t.new) {
+		if err := t.restoreHost(); err != nil {
 			return err
 		}
-		t.new.Host.TablesCreated = created
-	}
-	step, err := t.e.kernel.SysctlStep("net.ipv4.ip_forward", "1")
-	if err != nil {
-		return err
-	}
-	if step != nil {
-		if !t.new.Host.ForwardingEnabled {
-			policy, err := t.fw.ForwardPolicy()
-			if err != nil {
-				return err
-			}
-			t.new.Host.ForwardingEnabled = true
-			t.new.Host.ForwardPolicyWas = policy
-		}
-		t.setup = append(t.setup, step)
 	}
 	if model.HasIPv6(t.new) {
 		if err := t.restoreHost6(); err != nil {
@@ -76,6 +57,35 @@ func (t *tx) restoreSteps() error {
 		if r6 != nil {
 			t.post = append(t.post, r6)
 		}
+	}
+	return nil
+}
+
+// restoreHost is the host as restore finds it for bridge networks: after
+// a reboot the host record is gone with /run, so what the first network
+// changes is noted again; forwarding on.
+func (t *tx) restoreHost() error {
+	if !t.new.Host.ForwardingEnabled && len(t.new.Host.TablesCreated) == 0 {
+		_, created, _, err := t.fw.Setup()
+		if err != nil {
+			return err
+		}
+		t.new.Host.TablesCreated = created
+	}
+	step, err := t.e.kernel.SysctlStep("net.ipv4.ip_forward", "1")
+	if err != nil {
+		return err
+	}
+	if step != nil {
+		if !t.new.Host.ForwardingEnabled {
+			policy, err := t.fw.ForwardPolicy()
+			if err != nil {
+				return err
+			}
+			t.new.Host.ForwardingEnabled = true
+			t.new.Host.ForwardPolicyWas = policy
+		}
+		t.setup = append(t.setup, step)
 	}
 	return nil
 }

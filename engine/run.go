@@ -251,8 +251,11 @@ func (t *tx) createSandbox(req RunRequest) (*store.Sandbox, error) {
 	}
 	t.new.Sandboxes[name] = sb
 	// Ports answer on the gateway endpoint only: on internal networks
-	// there is none, and -p publishes nothing, as on Docker.
-	if len(specs) > 0 && model.ExternalAccess(t.new, sb) {
+	// there is none, and -p publishes nothing, as on Docker; on macvlan
+	// and ipvlan ones Docker warns, and so do we.
+	if len(specs) > 0 && model.ExternalAccess(t.new, sb) && !model.PortsServed(t.new, sb) {
+		t.e.warn("%s", noPortMappings(t.new, sb))
+	} else if len(specs) > 0 && model.ExternalAccess(t.new, sb) {
 		if err := t.publish(sb, specs); err != nil {
 			return nil, err
 		}

@@ -323,6 +323,9 @@ func binds6(p store.Port) bool { return !p.HostIP.IsValid() || p.HostIP.Is6() }
 // has an IPv6 gateway endpoint), the address given otherwise.
 func HostAddrs(s *store.State, sb *store.Sandbox, p store.Port) []string {
 	var out []string
+	if !PortsServed(s, sb) {
+		return nil
+	}
 	if binds4(p) && GatewayEndpoint(s, sb) != nil {
 		host := "0.0.0.0"
 		if p.HostIP.IsValid() {
@@ -353,9 +356,25 @@ func PortMappings6(s *store.State, sb *store.Sandbox) []firewall.Port {
 	return mappings(s, sb, GatewayEndpoint6(s, sb), true)
 }
 
+// PortsServed says whether a sandbox's published ports are in effect:
+// it has a gateway endpoint, on a network whose driver publishes (a
+// bridge; macvlan and ipvlan do not, as Docker's).
+func PortsServed(s *store.State, sb *store.Sandbox) bool {
+	gw := GatewayEndpoint(s, sb)
+	if gw == nil {
+		gw = GatewayEndpoint6(s, sb)
+	}
+	if gw == nil {
+		return false
+	}
+	n := s.Networks[gw.Network]
+	_, ok := driver.Of(n).Firewall(n)
+	return ok
+}
+
 // mappings are the mappings of one family, onto gw's address of it.
 func mappings(s *store.State, sb *store.Sandbox, gw *store.Endpoint, v6 bool) []firewall.Port {
-	if gw == nil {
+	if gw == nil || !PortsServed(s, sb) {
 		return nil
 	}
 	ip, binds := gw.IP, binds4
@@ -396,10 +415,23 @@ func Intent6(s *store.State) firewall.Intent {
 	return in
 }
 
-// HasIPv6 says whether any network carries IPv6.
+// Bridged says whether any network needs the host's forwarding and
+// firewall (its driver has a firewall part: bridge networks; macvlan and
+// ipvlan ones put sandboxes on the LAN without either).
+func Bridged(s *store.State) bool {
+	for _, n := range s.Networks {
+		if _, ok := driver.Of(n).Firewall(n); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// HasIPv6 says whether any network carries IPv6 through the host's
+// forwarding and firewall (a bridge network with --ipv6).
 func HasIPv6(s *store.State) bool {
 	for _, n := range s.Networks {
-		if n.IPv6 {
+		if _, ok := driver.Of(n).Firewall(n); ok && n.IPv6 {
 			return true
 		}
 	}

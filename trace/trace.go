@@ -14,6 +14,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/nsnet"
@@ -358,6 +359,9 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 		return nil, fmt.Errorf("%s in %s is not in the records", ifname, sb.Name)
 	}
 	n := t.s.Networks[ep.Network]
+	if lan := driver.Parent(n); lan != "" {
+		return t.fromLanPort(sb, n, ifname, dst, r.Gw != nil)
+	}
 	pkt := firewall.Packet{Src: t.addr(ep), Dst: dst, Proto: to.Proto, DPort: to.Port}
 	arp, tables := "ARP", "nf_call_iptables=1 passes it through iptables"
 	if t.v6 {
@@ -429,10 +433,61 @@ func (t *tracer) fromHost(dst netip.Addr, to Target) (*Report, error) {
 	if !ok {
 		return t.done(false, "does not arrive: the host has no route to %s", pkt.Dst), nil
 	}
+	if child, n := t.lanChild(out, pkt.Dst); child != "" {
+		t.say("lan", "%s is %s, a %s port of %s (network %s)", pkt.Dst, child, n.Driver, out, n.Name)
+		return t.done(false, "does not arrive: the host cannot reach its own %s children: the kernel does not hand frames from %s's own stack to its %s ports, and the LAN does not send them back (the README shows the usual shim interface)", n.Driver, out, n.Driver), nil
+	}
 	pkt.Out = out
 	pkt.Src = t.sourceFor(pkt.Dst)
 	t.postrouting(pkt)
 	return t.deliver(pkt)
+}
+
+// lanChild names the sandbox with an address on a macvlan or ipvlan
+// network whose parent is link.
+func (t *tracer) lanChild(link string, a netip.Addr) (string, *store.Network) {
+	for _, n := range t.s.Networks {
+		if driver.Parent(n) != link {
+			continue
+		}
+		if owner := t.ownerOn(n.Name, a); owner != "" {
+			return owner, n
+		}
+	}
+	return "", nil
+}
+
+// fromLanPort follows a packet out of a sandbox's macvlan or ipvlan port:
+// it never passes the host's stack or firewall. Siblings on the parent
+// are reached inside the kernel in bridge mode (and ipvlan's l2/l3), not
+// in private mode, and in vepa only if the switch sends the frame back.
+func (t *tracer) fromLanPort(sb *store.Sandbox, n *store.Network, ifname string, dst netip.Addr, viaGateway bool) (*Report, error) {
+	parent := driver.Parent(n)
+	mode := n.Options[driver.OptMacvlanMode]
+	if n.Driver == driver.Ipvlan {
+		mode = n.Options[driver.OptIpvlanMode]
+	}
+	if mode == "" {
+		mode = map[string]string{driver.Macvlan: "bridge", driver.Ipvlan: "l2"}[n.Driver]
+	}
+	t.say("lan", "%s's %s is a %s port of the host's %s (mode %s): the packet goes straight onto the LAN, past the host's own stack and firewall", sb.Name, ifname, n.Driver, parent, mode)
+	if viaGateway {
+		t.say("route", "in %s: %s via the LAN's gateway %s", sb.Name, dst, t.gateway(n))
+		return t.done(true, "leaves through %s towards the gateway %s: from here on it is the LAN's business", parent, t.gateway(n)), nil
+	}
+	owner := t.ownerOn(n.Name, dst)
+	switch {
+	case owner != "" && (mode == "private" || mode == "passthru"):
+		return t.done(false, "does not arrive: %s is %s, a sibling on %s, and mode %s keeps %s's ports apart", dst, owner, parent, mode, n.Driver), nil
+	case owner != "" && mode == "vepa":
+		return t.done(false, "does not arrive unless the switch sends it back (mode vepa: siblings talk only through the switch, with 802.1Qbg hairpin)"), nil
+	case owner != "":
+		return t.done(true, "arrives at %s, a sibling on %s, inside the kernel", owner, parent), nil
+	}
+	if t.local[dst] {
+		return t.done(false, "does not arrive: %s is the host's, and the host cannot be reached from its own %s children (nor reach them)", dst, n.Driver), nil
+	}
+	return t.done(true, "leaves through %s onto the LAN towards %s: from here on it is the LAN's business", parent, dst), nil
 }
 
 // hostPath follows a packet that entered the host on pkt.In.

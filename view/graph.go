@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/store"
 )
@@ -141,7 +142,11 @@ func (g *graph) groups() [][]*store.Sandbox {
 
 func (g *graph) networkLabel(n *store.Network, nl string) string {
 	subnets, gateways := model.Subnets(n)
-	lines := append([]string{n.Bridge, "network " + n.Name}, subnets...)
+	head := n.Bridge
+	if parent := driver.Parent(n); parent != "" {
+		head = n.Driver + " on " + parent // no bridge: ports of the host's link
+	}
+	lines := append([]string{head, "network " + n.Name}, subnets...)
 	lines = append(lines, "gw "+strings.Join(gateways, " "))
 	if n.Internal {
 		lines = append(lines, "internal")

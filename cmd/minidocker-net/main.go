@@ -131,6 +131,7 @@ func eng(c *cli.Context) *engine.Engine {
 		Paths:   store.PathsFor(c.String("state-dir")),
 		DryRun:  c.Bool("dry-run"),
 		Verbose: verbose,
+		Warn:    c.App.ErrWriter,
 		Out:     c.App.Writer,
 	})
 }

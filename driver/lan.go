@@ -1,0 +1,159 @@
+package driver
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/minidocker-net/minidocker-net/firewall"
+	"github.com/minidocker-net/minidocker-net/nsnet"
+	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/store"
+)
+
+// lanDriver is Docker's macvlan or ipvlan driver: sandboxes straight on a
+// host link (the parent), each interface a macvlan (its own MAC) or an
+// ipvlan (the parent's MAC) port of it: no bridge, no veth on the host, no
+// NAT and no firewall rules, as Docker's drivers write none.
+type lanDriver struct{ kind string }
+
+func (d lanDriver) Name() string { return d.kind }
+
+// Docker's option names and defaults.
+const (
+	OptParent      = "parent"
+	OptMacvlanMode = "macvlan_mode"
+	OptIpvlanMode  = "ipvlan_mode"
+	OptIpvlanFlag  = "ipvlan_flag"
+)
+
+var (
+	macvlanModes = []string{"bridge", "vepa", "private", "passthru"}
+	ipvlanModes  = []string{"l2", "l3", "l3s"}
+	ipvlanFlags  = []string{"bridge", "private", "vepa"}
+)
+
+func oneOf(v string, set []string) bool {
+	for _, s := range set {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Configure reads -o parent, macvlan_mode or ipvlan_mode and ipvlan_flag,
+// with Docker's defaults and messages.
+func (d lanDriver) Configure(n *store.Network, opts []string) error {
+	n.Options = map[string]string{}
+	for _, o := range opts {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("invalid option %q: expected KEY=VALUE", o)
+		}
+		switch {
+		case k == OptParent:
+			if !ifnameRE().MatchString(v) && !strings.Contains(v, ".") {
+				return fmt.Errorf("invalid -o parent %q: not an interface name", v)
+			}
+		case k == OptMacvlanMode && d.kind == Macvlan:
+			if !oneOf(v, macvlanModes) {
+				return fmt.Errorf("requested macvlan mode '%s' is not valid, 'bridge' mode is the macvlan driver default", v)
+			}
+		case k == OptIpvlanMode && d.kind == Ipvlan:
+			if !oneOf(v, ipvlanModes) {
+				return fmt.Errorf("requested ipvlan mode '%s' is not valid, 'l2' mode is the ipvlan driver default", v)
+			}
+		case k == OptIpvlanFlag && d.kind == Ipvlan:
+			if !oneOf(v, ipvlanFlags) {
+				return fmt.Errorf("requested ipvlan flag '%s' is not valid, 'bridge' is the ipvlan driver default", v)
+			}
+		default:
+			if d.kind == Macvlan {
+				return fmt.Errorf("unknown option %q for the macvlan driver: supported are %s and %s", k, OptParent, OptMacvlanMode)
+			}
+			return fmt.Errorf("unknown option %q for the ipvlan driver: supported are %s, %s and %s", k, OptParent, OptIpvlanMode, OptIpvlanFlag)
+		}
+		n.Options[k] = v
+	}
+	return nil
+}
+
+// Parent is the host link a macvlan or ipvlan network's sandboxes are on.
+func Parent(n *store.Network) string { return n.Options[OptParent] }
+
+// mode is the network's mode and flag, Docker's defaults when not given
+// (bridge; l2 and bridge).
+func (d lanDriver) mode(n *store.Network) (mode, flag string) {
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	if d.kind == Macvlan {
+		return or(n.Options[OptMacvlanMode], "bridge"), ""
+	}
+	return or(n.Options[OptIpvlanMode], "l2"), or(n.Options[OptIpvlanFlag], "bridge")
+}
+
+// Place checks the parent and the kernel, and Docker's rules for sharing a
+// parent, before anything changes.
+func (d lanDriver) Place(n *store.Network, h Host) error {
+	if !h.Supports(d.kind) {
+		return fmt.Errorf("this kernel has no %s support (a kernel built with CONFIG_%s, as Debian's, has it)", d.kind, strings.ToUpper(d.kind))
+	}
+	parent := Parent(n)
+	switch kind, ok := h.Link(parent); {
+	case parent == "":
+		return fmt.Errorf("-o parent is required here: a %s network without a parent (Docker's dummy link, internal) is not built yet", d.kind)
+	case !ok && strings.Contains(parent, "."):
+		return fmt.Errorf("-o parent interface was not found on the host: %s (an 802.1Q parent, %s, that minidocker-net creates is not built yet: create the VLAN link first)", parent, parent)
+	case !ok:
+		return fmt.Errorf("-o parent interface was not found on the host: %s", parent)
+	case kind == "loopback":
+		return fmt.Errorf("loopback interface is not a valid %s parent link", d.kind)
+	}
+	mode, _ := d.mode(n)
+	for _, o := range h.Networks() {
+		if o.Name == n.Name || Parent(o) != parent || (o.Driver != Macvlan && o.Driver != Ipvlan) {
+			continue
+		}
+		switch {
+		case d.kind == Ipvlan || o.Driver == Ipvlan:
+			return fmt.Errorf("network %s is already using parent interface %s", o.Name, parent)
+		case mode == "passthru":
+			return fmt.Errorf("cannot use mode passthru, macvlan network %s is already using parent interface %s", o.Name, parent)
+		case o.Options[OptMacvlanMode] == "passthru":
+			return fmt.Errorf("macvlan network %s is already using parent interface %s in mode passthru", o.Name, parent)
+		}
+	}
+	return nil
+}
+
+// NetworkSteps: nothing to build on the host; the parent is the user's.
+func (lanDriver) NetworkSteps(*store.Network) []plan.Step { return nil }
+
+// EndpointSteps: the port of the parent, straight in the sandbox, its
+// address, up. ipvlan ports share the parent's MAC.
+func (d lanDriver) EndpointSteps(sb *store.Sandbox, ep *store.Endpoint, n *store.Network) []plan.Step {
+	mode, flag := d.mode(n)
+	mac := ep.MAC
+	if d.kind == Ipvlan {
+		mac = ""
+	}
+	steps := []plan.Step{&nsnet.LanLink{Netns: sb.Name, Name: ep.IfName, Temp: "mdnt" + ep.ID[:10], Type: d.kind, Parent: Parent(n),
+		Mode: mode, Flag: flag, MAC: mac, MTU: n.MTU}}
+	if ep.IP.IsValid() {
+		steps = append(steps, &nsnet.Addr{Netns: sb.Name, Link: ep.IfName, CIDR: netip.PrefixFrom(ep.IP, n.Subnet.Bits())})
+	}
+	steps = append(steps, &nsnet.Up{Netns: sb.Name, Link: ep.IfName})
+	if ep.IP6.IsValid() {
+		steps = append(steps, &nsnet.IPv6On{Netns: sb.Name, Link: ep.IfName},
+			&nsnet.Addr{Netns: sb.Name, Link: ep.IfName, CIDR: netip.PrefixFrom(ep.IP6, n.Subnet6.Bits())})
+	}
+	return steps
+}
+
+// Firewall: none, as Docker's macvlan and ipvlan drivers write none.
+func (lanDriver) Firewall(*store.Network) (firewall.Network, bool) { return firewall.Network{}, false }
