@@ -275,6 +275,13 @@ func lesson(t *tool, f Facts, prefix string, a, b int) {
 	f[prefix+"behaviour/--net none has loopback only"] = yes(strings.Count(strings.TrimSpace(out), "\n") == 0 && strings.Contains(out, "127.0.0.1"))
 
 	lesson6(t, f, prefix)
+	// Beside Docker (the second lesson on one host, on other ports) the
+	// LAN's other quarter: two tools' sandboxes must not share addresses.
+	lan := 128
+	if a != 45678 {
+		lan = 192
+	}
+	lessonLAN(t, f, prefix, lan)
 
 	index := regexp.MustCompile(`^\d+: |@if\d+|\s+(valid_lft|link-netnsid|proto kernel).*|\\`)
 	clean := func(s string, keep func(string) bool) string {
@@ -303,6 +310,11 @@ func lesson(t *tool, f Facts, prefix string, a, b int) {
 		out, _ := exec.Command("ip", "-o", "-4", "addr", "show", br).Output()
 		f[prefix+"net/network "+n+": gateway on the bridge"] = clean(strings.ReplaceAll(string(out), br, "<bridge>"), all)
 	}
+	for _, sb := range []string{"lan-a", "lan-b"} {
+		f[prefix+"net/"+sb+": addresses"] = clean(t.host(sb, "ip", "-o", "-4", "addr"), func(l string) bool { return !strings.HasPrefix(l, "lo ") })
+		f[prefix+"net/"+sb+": MACs and link"] = clean(t.host(sb, "sh", "-c", "ip -o -d link show eth0 | grep -o 'link/ether [0-9a-f:]*\\|macvlan mode [a-z]*'"), all)
+		f[prefix+"net/"+sb+": routes"] = clean(t.host(sb, "ip", "route"), all)
+	}
 	for _, sb := range []string{"six-a", "six-b"} {
 		f[prefix+"net/"+sb+": IPv6 addresses"] = clean(t.host(sb, "ip", "-o", "-6", "addr"), func(l string) bool { return !strings.HasPrefix(l, "lo ") })
 		f[prefix+"net/"+sb+": IPv6 routes"] = clean(t.host(sb, "ip", "-6", "route"), func(l string) bool { return !strings.HasPrefix(l, "multicast") })
@@ -312,6 +324,29 @@ func lesson(t *tool, f Facts, prefix string, a, b int) {
 	// Docker 28 adds it without DAD, as minidocker-net; Debian's 20.10
 	// with: the flag is left out.
 	f[prefix+"net/network six: IPv6 gateway on the bridge"] = strings.Replace(clean(strings.ReplaceAll(string(gw6), br, "<bridge>"), all), " nodad", "", 1)
+}
+
+// lessonLAN puts two sandboxes on the host's LAN with macvlan (the
+// upstream nameserver's link is the parent): they reach each other and
+// the nameserver's namespace directly, and the host does not reach them.
+func lessonLAN(t *tool, f Facts, prefix string, first int) {
+	t.must("network", "create", "-d", "macvlan", "--subnet", "203.0.113.0/24", "--ip-range", fmt.Sprintf("203.0.113.%d/26", first), "-o", "parent=up-dns", "lan")
+	t.run("lan-a", "lan", nil)
+	t.run("lan-b", "lan", nil)
+	f[prefix+"behaviour/macvlan: ping lan-a -> lan-b"] = ping(t, "lan-a", "lan-b")
+	f[prefix+"behaviour/macvlan: ping lan-a -> 203.0.113.53 (on the LAN)"] = ping(t, "lan-a", "203.0.113.53")
+	pinged := func(ns, addr string) string {
+		args := []string{"ping", "-c1", "-W1", addr}
+		if ns != "" {
+			args = append([]string{"ip", "netns", "exec", ns}, args...)
+		}
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		return yes(err == nil && strings.Contains(string(out), "bytes from"))
+	}
+	// Both tools take the gateway from the range (its first address,
+	// which nothing holds): lan-a is the next, lan-b the one after.
+	f[prefix+"behaviour/macvlan: the host pings its child lan-a"] = pinged("", fmt.Sprintf("203.0.113.%d", first+1))
+	f[prefix+"behaviour/macvlan: the LAN pings lan-b"] = pinged("upstream", fmt.Sprintf("203.0.113.%d", first+2))
 }
 
 // lesson6 is the apple lesson's IPv6 half: a dual-stack network with a
@@ -438,10 +473,10 @@ func inHost(role, path string) int {
 		}
 		f["both/Docker beside minidocker-net: red-apple still reaches apple-server"] = yes(strings.HasPrefix(ping(d, "red-apple", "apple-server"), "yes"))
 		f["both/Docker beside minidocker-net: red-apple still cannot reach orange-server"] = yes(strings.HasPrefix(ping(d, "red-apple", "172.18.0.3"), "no"))
-		for _, sb := range []string{"echo-server", "typist", "reader", "apple-server", "orange-server", "red-apple", "six-a", "six-b"} {
+		for _, sb := range []string{"echo-server", "typist", "reader", "apple-server", "orange-server", "red-apple", "six-a", "six-b", "lan-a", "lan-b"} {
 			o.must("rm", "-f", sb)
 		}
-		o.must("network", "rm", "test-network", "applesonly", "six")
+		o.must("network", "rm", "test-network", "applesonly", "six", "lan")
 		o.must("reset")
 		f["both/after minidocker-net is removed, Docker's rules are exactly as before"] = yes(rules([]*tool{d}, nil) == dockerRules)
 		f["both/after minidocker-net is removed, Docker's lesson still works"] = yes(strings.HasPrefix(ping(d, "apple-server", "orange-server"), "yes"))
