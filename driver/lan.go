@@ -3,9 +3,11 @@ package driver
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/minidocker-net/minidocker-net/firewall"
+	"github.com/minidocker-net/minidocker-net/hostlink"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -106,9 +108,16 @@ func (d lanDriver) Place(n *store.Network, h Host) error {
 	parent := Parent(n)
 	switch kind, ok := h.Link(parent); {
 	case parent == "":
-		return fmt.Errorf("-o parent is required here: a %s network without a parent (Docker's dummy link, internal) is not built yet", d.kind)
+		// As Docker: a dummy parent of the network's own, and internal.
+		if !h.Supports("dummy") {
+			return fmt.Errorf("a %s network without -o parent needs a dummy link, and this kernel has no dummy link support (CONFIG_DUMMY): give -o parent", d.kind)
+		}
+		n.Options[OptParent], n.ParentCreated, n.Internal = "mdnd"+n.ID[:11], true, true
+		return nil
 	case !ok && strings.Contains(parent, "."):
-		return fmt.Errorf("-o parent interface was not found on the host: %s (an 802.1Q parent, %s, that minidocker-net creates is not built yet: create the VLAN link first)", parent, parent)
+		if err := placeVLAN(n, h, parent); err != nil {
+			return err
+		}
 	case !ok:
 		return fmt.Errorf("-o parent interface was not found on the host: %s", parent)
 	case kind == "loopback":
@@ -131,8 +140,47 @@ func (d lanDriver) Place(n *store.Network, h Host) error {
 	return nil
 }
 
-// NetworkSteps: nothing to build on the host; the parent is the user's.
-func (lanDriver) NetworkSteps(*store.Network) []plan.Step { return nil }
+// placeVLAN checks a parent written IF.VLAN that does not exist yet, as
+// Docker parses it: minidocker-net creates it, and it goes with the last
+// network on it.
+func placeVLAN(n *store.Network, h Host, parent string) error {
+	i := strings.LastIndex(parent, ".")
+	vid, err := strconv.Atoi(parent[i+1:])
+	if i <= 0 || err != nil || len(parent) > 15 {
+		return fmt.Errorf("required interface name format is: name.vlan_id, ex. eth0.10 for vlan 10, instead received %s", parent)
+	}
+	if vid < 1 || vid > 4094 {
+		return fmt.Errorf("vlan id must be between 1-4094, received: %d", vid)
+	}
+	if kind, ok := h.Link(parent[:i]); !ok {
+		return fmt.Errorf("-o parent interface was not found on the host: %s", parent[:i])
+	} else if kind == "loopback" {
+		return fmt.Errorf("loopback interface is not a valid parent link for a VLAN: %s", parent)
+	}
+	if !h.Supports("vlan") {
+		return fmt.Errorf("-o parent %s is an 802.1Q VLAN link to create, and this kernel has no 802.1Q VLAN support (CONFIG_VLAN_8021Q)", parent)
+	}
+	n.ParentCreated = true
+	return nil
+}
+
+// ParentSteps create the parent link minidocker-net made for a network,
+// if it did: the VLAN link or the dummy one.
+func ParentSteps(n *store.Network) []plan.Step {
+	if !n.ParentCreated {
+		return nil
+	}
+	parent := Parent(n)
+	if i := strings.LastIndex(parent, "."); i > 0 && !strings.HasPrefix(parent, "mdnd") {
+		vid, _ := strconv.Atoi(parent[i+1:])
+		return []plan.Step{&hostlink.Create{Name: parent, Type: "vlan", Parent: parent[:i], VlanID: vid}}
+	}
+	return []plan.Step{&hostlink.Create{Name: parent, Type: "dummy"}}
+}
+
+// NetworkSteps: the parent link, when minidocker-net makes it; otherwise
+// nothing on the host (the parent is the user's).
+func (lanDriver) NetworkSteps(n *store.Network) []plan.Step { return ParentSteps(n) }
 
 // EndpointSteps: the port of the parent, straight in the sandbox, its
 // address, up. ipvlan ports share the parent's MAC.

@@ -132,3 +132,62 @@ func TestIpvlan(t *testing.T) {
 	h.MustMDN("network", "rm", "x")
 	h.SameAs(before, "after the ipvlan network")
 }
+
+// TestMacvlanVLANParent: -o parent=up0.10 creates the 802.1Q link, a
+// tagged peer on the outside reaches the sandbox over it, and the link
+// goes with the network. It needs a kernel with 802.1Q; without, the
+// error says so, changes nothing, and the test skips with that reason.
+func TestMacvlanVLANParent(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	internet(t, h)
+	before := h.Snapshot()
+	r := h.MDN("network", "create", "-d", "macvlan", "--subnet", "192.0.2.0/24", "-o", "parent=up0.10", "v")
+	if r.Code != 0 && strings.Contains(r.Stderr, "no 802.1Q VLAN support") {
+		h.SameAs(before, "after the refused VLAN parent")
+		t.Skip("this kernel has no 802.1Q VLANs (CONFIG_VLAN_8021Q): " + strings.TrimSpace(r.Stderr))
+	}
+	if r.Code != 0 {
+		t.Fatalf("a VLAN parent: %s", r)
+	}
+	if got := h.MustSh("ip -d link show up0.10"); !strings.Contains(got, "vlan protocol 802.1Q id 10") {
+		t.Errorf("up0.10: %q", got)
+	}
+	h.MustSh("ip -n internet link add link inet0 name inet0.10 type vlan id 10 && ip -n internet addr add 192.0.2.200/24 dev inet0.10 && ip -n internet link set inet0.10 up")
+	h.MustMDN("run", "-d", "--net", "v", "--name", "a")
+	if h.Run(in("ns:internet", "ping", "-c1", "-W1", "192.0.2.2")...).Code != 0 {
+		t.Error("the tagged peer does not reach the sandbox over VLAN 10")
+	}
+	h.MustSh("ip -n internet link del inet0.10")
+	h.MustMDN("rm", "-f", "a")
+	h.MustMDN("network", "rm", "v")
+	h.SameAs(before, "after the VLAN network, its link included")
+}
+
+// TestMacvlanParentless: without -o parent, a dummy link of the
+// network's own and an internal network, as Docker's. It needs a kernel
+// with dummy links; without, the error says so and the test skips.
+func TestMacvlanParentless(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	before := h.Snapshot()
+	r := h.MDN("network", "create", "-d", "macvlan", "--subnet", "192.0.2.0/24", "d")
+	if r.Code != 0 && strings.Contains(r.Stderr, "no dummy link support") {
+		h.SameAs(before, "after the refused parentless network")
+		t.Skip("this kernel has no dummy links (CONFIG_DUMMY): " + strings.TrimSpace(r.Stderr))
+	}
+	if r.Code != 0 {
+		t.Fatalf("a parentless network: %s", r)
+	}
+	h.MustMDN("run", "-d", "--net", "d", "--name", "a")
+	h.MustMDN("run", "-d", "--net", "d", "--name", "b")
+	if !h.Ping("a", "b") {
+		t.Error("sandboxes on a parentless macvlan network do not reach each other")
+	}
+	if got := h.MustSh("ip -n a route show default"); strings.TrimSpace(got) != "" {
+		t.Errorf("an internal network carries a default route: %q", got)
+	}
+	h.MustMDN("rm", "-f", "a", "b")
+	h.MustMDN("network", "rm", "d")
+	h.SameAs(before, "after the parentless network, its dummy link included")
+}

@@ -94,6 +94,13 @@ func (hostKernel) SupportsLinkType(kind string) bool {
 		l = &netlink.Macvlan{LinkAttrs: attrs}
 	case "ipvlan":
 		l = &netlink.IPVlan{LinkAttrs: attrs}
+	case "vlan":
+		l = &netlink.Vlan{LinkAttrs: attrs, VlanId: 1}
+	case "dummy":
+		// No parent to miss: a name the kernel refuses (EINVAL) once it
+		// knows the type.
+		attrs.Name, attrs.ParentIndex = "mdn/probe", 0
+		l = &netlink.Dummy{LinkAttrs: attrs}
 	default:
 		return false
 	}

@@ -412,12 +412,33 @@ func (t *tx) removeNetwork(ref string, allowDefault bool) error {
 		return &ActiveEndpointsError{Network: name, Sandboxes: att}
 	}
 	delete(t.new.Networks, name)
-	t.teardown = append(t.teardown, plan.Reversed(networkSteps(n))...)
+	t.teardown = append(t.teardown, plan.Reversed(networkSteps(t.handParent(n)))...)
 	if n.IPv6 {
 		t.hostTeardown6()
 	}
 	t.hostTeardown()
 	return nil
+}
+
+// handParent hands the parent link minidocker-net made for a removed
+// network to another network on it, which then deletes it in turn: the
+// link goes with the last network that uses it. It returns the removed
+// network as its teardown must see it.
+func (t *tx) handParent(n *store.Network) *store.Network {
+	if !n.ParentCreated {
+		return n
+	}
+	for _, name := range t.new.NetworkNames() {
+		if o := t.new.Networks[name]; driver.Parent(o) == driver.Parent(n) {
+			heir := *o
+			heir.ParentCreated = true
+			t.new.Networks[name] = &heir
+			left := *n
+			left.ParentCreated = false
+			return &left
+		}
+	}
+	return n
 }
 
 // RemoveNetwork is `network rm` for one network.

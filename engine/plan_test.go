@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"os"
 	"strings"
@@ -29,7 +30,7 @@ func (fakeKernel) LinkExists(string) bool { return false }
 func (fakeKernel) LinkType(name string) (string, bool) {
 	return map[string]string{"eth0": "device", "lo": "loopback"}[name], name == "eth0" || name == "lo"
 }
-func (fakeKernel) SupportsLinkType(kind string) bool       { return kind == "macvlan" }
+func (fakeKernel) SupportsLinkType(kind string) bool       { return kind != "ipvlan" }
 func (fakeKernel) NetnsExists(string) bool                 { return false }
 func (fakeKernel) NetnsInode(string) (uint64, error)       { return 4242, nil }
 func (fakeKernel) Nameservers() []netip.Prefix             { return nil }
@@ -262,9 +263,10 @@ func TestPlanMacvlan(t *testing.T) {
 		req  NetworkRequest
 		want string
 	}{
-		{NetworkRequest{Name: "m", Driver: "macvlan"}, "-o parent is required"},
 		{NetworkRequest{Name: "m", Driver: "macvlan", Options: []string{"parent=eth9"}}, "-o parent interface was not found on the host: eth9"},
-		{NetworkRequest{Name: "m", Driver: "macvlan", Options: []string{"parent=eth0.10"}}, "802.1Q parent"},
+		{NetworkRequest{Name: "m", Driver: "macvlan", Options: []string{"parent=eth0.5000"}}, "vlan id must be between 1-4094, received: 5000"},
+		{NetworkRequest{Name: "m", Driver: "macvlan", Options: []string{"parent=eth9.10"}}, "-o parent interface was not found on the host: eth9"},
+		{NetworkRequest{Name: "m", Driver: "macvlan", Options: []string{"parent=eth0.x"}}, "required interface name format is: name.vlan_id"},
 		{NetworkRequest{Name: "m", Driver: "macvlan", Options: []string{"parent=lo"}}, "loopback interface is not a valid macvlan parent link"},
 		{NetworkRequest{Name: "m", Driver: "ipvlan", Options: []string{"parent=eth0"}}, "this kernel has no ipvlan support"},
 		{NetworkRequest{Name: "m", Driver: "macvlan", Options: []string{"parent=eth0", "macvlan_mode=loud"}}, "requested macvlan mode 'loud' is not valid, 'bridge' mode is the macvlan driver default"},
@@ -293,5 +295,44 @@ func TestPlanMacvlan(t *testing.T) {
 	if _, err := p.e.CreateNetwork(NetworkRequest{Name: "pt", Driver: "macvlan", Options: []string{"parent=eth0", "macvlan_mode=passthru"}}); err == nil ||
 		!strings.Contains(err.Error(), "cannot use mode passthru, macvlan network lan is already using parent interface eth0") {
 		t.Errorf("passthru on a used parent: %v", err)
+	}
+}
+
+// TestPlanLanParents: a parent written IF.VLAN is created (and goes with
+// the last network on it, handed from one to the next), and a network
+// without a parent gets a dummy link of its own and is internal, as
+// Docker's.
+func TestPlanLanParents(t *testing.T) {
+	p := newPlanner(t, nil)
+	out := p.plan(func() error {
+		_, err := p.e.CreateNetwork(NetworkRequest{Name: "v", Driver: "macvlan", Options: []string{"parent=eth0.10"}})
+		return err
+	})
+	has(t, out, "ip link add link eth0 name eth0.10 type vlan id 10", "ip link set eth0.10 up")
+	out = p.plan(func() error {
+		n, err := p.e.CreateNetwork(NetworkRequest{Name: "d", Driver: "macvlan"})
+		if err == nil && (!n.Internal || !n.ParentCreated || !strings.HasPrefix(n.Options["parent"], "mdnd")) {
+			t.Errorf("a parentless network: %+v", n)
+		}
+		return err
+	})
+	has(t, out, "ip link add mdnd", " type dummy")
+
+	s := store.NewState()
+	for i, name := range []string{"v1", "v2"} {
+		s.Networks[name] = &store.Network{ID: strings.Repeat(string(rune('a'+i)), 64), Name: name, Driver: "macvlan", Created: time.Unix(0, 0).UTC(),
+			Subnet: netip.MustParsePrefix(fmt.Sprintf("10.%d.0.0/24", 50+i)), Gateway: netip.MustParseAddr(fmt.Sprintf("10.%d.0.1", 50+i)),
+			Options: map[string]string{"parent": "eth0.10"}, ParentCreated: i == 0}
+	}
+	p.records(s)
+	out = p.plan(func() error {
+		if err := p.e.RemoveNetwork("v1"); err != nil {
+			return err
+		}
+		return p.e.RemoveNetwork("v2")
+	})
+	first, second, _ := strings.Cut(out, "# network rm v2")
+	if strings.Contains(first, "ip link del eth0.10") || !strings.Contains(second, "ip link del eth0.10") {
+		t.Errorf("the VLAN link goes with the last network on it:\n%s", out)
 	}
 }

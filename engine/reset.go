@@ -12,7 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/minidocker-net/minidocker-net/bridge"
+	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
+	"github.com/minidocker-net/minidocker-net/hostlink"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/resolver"
@@ -122,6 +124,16 @@ func (e *Engine) resetPlan(st *store.Store) (*plan.Plan, error) {
 			p.Add(plan.Reverse{Inner: &nsnet.Veth{Host: a.Name}})
 		case l.Type() == "bridge":
 			p.Add(plan.Reverse{Inner: &bridge.Create{Name: a.Name}})
+		case l.Type() == "dummy": // a parentless macvlan or ipvlan network's
+			p.Add(plan.Reverse{Inner: &hostlink.Create{Name: a.Name, Type: "dummy"}})
+		}
+	}
+	// The VLAN links we made carry the user's names: the records know them.
+	if lerr == nil {
+		for _, name := range s.NetworkNames() {
+			if n := s.Networks[name]; n.ParentCreated && !strings.HasPrefix(driver.Parent(n), bridge.Prefix) {
+				p.Add(plan.Reversed(driver.ParentSteps(n))...)
+			}
 		}
 	}
 	for _, n := range ours {

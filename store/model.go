@@ -22,6 +22,10 @@ type Network struct {
 	Gateway    netip.Addr   `json:"gateway"`
 	IPRange    netip.Prefix `json:"ip_range"`
 	UserSubnet bool         `json:"user_subnet,omitempty"` // --subnet was given: --ip is allowed
+	// ParentCreated: minidocker-net made the parent link of this macvlan
+	// or ipvlan network (an 802.1Q link, or a dummy one): it goes with the
+	// last network on it.
+	ParentCreated bool `json:"parent_created,omitempty"`
 	// NoIPv4 (--ipv4=false, with --ipv6): an IPv6-only network, without
 	// Subnet, Gateway and IPRange.
 	NoIPv4 bool `json:"no_ipv4,omitempty"`
