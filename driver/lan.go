@@ -81,6 +81,17 @@ func (d lanDriver) Configure(n *store.Network, opts []string) error {
 	return nil
 }
 
+// OnLinkDefault says whether a network's default route has no gateway:
+// ipvlan L3 and L3S, where Docker installs "default dev ethN" (the
+// parent routes; the LAN needs routes to the sandboxes).
+func OnLinkDefault(n *store.Network) bool {
+	if n.Driver != Ipvlan {
+		return false
+	}
+	mode, _ := lanDriver{kind: Ipvlan}.mode(n)
+	return mode == "l3" || mode == "l3s"
+}
+
 // Parent is the host link a macvlan or ipvlan network's sandboxes are on.
 func Parent(n *store.Network) string { return n.Options[OptParent] }
 

@@ -21,7 +21,10 @@ func gatewayOf(s *store.State, sb *store.Sandbox) *nsnet.Gateway {
 	if ep == nil {
 		return nil
 	}
-	return &nsnet.Gateway{Via: s.Networks[ep.Network].Gateway, Link: ep.IfName}
+	if n := s.Networks[ep.Network]; !driver.OnLinkDefault(n) {
+		return &nsnet.Gateway{Via: n.Gateway, Link: ep.IfName}
+	}
+	return &nsnet.Gateway{Link: ep.IfName}
 }
 
 // gatewayOf6 is the IPv6 default route a sandbox has in state s (nil:
@@ -31,7 +34,10 @@ func gatewayOf6(s *store.State, sb *store.Sandbox) *nsnet.Gateway {
 	if ep == nil {
 		return nil
 	}
-	return &nsnet.Gateway{Via: s.Networks[ep.Network].Gateway6, Link: ep.IfName}
+	if n := s.Networks[ep.Network]; !driver.OnLinkDefault(n) {
+		return &nsnet.Gateway{Via: n.Gateway6, Link: ep.IfName}
+	}
+	return &nsnet.Gateway{Link: ep.IfName}
 }
 
 // hasIPv6 says whether a sandbox has an IPv6 address: then its loopback

@@ -292,6 +292,20 @@ func TestPlanMacvlan(t *testing.T) {
 	})
 	has(t, out, "ip link add mdnt", " link eth0 address 02:42:c0:00:02:02 netns r type macvlan mode bridge", "ip -n r link set mdnt",
 		" name eth0", "ip -n r addr add 192.0.2.2/24 dev eth0", "ip -n r route replace default via 192.0.2.1 dev eth0")
+	// ipvlan L3: no gateway, "default dev eth0", as Docker (the kernel of
+	// this plan supports ipvlan; the fake's does not, so this plan is
+	// built from a record).
+	s.Networks["l3"] = &store.Network{ID: strings.Repeat("e", 64), Name: "l3", Driver: "ipvlan", Created: time.Unix(0, 0).UTC(),
+		Subnet: netip.MustParsePrefix("198.18.0.0/24"), Gateway: netip.MustParseAddr("198.18.0.1"), Options: map[string]string{"parent": "eth1", "ipvlan_mode": "l3"}}
+	p.records(s)
+	out = p.plan(func() error {
+		_, err := p.e.CreateSandbox(RunRequest{Name: "q", Network: "l3", Detach: true})
+		return err
+	})
+	has(t, out, "ip link add mdnt", " link eth1 netns q type ipvlan mode l3 bridge", "ip -n q route replace default dev eth0")
+	if strings.Contains(out, "address 02:42") {
+		t.Errorf("an ipvlan port with a MAC of its own:\n%s", out)
+	}
 	if _, err := p.e.CreateNetwork(NetworkRequest{Name: "pt", Driver: "macvlan", Options: []string{"parent=eth0", "macvlan_mode=passthru"}}); err == nil ||
 		!strings.Contains(err.Error(), "cannot use mode passthru, macvlan network lan is already using parent interface eth0") {
 		t.Errorf("passthru on a used parent: %v", err)

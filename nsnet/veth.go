@@ -349,7 +349,8 @@ func (s *Up) Undo(ctx *plan.Context) error {
 	return nil
 }
 
-// Gateway is a default route: via an address on one interface.
+// Gateway is a default route: via an address on one interface, or with
+// no address straight out of it (ipvlan L3's "default dev eth0").
 type Gateway struct {
 	Via  netip.Addr `json:"via"`
 	Link string     `json:"link"`
@@ -374,6 +375,9 @@ func routeCmd(ns string, g *Gateway, v6 bool) string {
 	}
 	if g == nil {
 		return ip + " route del default"
+	}
+	if !g.Via.IsValid() {
+		return ip + " route replace default dev " + g.Link
 	}
 	return ip + " route replace default via " + g.Via.String() + " dev " + g.Link
 }
@@ -406,6 +410,9 @@ func (s *DefaultRoute) Satisfied(ctx *plan.Context) (bool, error) {
 			return false, nil
 		}
 		l, err := h.LinkByIndex(r.LinkIndex)
+		if !s.To.Via.IsValid() {
+			return err == nil && r.Gw == nil && l.Attrs().Name == s.To.Link, nil
+		}
 		return err == nil && r.Gw != nil && r.Gw.Equal(s.To.Via.AsSlice()) && l.Attrs().Name == s.To.Link, nil
 	}
 	return s.To == nil, nil
@@ -450,6 +457,12 @@ func setDefault(ctx *plan.Context, ns string, g *Gateway, v6, strict bool) error
 	r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: g.Via.AsSlice(), Table: unix.RT_TABLE_MAIN}
 	if v6 {
 		r.Dst = &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}
+	}
+	if !g.Via.IsValid() {
+		r.Gw, r.Scope = nil, netlink.SCOPE_LINK
+		if !v6 {
+			r.Dst = &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}
+		}
 	}
 	if err := h.RouteReplace(r); err != nil {
 		return fmt.Errorf("%s: %w", routeCmd(ns, g, v6), err)
