@@ -1,9 +1,9 @@
 // Package driver is the seam for network drivers: how a kind of network is
 // built and removed, how a sandbox is attached to one and detached, and
 // what the firewall needs for it. Drivers register by name; each network
-// records its driver. bridge is today's; host and null are the
-// pre-defined networks' (they build nothing); macvlan, ipvlan and overlay
-// plug in beside them.
+// records its driver: bridge; macvlan and ipvlan (lan.go); host and null,
+// the pre-defined networks' (they build nothing). overlay plugs in beside
+// them.
 package driver
 
 import (
