@@ -191,3 +191,49 @@ func TestMacvlanParentless(t *testing.T) {
 	h.MustMDN("network", "rm", "d")
 	h.SameAs(before, "after the parentless network, its dummy link included")
 }
+
+// TestMacvlanVEPA: in mode vepa siblings talk only through the switch
+// (which must send the frame back); the throwaway host's LAN does not,
+// so they do not reach each other, and trace says why.
+func TestMacvlanVEPA(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	internet(t, h)
+	lan(t, h, "lan", "-o", "macvlan_mode=vepa")
+	h.MustMDN("run", "-d", "--net", "lan", "--name", "a")
+	h.MustMDN("run", "-d", "--net", "lan", "--name", "b")
+	if h.Ping("a", "203.0.113.129") {
+		t.Error("mode vepa without a hairpinning switch: a reaches b")
+	}
+	if r := h.MDN("trace", "--probe", "a", "203.0.113.129"); r.Code != 1 || !strings.Contains(r.Stdout, "mode vepa") {
+		t.Errorf("trace in mode vepa:\n%s", r)
+	}
+	if h.Run(in("ns:internet", "ping", "-c1", "-W1", "203.0.113.129")...).Code != 0 {
+		t.Error("mode vepa: the outside does not reach b")
+	}
+}
+
+// TestMacvlanRepairAndReset: a macvlan sandbox whose namespace was
+// deleted is reported by doctor and rebuilt by restore; reset removes it
+// all, leaving the host as it was.
+func TestMacvlanRepairAndReset(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	internet(t, h)
+	before := h.Snapshot()
+	lan(t, h, "lan")
+	h.MustMDN("run", "-d", "--net", "lan", "--name", "a")
+	h.Must("ip", "netns", "del", "a")
+	if out := h.MDN("doctor").Stdout; !strings.Contains(out, "sandbox a") || !strings.Contains(out, "DRIFT") {
+		t.Errorf("doctor does not report the lost sandbox:\n%s", out)
+	}
+	h.MustMDN("restore")
+	if h.Run(in("ns:internet", "ping", "-c1", "-W1", "203.0.113.128")...).Code != 0 {
+		t.Error("restore did not bring the macvlan sandbox back on the LAN")
+	}
+	if got := h.MustSh("ip -n a -d link show eth0"); !strings.Contains(got, "macvlan mode bridge") {
+		t.Errorf("after restore, a's eth0: %q", got)
+	}
+	h.MustMDN("reset")
+	h.SameAs(before, "after reset with a macvlan network")
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/resolver"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -201,6 +202,12 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 	}
 	tm.mark(fmt.Sprintf("diff records (%d files change)", len(changes)))
 	if converge {
+		// A repair may rebuild a namespace deleted under the embedded DNS,
+		// whose sockets keep the old one (and its interfaces) alive: it
+		// lets go of what is gone first.
+		if resolver.Pid(e.opts.Paths) != 0 {
+			_ = resolver.Sync(e.opts.Paths, nil)
+		}
 		ctx := plan.NewContext(e.opts.Verbose)
 		defer ctx.Close()
 		err := p.Converge(ctx)
