@@ -116,9 +116,12 @@ func (t *tx) newEndpoint(sb *store.Sandbox, n *store.Network, ip, ip6 string, al
 	if err := assignIP6(ep, n, ip6, used); err != nil {
 		return nil, err
 	}
-	if n.NoIPv4 {
+	switch {
+	case n.Driver == driver.Ipvlan:
+		// An ipvlan port has the parent's MAC: none of its own to record.
+	case n.NoIPv4:
 		ep.MAC = bridge.MACFor6(ep.IP6)
-	} else {
+	default:
 		ep.MAC = bridge.MACFor(ep.IP)
 	}
 	ep.IfName = nextIfName(sb)

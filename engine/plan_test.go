@@ -306,6 +306,11 @@ func TestPlanMacvlan(t *testing.T) {
 	if strings.Contains(out, "address 02:42") {
 		t.Errorf("an ipvlan port with a MAC of its own:\n%s", out)
 	}
+	p.e.planned = nil
+	if _, err := p.e.CreateSandbox(RunRequest{Name: "q2", Network: "l3", MAC: "02:00:00:00:00:01", Detach: true}); err == nil ||
+		!strings.Contains(err.Error(), "ipvlan interfaces do not support custom mac address assignment") {
+		t.Errorf("--mac-address on ipvlan: %v", err)
+	}
 	if _, err := p.e.CreateNetwork(NetworkRequest{Name: "pt", Driver: "macvlan", Options: []string{"parent=eth0", "macvlan_mode=passthru"}}); err == nil ||
 		!strings.Contains(err.Error(), "cannot use mode passthru, macvlan network lan is already using parent interface eth0") {
 		t.Errorf("passthru on a used parent: %v", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/portspec"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -243,6 +244,9 @@ func (t *tx) createSandbox(req RunRequest) (*store.Sandbox, error) {
 		ep, err := t.newEndpoint(sb, n, req.IP, req.IP6, req.Aliases, req.GwPriority)
 		if err != nil {
 			return nil, err
+		}
+		if mac != "" && n.Driver == driver.Ipvlan {
+			return nil, errors.New("ipvlan interfaces do not support custom mac address assignment")
 		}
 		if mac != "" {
 			ep.MAC = mac
