@@ -151,15 +151,19 @@ func HostMAC(epID string) string {
 	return "06:" + epID[0:2] + ":" + epID[2:4] + ":" + epID[4:6] + ":" + epID[6:8] + ":" + epID[8:10]
 }
 
-// EndpointSteps: a veth pair, its sandbox end addressed and up, then on
-// an IPv6 network IPv6 turned on for it and its IPv6 address: the kernel
-// drops IPv6 addresses when a link goes down, so undone in reverse the
-// address goes first (the printed undo, run by hand, finds it).
+// EndpointSteps: a veth pair, its sandbox end addressed and up.
 func (bridgeDriver) EndpointSteps(sb *store.Sandbox, ep *store.Endpoint, n *store.Network) []plan.Step {
-	steps := []plan.Step{
-		&nsnet.Veth{Host: ep.HostVeth, HostMAC: HostMAC(ep.ID), Peer: ep.IfName, Netns: sb.Name, MAC: ep.MAC, MTU: n.MTU, Bridge: n.Bridge,
-			Alias: "minidocker-net sandbox " + sb.Name + " " + ep.IfName + " (" + n.Name + ")"},
-	}
+	return addressed(sb, ep, n, &nsnet.Veth{Host: ep.HostVeth, HostMAC: HostMAC(ep.ID), Peer: ep.IfName, Netns: sb.Name, MAC: ep.MAC, MTU: n.MTU, Bridge: n.Bridge,
+		Alias: "minidocker-net sandbox " + sb.Name + " " + ep.IfName + " (" + n.Name + ")"})
+}
+
+// addressed follows the step that makes a sandbox's interface with its
+// IPv4 address, the link up, then on an IPv6 network IPv6 turned on for
+// it and its IPv6 address: the kernel drops IPv6 addresses when a link
+// goes down, so undone in reverse the address goes first (the printed
+// undo, run by hand, finds it).
+func addressed(sb *store.Sandbox, ep *store.Endpoint, n *store.Network, link plan.Step) []plan.Step {
+	steps := []plan.Step{link}
 	if ep.IP.IsValid() {
 		steps = append(steps, &nsnet.Addr{Netns: sb.Name, Link: ep.IfName, CIDR: netip.PrefixFrom(ep.IP, n.Subnet.Bits())})
 	}

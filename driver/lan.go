@@ -2,7 +2,6 @@ package driver
 
 import (
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -201,17 +200,8 @@ func (d lanDriver) EndpointSteps(sb *store.Sandbox, ep *store.Endpoint, n *store
 	if d.kind == Ipvlan {
 		mac = ""
 	}
-	steps := []plan.Step{&nsnet.LanLink{Netns: sb.Name, Name: ep.IfName, Temp: "mdnt" + ep.ID[:10], Type: d.kind, Parent: Parent(n),
-		Mode: mode, Flag: flag, MAC: mac, MTU: n.MTU}}
-	if ep.IP.IsValid() {
-		steps = append(steps, &nsnet.Addr{Netns: sb.Name, Link: ep.IfName, CIDR: netip.PrefixFrom(ep.IP, n.Subnet.Bits())})
-	}
-	steps = append(steps, &nsnet.Up{Netns: sb.Name, Link: ep.IfName})
-	if ep.IP6.IsValid() {
-		steps = append(steps, &nsnet.IPv6On{Netns: sb.Name, Link: ep.IfName},
-			&nsnet.Addr{Netns: sb.Name, Link: ep.IfName, CIDR: netip.PrefixFrom(ep.IP6, n.Subnet6.Bits())})
-	}
-	return steps
+	return addressed(sb, ep, n, &nsnet.LanLink{Netns: sb.Name, Name: ep.IfName, Temp: "mdnt" + ep.ID[:10], Type: d.kind, Parent: Parent(n),
+		Mode: mode, Flag: flag, MAC: mac, MTU: n.MTU})
 }
 
 // Firewall: none, as Docker's macvlan and ipvlan drivers write none.
