@@ -279,11 +279,7 @@ func TestTraceIPv6(t *testing.T) {
 	h.MustMDN("run", "-d", "--net", "oranges", "--name", "o")
 	h.MustMDN("run", "-d", "--net", "six", "--name", "s")
 	h.ServeOn("a", "tcp", "[::]", 80)
-	for _, c := range []struct {
-		args []string
-		code int
-		want string
-	}{
+	h.Traces([]traceCase{
 		{[]string{"--probe", "-6", "a", "b"}, 0, "neighbour discovery finds b eth0 on bridge mdn-apples"},
 		{[]string{"--probe", "o", "2001:db8:30::2"}, 1, "raw PREROUTING drops it: -A MINIDOCKER-PREROUTING -d 2001:db8:30::/64 ! -i mdn-apples -j DROP"},
 		{[]string{"--probe", "s", "[2001:db8:ffff::1]:81"}, 0, "MASQUERADE: the source becomes up0's address"},
@@ -294,12 +290,7 @@ func TestTraceIPv6(t *testing.T) {
 		// bridge): the connection is refused there, not lost.
 		{[]string{"--probe", "host", "[::1]:8080"}, 0, "arrives: ::1 is the host's own address"},
 		{[]string{"2001:db8:1::2", "[2001:db8:30::2]:80"}, 1, "no direct routing to its sandboxes from off the bridge"},
-	} {
-		r := h.MDN(append([]string{"trace"}, c.args...)...)
-		if r.Code != c.code || !strings.Contains(r.Stdout, c.want) || !strings.Contains(r.Stdout, "over IPv6") {
-			t.Errorf("trace %v: exit %d (want %d), want %q in:\n%s%s", c.args, r.Code, c.code, c.want, r.Stdout, r.Stderr)
-		}
-	}
+	}, "over IPv6")
 }
 
 // TestIPv6Internal: an --internal dual-stack network keeps IPv6 inside as

@@ -54,20 +54,11 @@ func TestMacvlan(t *testing.T) {
 		t.Error("the host reaches its own macvlan child")
 	}
 	// trace agrees, and so does a real probe.
-	for _, c := range []struct {
-		args []string
-		code int
-		want string
-	}{
+	h.Traces([]traceCase{
 		{[]string{"--probe", "host", "a"}, 1, "the host cannot reach its own macvlan children"},
 		{[]string{"--probe", "a", "b"}, 0, "a sibling on up0, inside the kernel"},
 		{[]string{"--probe", "a", "198.51.100.1:80"}, 0, "towards the gateway 203.0.113.2"},
-	} {
-		r := h.MDN(append([]string{"trace"}, c.args...)...)
-		if r.Code != c.code || !strings.Contains(r.Stdout, c.want) {
-			t.Errorf("trace %v: exit %d (want %d), want %q in:\n%s%s", c.args, r.Code, c.code, c.want, r.Stdout, r.Stderr)
-		}
-	}
+	})
 	if out := h.MustSh("iptables-save | grep -c 203.0.113 || true"); strings.TrimSpace(out) != "0" {
 		t.Errorf("a macvlan network wrote rules: %s", out)
 	}
@@ -84,23 +75,28 @@ func TestMacvlan(t *testing.T) {
 	h.SameAs(before, "after the macvlan lesson")
 }
 
-// TestMacvlanPrivate: in mode private two sandboxes on one parent do not
-// reach each other, while the outside still reaches both.
-func TestMacvlanPrivate(t *testing.T) {
+// TestMacvlanModes: in mode private two sandboxes on one parent do not
+// reach each other; in mode vepa they talk only through the switch, which
+// must send the frame back, and the throwaway host's LAN does not. The
+// outside reaches them in both, and trace says why.
+func TestMacvlanModes(t *testing.T) {
 	t.Parallel()
-	h := NewHost(t)
-	internet(t, h)
-	lan(t, h, "lan", "-o", "macvlan_mode=private")
-	h.MustMDN("run", "-d", "--net", "lan", "--name", "a")
-	h.MustMDN("run", "-d", "--net", "lan", "--name", "b")
-	if h.Ping("a", "203.0.113.129") {
-		t.Error("mode private: a reaches b")
-	}
-	if r := h.MDN("trace", "--probe", "a", "203.0.113.129"); r.Code != 1 || !strings.Contains(r.Stdout, "mode private keeps macvlan's ports apart") {
-		t.Errorf("trace in mode private:\n%s", r)
-	}
-	if h.Run(in("ns:internet", "ping", "-c1", "-W1", "203.0.113.129")...).Code != 0 {
-		t.Error("mode private: the outside does not reach b")
+	for mode, why := range map[string]string{"private": "mode private keeps macvlan's ports apart", "vepa": "mode vepa"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			h := NewHost(t)
+			internet(t, h)
+			lan(t, h, "lan", "-o", "macvlan_mode="+mode)
+			h.MustMDN("run", "-d", "--net", "lan", "--name", "a")
+			h.MustMDN("run", "-d", "--net", "lan", "--name", "b")
+			if h.Ping("a", "203.0.113.129") {
+				t.Errorf("mode %s: a reaches b", mode)
+			}
+			h.Traces([]traceCase{{[]string{"--probe", "a", "203.0.113.129"}, 1, why}})
+			if h.Run(in("ns:internet", "ping", "-c1", "-W1", "203.0.113.129")...).Code != 0 {
+				t.Errorf("mode %s: the outside does not reach b", mode)
+			}
+		})
 	}
 }
 
@@ -190,27 +186,6 @@ func TestMacvlanParentless(t *testing.T) {
 	h.MustMDN("rm", "-f", "a", "b")
 	h.MustMDN("network", "rm", "d")
 	h.SameAs(before, "after the parentless network, its dummy link included")
-}
-
-// TestMacvlanVEPA: in mode vepa siblings talk only through the switch
-// (which must send the frame back); the throwaway host's LAN does not,
-// so they do not reach each other, and trace says why.
-func TestMacvlanVEPA(t *testing.T) {
-	t.Parallel()
-	h := NewHost(t)
-	internet(t, h)
-	lan(t, h, "lan", "-o", "macvlan_mode=vepa")
-	h.MustMDN("run", "-d", "--net", "lan", "--name", "a")
-	h.MustMDN("run", "-d", "--net", "lan", "--name", "b")
-	if h.Ping("a", "203.0.113.129") {
-		t.Error("mode vepa without a hairpinning switch: a reaches b")
-	}
-	if r := h.MDN("trace", "--probe", "a", "203.0.113.129"); r.Code != 1 || !strings.Contains(r.Stdout, "mode vepa") {
-		t.Errorf("trace in mode vepa:\n%s", r)
-	}
-	if h.Run(in("ns:internet", "ping", "-c1", "-W1", "203.0.113.129")...).Code != 0 {
-		t.Error("mode vepa: the outside does not reach b")
-	}
 }
 
 // TestMacvlanRepairAndReset: a macvlan sandbox whose namespace was

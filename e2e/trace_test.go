@@ -75,3 +75,27 @@ func TestTraceAgreesWithProbes(t *testing.T) {
 		t.Errorf("trace should say which rule drops red-apple's packet to orange-server:\n%s", r)
 	}
 }
+
+// traceCase is one trace and what it must say: its exit status (0
+// arrives, 1 does not; with --probe the real packet agreed) and a piece of
+// its explanation.
+type traceCase struct {
+	args []string
+	code int
+	want string
+}
+
+// Traces runs each case; every explanation must also contain each of also.
+func (h *Host) Traces(cases []traceCase, also ...string) {
+	h.t.Helper()
+	for _, c := range cases {
+		r := h.MDN(append([]string{"trace"}, c.args...)...)
+		ok := r.Code == c.code && strings.Contains(r.Stdout, c.want)
+		for _, a := range also {
+			ok = ok && strings.Contains(r.Stdout, a)
+		}
+		if !ok {
+			h.t.Errorf("trace %v: exit %d (want %d), want %q %q in:\n%s%s", c.args, r.Code, c.code, c.want, also, r.Stdout, r.Stderr)
+		}
+	}
+}
