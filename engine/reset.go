@@ -91,24 +91,19 @@ func (e *Engine) resetPlan(st *store.Store) (*plan.Plan, error) {
 
 	// The firewall: jumps out of built-in chains, our chains, the tables
 	// we made.
-	policy := ""
-	if host.ForwardingEnabled {
-		policy = host.ForwardPolicyWas
+	fw, fw6 := e.Firewall(), e.Firewall6()
+	for _, v6 := range []bool{false, true} {
+		f := familyOf(&host, v6, fw, fw6)
+		policy := ""
+		if *f.enabled {
+			policy = *f.policy
+		}
+		steps, err := f.fw.Remove(policy, *f.tables, records)
+		if err != nil {
+			return nil, err
+		}
+		p.Add(steps...)
 	}
-	fw, err := e.Firewall().Remove(policy, host.TablesCreated, records)
-	if err != nil {
-		return nil, err
-	}
-	p.Add(fw...)
-	policy6 := ""
-	if host.Forwarding6Enabled {
-		policy6 = host.Forward6PolicyWas
-	}
-	fw6, err := e.Firewall6().Remove(policy6, host.Tables6Created, records)
-	if err != nil {
-		return nil, err
-	}
-	p.Add(fw6...)
 
 	// Interfaces: veths before bridges, and only bridges and veths.
 	links, err := netlink.LinkList()
@@ -139,11 +134,10 @@ func (e *Engine) resetPlan(st *store.Store) (*plan.Plan, error) {
 	for _, n := range ours {
 		p.Add(plan.Reverse{Inner: &nsnet.Netns{Name: n}}, plan.Reverse{Inner: &etcfiles.MakeDir{Sandbox: n}})
 	}
-	if host.ForwardingEnabled {
-		p.Add(plan.Reverse{Inner: &sysctl.Step{Key: "net.ipv4.ip_forward", Value: "1", Old: "0"}})
-	}
-	if host.Forwarding6Enabled {
-		p.Add(plan.Reverse{Inner: &sysctl.Step{Key: forwarding6, Value: "1", Old: "0"}})
+	for _, v6 := range []bool{false, true} {
+		if f := familyOf(&host, v6, fw, fw6); *f.enabled {
+			p.Add(plan.Reverse{Inner: &sysctl.Step{Key: f.sysctl, Value: "1", Old: "0"}})
+		}
 	}
 
 	// Records last: if anything above failed, they still say what to retry.

@@ -23,12 +23,12 @@ func (t *tx) restoreSteps() error {
 		return nil
 	}
 	if model.Bridged(t.new) {
-		if err := t.restoreHost(); err != nil {
+		if err := t.restoreFamily(false); err != nil {
 			return err
 		}
 	}
 	if model.HasIPv6(t.new) {
-		if err := t.restoreHost6(); err != nil {
+		if err := t.restoreFamily(true); err != nil {
 			return err
 		}
 	}
@@ -58,60 +58,6 @@ func (t *tx) restoreSteps() error {
 			t.post = append(t.post, r6)
 		}
 	}
-	return nil
-}
-
-// restoreHost is the host as restore finds it for bridge networks: after
-// a reboot the host record is gone with /run, so what the first network
-// changes is noted again; forwarding on.
-func (t *tx) restoreHost() error {
-	if !t.new.Host.ForwardingEnabled && len(t.new.Host.TablesCreated) == 0 {
-		_, created, _, err := t.fw.Setup()
-		if err != nil {
-			return err
-		}
-		t.new.Host.TablesCreated = created
-	}
-	step, err := t.e.kernel.SysctlStep("net.ipv4.ip_forward", "1")
-	if err != nil {
-		return err
-	}
-	if step != nil {
-		if !t.new.Host.ForwardingEnabled {
-			policy, err := t.fw.ForwardPolicy()
-			if err != nil {
-				return err
-			}
-			t.new.Host.ForwardingEnabled = true
-			t.new.Host.ForwardPolicyWas = policy
-		}
-		t.setup = append(t.setup, step)
-	}
-	return nil
-}
-
-// restoreHost6 is IPv6's part of the host as restore finds it: its
-// tables noted again after a reboot, forwarding on.
-func (t *tx) restoreHost6() error {
-	if !t.new.Host.Forwarding6Enabled && len(t.new.Host.Tables6Created) == 0 {
-		_, created, _, err := t.fw6.Setup()
-		if err != nil {
-			return err
-		}
-		t.new.Host.Tables6Created = created
-	}
-	step, err := t.e.kernel.SysctlStep(forwarding6, "1")
-	if err != nil || step == nil {
-		return err
-	}
-	if !t.new.Host.Forwarding6Enabled {
-		policy, err := t.fw6.ForwardPolicy()
-		if err != nil {
-			return err
-		}
-		t.new.Host.Forwarding6Enabled, t.new.Host.Forward6PolicyWas = true, policy
-	}
-	t.setup = append(t.setup, step)
 	return nil
 }
 
