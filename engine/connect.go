@@ -44,7 +44,7 @@ func (e *Engine) Connect(req ConnectRequest) error {
 		if err != nil {
 			return err
 		}
-		oldGW, oldGW6 := gatewayOf(t.new, sb), gatewayOf6(t.new, sb)
+		oldGW, oldGW6 := gatewayOf(t.new, sb, false), gatewayOf(t.new, sb, true)
 		ep, err := t.newEndpoint(sb, n, req.IP, req.IP6, req.Aliases, req.GwPriority)
 		if err != nil {
 			return err
@@ -55,11 +55,11 @@ func (e *Engine) Connect(req ConnectRequest) error {
 		if !had6 && hasIPv6(sb) {
 			t.setup = append(t.setup, loopback6(sb))
 		}
-		if newGW := gatewayOf(t.new, sb); !sameGateway(oldGW, newGW) {
+		if newGW := gatewayOf(t.new, sb, false); !sameGateway(oldGW, newGW) {
 			t.setup = append(t.setup, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW, From: oldGW})
 			t.flushPorts(sb.Ports)
 		}
-		if newGW6 := gatewayOf6(t.new, sb); !sameGateway(oldGW6, newGW6) {
+		if newGW6 := gatewayOf(t.new, sb, true); !sameGateway(oldGW6, newGW6) {
 			t.setup = append(t.setup, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW6, From: oldGW6, IPv6: true})
 		}
 		if !served && model.DNSServed(t.new, sb) {
@@ -96,7 +96,7 @@ func (e *Engine) Disconnect(network, ref string) error {
 		if n == nil || ep == nil {
 			return fmt.Errorf("sandbox %s is not connected to network %s", sb.Name, network)
 		}
-		oldGW, oldGW6 := gatewayOf(t.new, sb), gatewayOf6(t.new, sb)
+		oldGW, oldGW6 := gatewayOf(t.new, sb, false), gatewayOf(t.new, sb, true)
 		served, had6 := model.DNSServed(t.new, sb), hasIPv6(sb)
 		sb.Endpoints = slices.DeleteFunc(sb.Endpoints, func(e *store.Endpoint) bool { return e.Network == netName })
 		if had6 && !hasIPv6(sb) {
@@ -105,11 +105,11 @@ func (e *Engine) Disconnect(network, ref string) error {
 		if served && !model.DNSServed(t.new, sb) {
 			t.teardown = append(t.teardown, plan.Reversed(dnsSteps(sb))...)
 		}
-		if newGW := gatewayOf(t.new, sb); !sameGateway(oldGW, newGW) {
+		if newGW := gatewayOf(t.new, sb, false); !sameGateway(oldGW, newGW) {
 			t.teardown = append(t.teardown, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW, From: oldGW})
 			t.flushPorts(sb.Ports)
 		}
-		if newGW6 := gatewayOf6(t.new, sb); !sameGateway(oldGW6, newGW6) {
+		if newGW6 := gatewayOf(t.new, sb, true); !sameGateway(oldGW6, newGW6) {
 			t.teardown = append(t.teardown, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW6, From: oldGW6, IPv6: true})
 		}
 		t.teardown = append(t.teardown, plan.Reversed(endpointSteps(sb, ep, n))...)

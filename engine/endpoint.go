@@ -15,29 +15,24 @@ import (
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
-// gatewayOf is the default route a sandbox has in state s (nil: none).
-func gatewayOf(s *store.State, sb *store.Sandbox) *nsnet.Gateway {
+// gatewayOf is the default route of one family a sandbox has in state s
+// (nil: none).
+func gatewayOf(s *store.State, sb *store.Sandbox, v6 bool) *nsnet.Gateway {
 	ep := model.GatewayEndpoint(s, sb)
+	if v6 {
+		ep = model.GatewayEndpoint6(s, sb)
+	}
 	if ep == nil {
 		return nil
 	}
-	if n := s.Networks[ep.Network]; !driver.OnLinkDefault(n) {
-		return &nsnet.Gateway{Via: n.Gateway, Link: ep.IfName}
+	n := s.Networks[ep.Network]
+	if driver.OnLinkDefault(n) {
+		return &nsnet.Gateway{Link: ep.IfName}
 	}
-	return &nsnet.Gateway{Link: ep.IfName}
-}
-
-// gatewayOf6 is the IPv6 default route a sandbox has in state s (nil:
-// none).
-func gatewayOf6(s *store.State, sb *store.Sandbox) *nsnet.Gateway {
-	ep := model.GatewayEndpoint6(s, sb)
-	if ep == nil {
-		return nil
-	}
-	if n := s.Networks[ep.Network]; !driver.OnLinkDefault(n) {
+	if v6 {
 		return &nsnet.Gateway{Via: n.Gateway6, Link: ep.IfName}
 	}
-	return &nsnet.Gateway{Link: ep.IfName}
+	return &nsnet.Gateway{Via: n.Gateway, Link: ep.IfName}
 }
 
 // hasIPv6 says whether a sandbox has an IPv6 address: then its loopback

@@ -74,10 +74,10 @@ func (t *tx) sandboxSteps(s *store.State, sb *store.Sandbox) ([]plan.Step, error
 	if hasIPv6(sb) {
 		steps = append(steps, loopback6(sb))
 	}
-	if gw := gatewayOf(s, sb); gw != nil {
+	if gw := gatewayOf(s, sb, false); gw != nil {
 		steps = append(steps, &nsnet.DefaultRoute{Netns: sb.Name, To: gw})
 	}
-	if gw := gatewayOf6(s, sb); gw != nil {
+	if gw := gatewayOf(s, sb, true); gw != nil {
 		steps = append(steps, &nsnet.DefaultRoute{Netns: sb.Name, To: gw, IPv6: true})
 	}
 	if model.DNSServed(s, sb) {
