@@ -1,9 +1,9 @@
 // Package driver is the seam for network drivers: how a kind of network is
 // built and removed, how a sandbox is attached to one and detached, and
 // what the firewall needs for it. Drivers register by name; each network
-// records its driver: bridge; macvlan and ipvlan (lan.go); host and null,
-// the pre-defined networks' (they build nothing). overlay plugs in beside
-// them.
+// records its driver: bridge; macvlan and ipvlan (lan.go); overlay
+// (overlay.go), whose networks are the cluster's; host and null, the
+// pre-defined networks' (they build nothing).
 package driver
 
 import (
@@ -90,6 +90,7 @@ func init() {
 	Register(bridgeDriver{})
 	Register(lanDriver{kind: Macvlan})
 	Register(lanDriver{kind: Ipvlan})
+	Register(overlayDriver{})
 	Register(host{})
 	Register(null{})
 }

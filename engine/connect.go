@@ -52,6 +52,11 @@ func (e *Engine) Connect(req ConnectRequest) error {
 		served, had6 := model.DNSServed(t.new, sb), hasIPv6(sb)
 		sb.Endpoints = append(sb.Endpoints, ep)
 		t.setup = append(t.setup, endpointSteps(sb, ep, n)...)
+		if gw, gwn, err := t.joinGateway(sb); err != nil {
+			return err
+		} else if gw != nil {
+			t.setup = append(t.setup, endpointSteps(sb, gw, gwn)...)
+		}
 		if !had6 && hasIPv6(sb) {
 			t.setup = append(t.setup, loopback6(sb))
 		}
@@ -99,6 +104,13 @@ func (e *Engine) Disconnect(network, ref string) error {
 		oldGW, oldGW6 := gatewayOf(t.new, sb, false), gatewayOf(t.new, sb, true)
 		served, had6 := model.DNSServed(t.new, sb), hasIPv6(sb)
 		sb.Endpoints = slices.DeleteFunc(sb.Endpoints, func(e *store.Endpoint) bool { return e.Network == netName })
+		// Off its last overlay network, it leaves the gateway bridge too.
+		gw := sb.Endpoint(GatewayBridgeNetwork)
+		if gw != nil && !needsGateway(t.new, sb) && netName != GatewayBridgeNetwork {
+			sb.Endpoints = slices.DeleteFunc(sb.Endpoints, func(e *store.Endpoint) bool { return e == gw })
+		} else {
+			gw = nil
+		}
 		if had6 && !hasIPv6(sb) {
 			t.teardown = append(t.teardown, plan.Reverse{Inner: loopback6(sb)})
 		}
@@ -113,6 +125,9 @@ func (e *Engine) Disconnect(network, ref string) error {
 			t.teardown = append(t.teardown, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW6, From: oldGW6, IPv6: true})
 		}
 		t.teardown = append(t.teardown, plan.Reversed(endpointSteps(sb, ep, n))...)
+		if gw != nil {
+			t.teardown = append(t.teardown, plan.Reversed(endpointSteps(sb, gw, t.new.Networks[GatewayBridgeNetwork]))...)
+		}
 		return t.syncEtc(sb.Name)
 	})
 }

@@ -44,7 +44,7 @@ func (e *Engine) ResolverPid() int { return resolver.Pid(e.opts.Paths) }
 // sandbox it served.
 func (e *Engine) syncResolver(s *store.State, changes []store.FileChange, all bool) error {
 	p := e.opts.Paths
-	if !needsResolver(s) {
+	if !needsResolver(s) && !joined(p) {
 		// Its files tell whether one runs (reset finds one without them).
 		if fileExists(p.ResolverPid()) || fileExists(p.ResolverSocket()) {
 			return resolver.Stop(p)

@@ -80,6 +80,11 @@ func (t *tx) newEndpoint(sb *store.Sandbox, n *store.Network, ip, ip6 string, al
 	}
 	pool := ipam.Pool{Subnet: n.Subnet, Range: n.IPRange, Gateway: n.Gateway}
 	used := usedIPs(t.new, n.Name)
+	if driver.IsGlobal(n) {
+		if err := t.clusterUsed(n, used); err != nil {
+			return nil, err
+		}
+	}
 	ep := &store.Endpoint{ID: NewID(), Network: n.Name, NetworkID: n.ID, Aliases: aliases, GwPriority: prio}
 	switch {
 	case n.NoIPv4:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/minidocker-net/minidocker-net/cluster"
 	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/plan"
@@ -29,6 +30,9 @@ type Options struct {
 	// iptables and ip6tables).
 	Kernel   Kernel
 	Firewall func(f firewall.Family, cache string) firewall.Backend
+	// Cluster is the cluster store and advertise address the flags gave
+	// (none: the host's remembered ones).
+	Cluster cluster.Config
 }
 
 // Engine runs commands against the host.
@@ -39,6 +43,7 @@ type Engine struct {
 	// same invocation (network rm a b): printed plans compose only if
 	// each starts where the one before ended.
 	planned *store.State
+	cluster *cluster.Client // dialed on first need
 }
 
 // New returns an engine.
@@ -100,6 +105,12 @@ type tx struct {
 	learns bool
 	fw     firewall.Backend
 	fw6    firewall.Backend // IPv6 networks' rules
+	// cluster are the cluster store's claims and releases, first in the
+	// plan: a store that does not answer, or a claim another host won,
+	// stops the command before the kernel changes. global caches the
+	// store's networks for the command.
+	cluster []plan.Step
+	global  map[string]*store.Network
 }
 
 // View runs fn on the current state under a shared lock.
@@ -143,8 +154,19 @@ func (t *timer) mark(what string) {
 
 // mutate runs one command as a transaction. build validates the request
 // and fills the tx; an error from it changes nothing.
+// A claim in the cluster store that another host won at the same time
+// (an address, a VNI) starts the command over, from the store's new
+// contents; the plan rolled back what it had done.
 func (e *Engine) mutate(title string, build func(t *tx) error) error {
-	return e.transact(title, build, false)
+	var err error
+	for range 8 {
+		err = e.transact(title, build, false)
+		var taken *cluster.TakenError
+		if !errors.As(err, &taken) {
+			return err
+		}
+	}
+	return err
 }
 
 func (e *Engine) transact(title string, build func(t *tx) error, converge bool) error {
@@ -174,6 +196,9 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		return err
 	}
 	if err := t.settleDefault(); err != nil {
+		return err
+	}
+	if err := t.settleGlobal(); err != nil {
 		return err
 	}
 	tm.mark("build the new state")
@@ -224,6 +249,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 // gone by then), then flushes.
 func (t *tx) plan(title string) (*plan.Plan, error) {
 	p := &plan.Plan{Title: title}
+	p.Add(t.cluster...)
 	p.Add(t.setup...)
 	rules, err := t.ruleSteps()
 	if err != nil {

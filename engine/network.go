@@ -306,7 +306,12 @@ func (e *Engine) CreateNetwork(req NetworkRequest) (*store.Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = e.mutate("network create "+req.Name, func(t *tx) error { return t.addNetwork(n, req) })
+	err = e.mutate("network create "+req.Name, func(t *tx) error {
+		if driver.IsGlobal(n) {
+			return t.addGlobalNetwork(n, req)
+		}
+		return t.addNetwork(n, req)
+	})
 	return n, err
 }
 
@@ -329,18 +334,25 @@ func (t *tx) defaultNetwork() (*store.Network, error) {
 // Listed is the state as network ls and inspect show it: the default
 // network is there from the start, as on Docker, with the addresses its
 // first sandbox will give it.
+//
+// In a cluster, the overlay networks are there too, with their endpoints
+// on every host (the other hosts' as sandboxes keyed NAME@HOST); a store
+// that does not answer is warned about, and the local networks shown.
 func (e *Engine) Listed(s *store.State) *store.State {
-	if s.Networks[model.DefaultNetwork] != nil {
-		return s
-	}
-	t := &tx{e: e, old: s, new: s}
-	n, err := t.defaultNetwork()
-	if err != nil {
-		return s
-	}
 	l := *s
 	l.Networks = maps.Clone(s.Networks)
-	l.Networks[n.Name] = n
+	l.Sandboxes = maps.Clone(s.Sandboxes)
+	if s.Networks[model.DefaultNetwork] == nil {
+		t := &tx{e: e, old: s, new: s}
+		if n, err := t.defaultNetwork(); err == nil {
+			l.Networks[n.Name] = n
+		}
+	}
+	if cfg, ok := e.clusterConfig(); ok {
+		if err := e.listGlobal(&l, cfg); err != nil {
+			e.warn("overlay networks are not shown: %v", err)
+		}
+	}
 	return &l
 }
 
@@ -398,6 +410,9 @@ func (t *tx) removeNetwork(ref string, allowDefault bool) error {
 	n, ok := t.new.Networks[name]
 	if !ok && name == model.DefaultNetwork && !allowDefault {
 		return fmt.Errorf("%s is a pre-defined network and cannot be removed", name)
+	}
+	if !ok && t.global[name] != nil {
+		return t.removeGlobal(name)
 	}
 	if !ok {
 		if name == model.HostNetwork || name == model.NoneNetwork {

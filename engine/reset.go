@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/minidocker-net/minidocker-net/bridge"
+	"github.com/minidocker-net/minidocker-net/cluster"
 	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/hostlink"
@@ -141,6 +142,10 @@ func (e *Engine) resetPlan(st *store.Store) (*plan.Plan, error) {
 	}
 
 	// Records last: if anything above failed, they still say what to retry.
+	if cfg, ok, _ := cluster.Load(st.Paths); ok {
+		// After the agent stopped: its lease, and this host's keys, went.
+		p.Add(&clusterReset{Config: cfg})
+	}
 	for _, f := range append(st.LibFiles(), st.RunFiles()...) {
 		p.Add(&removePath{Path: f})
 	}
@@ -222,4 +227,44 @@ func emptyOnceOursGo(dir string, ours []string) bool {
 		}
 	}
 	return true
+}
+
+func init() { plan.Register("cluster-reset", func() plan.Step { return &clusterReset{} }) }
+
+// clusterReset is reset's part in the cluster store: this host's keys go
+// (its lease may outlive a killed agent), and every key of ours when no
+// other host is left. A store that does not answer is warned about: the
+// host's lease runs out on its own.
+type clusterReset struct {
+	Config cluster.Config `json:"config"`
+}
+
+func (s *clusterReset) Kind() string { return "cluster-reset" }
+func (s *clusterReset) Commands() []string {
+	ctl := "etcdctl --endpoints " + strings.Join(s.Config.Endpoints(), ",")
+	return []string{
+		"# this host's keys (" + s.Config.Host + "), and every key under " + cluster.Prefix + " when no other host is left:",
+		ctl + " del " + cluster.HostKey(s.Config.Host) + "  # and its endpoints under " + cluster.Prefix + "endpoints/",
+		"[ -z \"$(" + ctl + " get --prefix --keys-only " + cluster.Prefix + "hosts/)\" ] && " + ctl + " del --prefix " + cluster.Prefix,
+	}
+}
+func (s *clusterReset) UndoCommands() []string   { return []string{"# reset is not undone"} }
+func (s *clusterReset) Undo(*plan.Context) error { return nil }
+func (s *clusterReset) Apply(*plan.Context) error {
+	c, err := cluster.Dial(s.Config)
+	if err == nil {
+		defer c.Close()
+		err = c.DeleteHost(s.Config.Host)
+	}
+	var hosts map[string]cluster.Host
+	if err == nil {
+		hosts, err = c.Hosts()
+	}
+	if err == nil && len(hosts) == 0 {
+		err = c.DeleteAll()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "WARNING: the cluster store: %v (this host's lease runs out within %d s)\n", err, cluster.LeaseTTL)
+	}
+	return nil
 }

@@ -252,6 +252,9 @@ func (t *tx) createSandbox(req RunRequest) (*store.Sandbox, error) {
 			ep.MAC = mac
 		}
 		sb.Endpoints = append(sb.Endpoints, ep)
+		if _, _, err := t.joinGateway(sb); err != nil {
+			return nil, err
+		}
 	}
 	t.new.Sandboxes[name] = sb
 	// Ports answer on the gateway endpoint only: on internal networks

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -18,7 +19,19 @@ func (t *tx) sandbox(ref string) (*store.Sandbox, error) { return model.FindSand
 
 // networkName resolves a network name, ID or unique ID prefix to its
 // name; the pre-defined networks resolve even without a record.
-func (t *tx) networkName(ref string) (string, error) { return model.NetworkName(t.new, ref) }
+//
+// A network this host has no record of may be an overlay network: the
+// cluster store is asked.
+func (t *tx) networkName(ref string) (string, error) {
+	name, err := model.NetworkName(t.new, ref)
+	var nf *model.NotFoundError
+	if errors.As(err, &nf) {
+		if g, gerr := t.globalName(ref); gerr == nil || !errors.As(gerr, &nf) {
+			return g, gerr
+		}
+	}
+	return name, err
+}
 
 // network resolves a network reference to its record, creating the
 // default network's on its first use.
@@ -33,6 +46,9 @@ func (t *tx) network(ref string) (*store.Network, error) {
 		}
 	}
 	n, ok := t.new.Networks[name]
+	if !ok && t.global[name] != nil {
+		return t.adopt(name)
+	}
 	if !ok {
 		return nil, &model.NotFoundError{Kind: "network", Name: ref}
 	}

@@ -39,8 +39,8 @@ func GatewayEndpoint(s *store.State, sb *store.Sandbox) *store.Endpoint {
 	var best *store.Endpoint
 	for _, ep := range sb.Endpoints {
 		n := s.Networks[ep.Network]
-		if n == nil || n.Internal || !ep.IP.IsValid() {
-			continue // an IPv6-only endpoint carries no IPv4 route
+		if n == nil || n.Internal || !ep.IP.IsValid() || n.Scope == store.ScopeGlobal {
+			continue // an IPv6-only endpoint carries no IPv4 route; an overlay's goes by the gateway bridge
 		}
 		if best == nil || ep.GwPriority > best.GwPriority || ep.GwPriority == best.GwPriority && ep.Network < best.Network {
 			best = ep

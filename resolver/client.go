@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/minidocker-net/minidocker-net/cluster"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/store"
 )
@@ -68,23 +69,41 @@ func Start(self string, p store.Paths) error {
 
 // request sends one line to the resolver and reads its answer.
 func request(p store.Paths, line string) error {
+	_, err := ask(p, line)
+	return err
+}
+
+// ask sends one line and returns what follows the answer's "ok".
+func ask(p store.Paths, line string) (string, error) {
 	conn, err := net.DialTimeout("unix", socketPath(p), 2*time.Second)
 	if err != nil {
-		return fmt.Errorf("the resolver does not answer: %w", err)
+		return "", fmt.Errorf("the resolver does not answer: %w", err)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := fmt.Fprintln(conn, line); err != nil {
-		return err
+		return "", err
 	}
 	reply, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil {
-		return fmt.Errorf("the resolver: %w", err)
+		return "", fmt.Errorf("the resolver: %w", err)
 	}
-	if r := strings.TrimSpace(reply); r != "ok" {
-		return errors.New("the resolver: " + strings.TrimPrefix(r, "error "))
+	r := strings.TrimSpace(reply)
+	if r != "ok" && !strings.HasPrefix(r, "ok ") {
+		return "", errors.New("the resolver: " + strings.TrimPrefix(r, "error "))
 	}
-	return nil
+	return strings.TrimPrefix(strings.TrimPrefix(r, "ok"), " "), nil
+}
+
+// Lease is the host's lease in the cluster store, which the cluster agent
+// in the same process keeps alive: a command writes its endpoints under
+// it.
+func Lease(p store.Paths) (int64, error) {
+	v, err := ask(p, cluster.LeaseLine)
+	if err != nil {
+		return 0, err
+	}
+	return cluster.ParseLease(v)
 }
 
 // Sync makes the resolver read the record files a command changed (none

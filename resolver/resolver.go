@@ -28,6 +28,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/minidocker-net/minidocker-net/cluster"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/nsnet"
@@ -70,12 +71,21 @@ type resolver struct {
 	mu       sync.Mutex
 	served   map[string]*served
 	inflight chan struct{} // at most this many forwards at once, as Docker's 1024
+	// agent is the cluster agent, while the host is in a cluster (under
+	// mu); it signals renames when other hosts' endpoints changed.
+	agent   *cluster.Agent
+	renames chan struct{}
 }
 
 // Run is the resolver process: it serves until told to stop (a "stop" on
 // its socket, or SIGTERM).
 func Run(paths store.Paths) error {
-	r := &resolver{paths: paths, served: map[string]*served{}, inflight: make(chan struct{}, 1024)}
+	r := &resolver{paths: paths, served: map[string]*served{}, inflight: make(chan struct{}, 1024), renames: make(chan struct{}, 1)}
+	go func() {
+		for range r.renames {
+			r.renamed()
+		}
+	}()
 	if err := os.WriteFile(pidPath(paths), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return fmt.Errorf("resolver: %w", err)
 	}
@@ -111,6 +121,11 @@ func Run(paths store.Paths) error {
 	for _, s := range r.served {
 		s.close()
 	}
+	if r.agent != nil {
+		// Stopped (reset, or the host left): its lease goes, and with it
+		// the host's keys.
+		r.agent.Stop(true)
+	}
 	r.mu.Unlock()
 	_ = os.Remove(socketPath(paths))
 	_ = os.Remove(pidPath(paths))
@@ -133,6 +148,20 @@ func (r *resolver) control(c net.Conn, quit func()) {
 				continue
 			}
 			fmt.Fprintln(c, "ok")
+		case cluster.LeaseLine:
+			r.mu.Lock()
+			a := r.agent
+			r.mu.Unlock()
+			if a == nil {
+				fmt.Fprintln(c, "error this host is in no cluster")
+				continue
+			}
+			id, err := a.Lease()
+			if err != nil {
+				fmt.Fprintf(c, "error %v\n", err)
+				continue
+			}
+			fmt.Fprintf(c, "ok %x\n", id)
 		case "stop":
 			fmt.Fprintln(c, "ok")
 			quit()
@@ -166,10 +195,13 @@ func (r *resolver) reload(files []string) error {
 			return err
 		}
 	}
-	r.records.Store(&records{state: st, names: model.NewNames(st)})
+	var errs []error
+	if err := r.cluster(st); err != nil {
+		errs = append(errs, err)
+	}
+	r.records.Store(&records{state: st, names: r.names(st)})
 	up := upstreams()
 	r.upstream.Store(&up)
-	var errs []error
 	netsSame := prev != nil && maps.Equal(prev.Networks, st.Networks)
 	for name, sv := range r.served {
 		sb := st.Sandboxes[name]
@@ -430,4 +462,59 @@ func reverseAddr(name string) (netip.Addr, bool) {
 		return a, err == nil
 	}
 	return netip.Addr{}, false
+}
+
+// cluster starts, stops or updates the cluster agent as the host's
+// remembered configuration says (under mu).
+func (r *resolver) cluster(st *store.State) error {
+	cfg, ok, err := cluster.Load(r.paths)
+	if err != nil {
+		return err
+	}
+	if r.agent != nil && (!ok || r.agent.Config() != cfg) {
+		r.agent.Stop(!ok) // the host left: its keys go at once
+		r.agent = nil
+	}
+	if !ok {
+		return nil
+	}
+	if r.agent == nil {
+		r.agent = cluster.StartAgent(cfg, st, func() {
+			select {
+			case r.renames <- struct{}{}:
+			default: // one is pending: it reads the latest
+			}
+		})
+	}
+	return r.agent.Update(st)
+}
+
+// renamed rebuilds the names when the other hosts' endpoints changed.
+func (r *resolver) renamed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur := r.records.Load(); cur != nil {
+		r.records.Store(&records{state: cur.state, names: r.names(cur.state)})
+	}
+}
+
+// names indexes the names to answer: the records', and on overlay
+// networks the other hosts' endpoints, as if they were sandboxes here.
+func (r *resolver) names(st *store.State) *model.Names {
+	if r.agent == nil {
+		return model.NewNames(st)
+	}
+	remote := r.agent.Remote()
+	if len(remote) == 0 {
+		return model.NewNames(st)
+	}
+	all := store.NewState()
+	maps.Copy(all.Networks, st.Networks)
+	maps.Copy(all.Sandboxes, st.Sandboxes)
+	for _, e := range remote {
+		// A key no local sandbox can have: names only.
+		all.Sandboxes[e.Sandbox+"@"+e.Host] = &store.Sandbox{ID: e.SandboxID, Name: e.Sandbox, Hostname: e.Hostname, Mode: store.ModeBridge,
+			Endpoints: []*store.Endpoint{{ID: e.ID, Network: e.Network, NetworkID: e.NetworkID, IP: e.IP, MAC: e.MAC, Aliases: e.Aliases}}}
+	}
+	return model.NewNames(all)
 }

@@ -6,7 +6,7 @@ set -euo pipefail
 . "$(dirname "$0")/setup.sh"
 need_root
 ensure_runtime
-ensure_packages ss:iproute2 pgrep:procps dot:graphviz
+ensure_packages ss:iproute2 pgrep:procps dot:graphviz etcd:etcd-server etcdctl:etcd-client bridge:iproute2
 build
 cd "$REPO"
 echo "== gofmt, go vet"

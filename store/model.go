@@ -43,7 +43,14 @@ type Network struct {
 	Default     bool              `json:"default,omitempty"` // the pre-defined network "bridge"
 	Options     map[string]string `json:"options,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
+	// Scope "global": an overlay network, defined in the cluster store; a
+	// host keeps a copy while it has endpoints on it. VNI is its VXLAN ID.
+	Scope string `json:"scope,omitempty"`
+	VNI   int    `json:"vni,omitempty"`
 }
+
+// ScopeGlobal is an overlay network's scope: the cluster's.
+const ScopeGlobal = "global"
 
 // Modes a sandbox's network can have.
 const (

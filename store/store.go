@@ -212,11 +212,16 @@ func (s *Store) checkBoot(exclusive bool) error {
 // network definitions and the engine ID.
 func (p Paths) LibFiles() []string {
 	files := entries(p.networksDir())
-	if _, err := os.Stat(p.EngineIDFile()); err == nil {
-		files = append(files, p.EngineIDFile())
+	for _, f := range []string{p.EngineIDFile(), p.ClusterFile()} {
+		if _, err := os.Stat(f); err == nil {
+			files = append(files, f)
+		}
 	}
 	return files
 }
+
+// ClusterFile holds the cluster this host joined (see package cluster).
+func (p Paths) ClusterFile() string { return filepath.Join(p.Lib, "cluster.json") }
 
 // NetworkFiles lists the network definitions there are.
 func (p Paths) NetworkFiles() []string { return entries(p.networksDir()) }

@@ -100,6 +100,7 @@ func setUsageErrors(cmds []*cli.Command) {
 func newApp(stdout, stderr io.Writer) *cli.App {
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
 	cmds := append(append(append(networkCommands(), sandboxCommands()...), viewCommands()...), append(traceCommands(), adminCommands()...)...)
+	cmds = append(cmds, nodeCommands())
 	setUsageErrors(cmds)
 	return &cli.App{
 		Name:                   "minidocker-net",
@@ -110,11 +111,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		UseShortOptionHandling: true,
 		Suggest:                true,
 		HideHelpCommand:        true,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "state-dir", EnvVars: []string{store.EnvStateDir}, Usage: "keep state in `DIR` (DIR/lib and DIR/run) instead of " + store.DefaultLib + " and " + store.DefaultRun},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan as shell commands and change nothing"},
 			&cli.BoolFlag{Name: "verbose", Usage: "print each step as a shell command as it runs"},
-		},
+		}, clusterFlags()...),
+		Before:                 joinCluster,
 		ExitErrHandler: func(*cli.Context, error) {}, // run() prints errors
 		OnUsageError:   usageError,
 		Commands:       cmds,

@@ -117,7 +117,7 @@ func lsRows(s *store.State, trunc bool) []lsRow {
 	for _, name := range s.NetworkNames() {
 		n := s.Networks[name]
 		subnets, gateways := model.Subnets(n)
-		rows = append(rows, lsRow{ID: id(n.ID), Name: n.Name, Driver: n.Driver, Scope: "local", IPv4: fmt.Sprint(!n.NoIPv4), IPv6: fmt.Sprint(n.IPv6),
+		rows = append(rows, lsRow{ID: id(n.ID), Name: n.Name, Driver: n.Driver, Scope: scope(n), IPv4: fmt.Sprint(!n.NoIPv4), IPv6: fmt.Sprint(n.IPv6),
 			Internal: fmt.Sprint(n.Internal), Labels: labelText(n.Labels), CreatedAt: n.Created.Format("2006-01-02 15:04:05.999999999 -0700 MST"),
 			Subnet: strings.Join(subnets, ","), Gateway: strings.Join(gateways, ","), Bridge: n.Bridge, labels: n.Labels})
 	}
@@ -249,7 +249,7 @@ func inspectNetwork(s *store.State, ref string) (netInspect, bool) {
 	if !ok {
 		return out, false
 	}
-	out.Name, out.ID, out.Created, out.Driver = n.Name, n.ID, n.Created.Format(time.RFC3339Nano), n.Driver
+	out.Name, out.ID, out.Created, out.Driver, out.Scope = n.Name, n.ID, n.Created.Format(time.RFC3339Nano), n.Driver, scope(n)
 	out.EnableIPv4, out.Internal = !n.NoIPv4, n.Internal
 	if !n.NoIPv4 {
 		cfg := ipamConfig{Subnet: n.Subnet.String(), Gateway: n.Gateway.String()}
@@ -381,4 +381,12 @@ func networkDisconnect(c *cli.Context) error {
 		return err
 	}
 	return eng(c).Disconnect(c.Args().Get(0), c.Args().Get(1))
+}
+
+// scope is Docker's: local, or global for the cluster's overlay networks.
+func scope(n *store.Network) string {
+	if n.Scope != "" {
+		return n.Scope
+	}
+	return "local"
 }

@@ -1,0 +1,531 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/minidocker-net/minidocker-net/cluster"
+	"github.com/minidocker-net/minidocker-net/driver"
+	"github.com/minidocker-net/minidocker-net/ipam"
+	"github.com/minidocker-net/minidocker-net/model"
+	"github.com/minidocker-net/minidocker-net/plan"
+	"github.com/minidocker-net/minidocker-net/resolver"
+	"github.com/minidocker-net/minidocker-net/store"
+)
+
+// GatewayBridgeNetwork is the bridge network every sandbox on a
+// non-internal overlay network is also on, for traffic leaving the
+// cluster and for published ports: Docker's docker_gwbridge (icc off,
+// masquerade on). It comes with the first such sandbox and goes with the
+// last.
+const GatewayBridgeNetwork = "mdn_gwbridge"
+
+// clusterConfig is the cluster this host is in: given by flags, else
+// remembered from their first use.
+func (e *Engine) clusterConfig() (cluster.Config, bool) {
+	if e.opts.Cluster.Store != "" {
+		return e.opts.Cluster, true
+	}
+	c, ok, err := cluster.Load(e.opts.Paths)
+	if err != nil || !ok {
+		return cluster.Config{}, false
+	}
+	return c, true
+}
+
+// clusterClient dials the cluster store once per command.
+func (e *Engine) clusterClient() (*cluster.Client, error) {
+	cfg, ok := e.clusterConfig()
+	if !ok {
+		return nil, errors.New("this host is in no cluster: give --cluster-store etcd://HOST:PORT and --cluster-advertise IP (or " + cluster.EnvStore + " and " + cluster.EnvAdvertise + ")")
+	}
+	if e.cluster == nil {
+		c, err := cluster.Dial(cfg)
+		if err != nil {
+			return nil, err
+		}
+		e.cluster = c
+	}
+	return e.cluster, nil
+}
+
+// Join makes this host part of a cluster: the configuration is
+// remembered, and the cluster agent (in the embedded DNS's process)
+// announces the host under a lease it keeps alive.
+func (e *Engine) Join(cfg cluster.Config) error {
+	st, err := store.Open(e.opts.Paths, !e.opts.DryRun)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	old, ok, err := cluster.Load(e.opts.Paths)
+	if err != nil {
+		return err
+	}
+	if ok && old.Store == cfg.Store && old.Advertise == cfg.Advertise && old.Host != "" {
+		return e.ensureAgent()
+	}
+	if e.opts.DryRun {
+		return nil
+	}
+	cfg.Host = old.Host
+	if cfg.Host == "" {
+		cfg.Host = NewID()[:16]
+	}
+	if err := cluster.Save(e.opts.Paths, cfg); err != nil {
+		return fmt.Errorf("remember the cluster configuration: %w", err)
+	}
+	e.opts.Cluster = cfg
+	if resolver.Pid(e.opts.Paths) != 0 {
+		return resolver.Sync(e.opts.Paths, nil) // it reads the new configuration
+	}
+	return e.ensureAgent()
+}
+
+// ensureAgent starts the host's one long-running process when it does
+// not run: it keeps the host's lease.
+func (e *Engine) ensureAgent() error {
+	if e.opts.DryRun || resolver.Pid(e.opts.Paths) != 0 {
+		return nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	return resolver.Start(self, e.opts.Paths)
+}
+
+// joined says whether the host is in a cluster (it remembers one).
+func joined(p store.Paths) bool {
+	_, ok, _ := cluster.Load(p)
+	return ok
+}
+
+// globals are the overlay networks, read from the store once per command.
+func (t *tx) globals() (map[string]*store.Network, error) {
+	if t.global != nil {
+		return t.global, nil
+	}
+	c, err := t.e.clusterClient()
+	if err != nil {
+		return nil, err
+	}
+	nets, err := c.Networks()
+	if err != nil {
+		return nil, err
+	}
+	t.global = nets
+	return nets, nil
+}
+
+// globalName finds an overlay network this host has no copy of, by name,
+// ID or ID prefix.
+func (t *tx) globalName(ref string) (string, error) {
+	if _, ok := t.e.clusterConfig(); !ok {
+		return "", &model.NotFoundError{Kind: "network", Name: ref}
+	}
+	nets, err := t.globals()
+	if err != nil {
+		return "", fmt.Errorf("network %s not found here, and %w", ref, err)
+	}
+	return model.NetworkName(&store.State{Networks: nets}, ref)
+}
+
+// adopt gives this host a copy of an overlay network and plans its part
+// here (namespace, bridge, tunnel): its first local endpoint comes.
+func (t *tx) adopt(name string) (*store.Network, error) {
+	n := *t.global[name]
+	if n.Driver != driver.Overlay {
+		return nil, fmt.Errorf("network %s: driver %q in the cluster store is not supported", name, n.Driver)
+	}
+	if err := driver.Of(&n).Place(&n, placing{t}); err != nil {
+		return nil, err
+	}
+	t.new.Networks[name] = &n
+	t.setup = append(t.setup, networkSteps(&n)...)
+	return &n, nil
+}
+
+// addGlobalNetwork is network create -d overlay: the network, its VNI and
+// its subnet are claimed in the store in one transaction (another host
+// creating one at the same time makes the command start over).
+func (t *tx) addGlobalNetwork(n *store.Network, req NetworkRequest) error {
+	c, err := t.e.clusterClient()
+	if err != nil {
+		return fmt.Errorf("network create -d overlay: %w", err)
+	}
+	nets, err := t.globals()
+	if err != nil {
+		return err
+	}
+	if _, ok := nets[n.Name]; ok {
+		return fmt.Errorf("network with name %s already exists", n.Name)
+	}
+	if _, ok := t.new.Networks[n.Name]; ok {
+		return fmt.Errorf("network with name %s already exists", n.Name)
+	}
+	if n.IPv6 || n.NoIPv4 {
+		return errors.New("overlay networks here carry IPv4 only: --ipv6 is not supported with -d overlay")
+	}
+	vnis, subnets, err := c.Used()
+	if err != nil {
+		return err
+	}
+	n.VNI = 256 // Docker's first VXLAN ID
+	for vnis[n.VNI] {
+		n.VNI++
+	}
+	if err := t.globalSubnet(n, req, subnets); err != nil {
+		return err
+	}
+	val, err := encode(n)
+	if err != nil {
+		return err
+	}
+	cfg, _ := t.e.clusterConfig()
+	t.cluster = append(t.cluster, &cluster.Claim{Store: cfg.Store, What: "network " + n.Name, KVs: []cluster.KV{
+		{Key: cluster.NetworkKey(n.Name), Value: val},
+		{Key: cluster.VNIKey(n.VNI), Value: n.ID},
+		{Key: cluster.SubnetKey(n.Subnet), Value: n.ID},
+	}})
+	return nil
+}
+
+// globalSubnet gives an overlay network its subnet: the one asked for,
+// else the first free /24 of 10.0.0.0/8, Docker's global pool, that
+// overlaps no other overlay network and nothing of this host's.
+func (t *tx) globalSubnet(n *store.Network, req NetworkRequest, taken []netip.Prefix) error {
+	local := usedSubnets(t.new)
+	routes, err := t.hostRoutes()
+	if err != nil {
+		return err
+	}
+	v4, _, err := families(req)
+	if err != nil {
+		return err
+	}
+	if v4.subnet != "" {
+		p, err := ipam.ParseSubnet(v4.subnet)
+		if err != nil {
+			return err
+		}
+		for _, o := range append(taken, local...) {
+			if o.Overlaps(p) {
+				return fmt.Errorf("invalid pool request: Pool overlaps with other one on this address space")
+			}
+		}
+		n.Subnet, n.UserSubnet = p, true
+	} else {
+		if v4.gateway != "" || v4.ipRange != "" {
+			return errors.New("--gateway and --ip-range need --subnet")
+		}
+		pool := netip.MustParsePrefix("10.0.0.0/8")
+		found := false
+		for a := pool.Addr(); pool.Contains(a) && !found; {
+			p := netip.PrefixFrom(a, 24)
+			if !slices.ContainsFunc(append(append(taken, local...), routes...), p.Overlaps) {
+				n.Subnet, found = p, true
+				break
+			}
+			for i := 0; i < 256; i++ {
+				a = a.Next()
+			}
+		}
+		if !found {
+			return errors.New("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
+		}
+	}
+	pl, err := newPool(n.Subnet, v4, ipam.ParseSubnet, ipam.ParseAddr)
+	if err != nil {
+		return err
+	}
+	n.Gateway, n.IPRange = pl.Gateway, pl.Range
+	return nil
+}
+
+// removeGlobal is network rm of an overlay network: refused while any
+// host has an endpoint on it, as Docker's endpoint count did.
+func (t *tx) removeGlobal(name string) error {
+	n := t.global[name]
+	c, err := t.e.clusterClient()
+	if err != nil {
+		return err
+	}
+	eps, _, err := c.Endpoints(n.ID)
+	if err != nil {
+		return err
+	}
+	if len(eps) > 0 {
+		var parts []string
+		for _, ep := range eps {
+			parts = append(parts, fmt.Sprintf("name:%q id:%q host:%q", ep.Sandbox, ep.SandboxID[:12], ep.Host))
+		}
+		return fmt.Errorf("error while removing network: network %s has active endpoints (%s)", name, strings.Join(parts, ", "))
+	}
+	val, err := encode(n)
+	if err != nil {
+		return err
+	}
+	cfg, _ := t.e.clusterConfig()
+	t.cluster = append(t.cluster, plan.Reverse{Inner: &cluster.Claim{Store: cfg.Store, What: "network " + n.Name, KVs: []cluster.KV{
+		{Key: cluster.NetworkKey(n.Name), Value: val},
+		{Key: cluster.VNIKey(n.VNI), Value: n.ID},
+		{Key: cluster.SubnetKey(n.Subnet), Value: n.ID},
+	}}})
+	return nil
+}
+
+// clusterUsed adds the addresses other hosts hold on an overlay network.
+func (t *tx) clusterUsed(n *store.Network, used map[netip.Addr]bool) error {
+	c, err := t.e.clusterClient()
+	if err != nil {
+		return err
+	}
+	eps, _, err := c.Endpoints(n.ID)
+	if err != nil {
+		return err
+	}
+	for _, ep := range eps {
+		used[ep.IP] = true
+	}
+	return nil
+}
+
+// gatewayBridge is the gateway bridge network, created on first use.
+func (t *tx) gatewayBridge() (*store.Network, error) {
+	if n := t.new.Networks[GatewayBridgeNetwork]; n != nil {
+		return n, nil
+	}
+	n := &store.Network{
+		ID: model.BuiltinID(GatewayBridgeNetwork), Name: GatewayBridgeNetwork, Driver: driver.Bridge, Created: time.Now().UTC(),
+		Bridge: GatewayBridgeNetwork, ICC: false, Masquerade: true,
+		Options: map[string]string{driver.OptBridgeName: GatewayBridgeNetwork, driver.OptICC: "false", driver.OptMasquerade: "true"},
+	}
+	if err := t.addNetwork(n, NetworkRequest{}); err != nil {
+		return nil, fmt.Errorf("the gateway bridge network %s: %w", GatewayBridgeNetwork, err)
+	}
+	return n, nil
+}
+
+// needsGateway says whether a sandbox needs the gateway bridge: it is on
+// a non-internal overlay network.
+func needsGateway(s *store.State, sb *store.Sandbox) bool {
+	for _, ep := range sb.Endpoints {
+		if n := s.Networks[ep.Network]; driver.IsGlobal(n) && !n.Internal {
+			return true
+		}
+	}
+	return false
+}
+
+// joinGateway puts a sandbox that joined a non-internal overlay network
+// on the gateway bridge too; it returns the new endpoint (nil: none).
+func (t *tx) joinGateway(sb *store.Sandbox) (*store.Endpoint, *store.Network, error) {
+	if !needsGateway(t.new, sb) || sb.Endpoint(GatewayBridgeNetwork) != nil {
+		return nil, nil, nil
+	}
+	gw, err := t.gatewayBridge()
+	if err != nil {
+		return nil, nil, err
+	}
+	ep, err := t.newEndpoint(sb, gw, "", "", nil, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	sb.Endpoints = append(sb.Endpoints, ep)
+	return ep, gw, nil
+}
+
+// settleGlobal ends a command that changed overlay endpoints: a host's
+// copy of an overlay network goes with its last local endpoint (and its
+// part of the kernel with it); the gateway bridge goes with its last
+// sandbox; every endpoint that came or went on an overlay network is
+// claimed or released in the store, first in the plan, under the host's
+// lease.
+func (t *tx) settleGlobal() error {
+	for _, name := range t.new.NetworkNames() {
+		n := t.new.Networks[name]
+		if driver.IsGlobal(n) && len(t.new.Attached(name)) == 0 {
+			delete(t.new.Networks, name)
+			t.teardown = append(t.teardown, plan.Reversed(networkSteps(n))...)
+		}
+	}
+	if n := t.new.Networks[GatewayBridgeNetwork]; n != nil && len(t.new.Attached(n.Name)) == 0 {
+		if err := t.removeNetwork(n.Name, true); err != nil {
+			return err
+		}
+	}
+	came, went := endpointChanges(t.old, t.new)
+	if len(came)+len(went) == 0 {
+		return nil
+	}
+	cfg, ok := t.e.clusterConfig()
+	if !ok {
+		return errors.New("this host has endpoints on overlay networks but is in no cluster any more: run 'minidocker-net reset'")
+	}
+	var lease int64
+	if len(came) > 0 && !t.e.opts.DryRun {
+		if err := t.e.ensureAgent(); err != nil {
+			return err
+		}
+		var err error
+		if lease, err = resolver.Lease(t.e.opts.Paths); err != nil {
+			return fmt.Errorf("the cluster agent: %w", err)
+		}
+	}
+	for _, r := range went {
+		claim, err := endpointClaim(cfg, r, 0)
+		if err != nil {
+			return err
+		}
+		t.cluster = append(t.cluster, plan.Reverse{Inner: claim})
+	}
+	for _, r := range came {
+		claim, err := endpointClaim(cfg, r, lease)
+		if err != nil {
+			return err
+		}
+		t.cluster = append(t.cluster, claim)
+	}
+	return nil
+}
+
+// endpointChanges are the overlay endpoints a command adds and removes.
+func endpointChanges(old, new *store.State) (came, went []cluster.Endpoint) {
+	o, n := cluster.LocalEndpoints(old, "", netip.Addr{}), cluster.LocalEndpoints(new, "", netip.Addr{})
+	key := func(e cluster.Endpoint) string { return e.NetworkID + "/" + e.IP.String() + "/" + e.ID }
+	seen := map[string]bool{}
+	for _, e := range o {
+		seen[key(e)] = true
+	}
+	for _, e := range n {
+		if !seen[key(e)] {
+			came = append(came, e)
+		}
+		delete(seen, key(e))
+	}
+	for _, e := range o {
+		if seen[key(e)] {
+			went = append(went, e)
+		}
+	}
+	return came, went
+}
+
+// endpointClaim is the store's claim of one endpoint's address.
+func endpointClaim(cfg cluster.Config, e cluster.Endpoint, lease int64) (*cluster.Claim, error) {
+	e.Host, e.VTEP = cfg.Host, cfg.Advertise
+	val, err := encode(e)
+	if err != nil {
+		return nil, err
+	}
+	return &cluster.Claim{Store: cfg.Store, Lease: lease, What: fmt.Sprintf("address %s on %s", e.IP, e.Network),
+		KVs: []cluster.KV{{Key: cluster.EndpointKey(e.NetworkID, e.IP), Value: val}}}, nil
+}
+
+// encode is a record's value in the store.
+func encode(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// listGlobal adds the cluster's networks and the other hosts' endpoints
+// to a state that only views read.
+func (e *Engine) listGlobal(l *store.State, cfg cluster.Config) error {
+	c, err := e.clusterClient()
+	if err != nil {
+		return err
+	}
+	nets, err := c.Networks()
+	if err != nil {
+		return err
+	}
+	eps, _, err := c.Endpoints("")
+	if err != nil {
+		return err
+	}
+	for name, n := range nets {
+		if l.Networks[name] == nil {
+			l.Networks[name] = n
+		}
+	}
+	for _, ep := range eps {
+		if ep.Host == cfg.Host || l.Networks[ep.Network] == nil {
+			continue
+		}
+		l.Sandboxes[ep.Sandbox+"@"+ep.Host] = &store.Sandbox{ID: ep.SandboxID, Name: ep.Sandbox, Hostname: ep.Hostname, Mode: store.ModeBridge,
+			Endpoints: []*store.Endpoint{{ID: ep.ID, Network: ep.Network, NetworkID: ep.NetworkID, IP: ep.IP, MAC: ep.MAC, Aliases: ep.Aliases}}}
+	}
+	return nil
+}
+
+// Node is one host of the cluster as node ls shows it.
+type Node struct {
+	cluster.Host
+	Self      bool
+	Endpoints int
+}
+
+// Nodes are the hosts present in the cluster (their lease alive).
+func (e *Engine) Nodes() ([]Node, error) {
+	cfg, _ := e.clusterConfig()
+	c, err := e.clusterClient()
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := c.Hosts()
+	if err != nil {
+		return nil, err
+	}
+	eps, _, err := c.Endpoints("")
+	if err != nil {
+		return nil, err
+	}
+	count := map[string]int{}
+	for _, ep := range eps {
+		count[ep.Host]++
+	}
+	var out []Node
+	for _, h := range hosts {
+		out = append(out, Node{Host: h, Self: h.ID == cfg.Host, Endpoints: count[h.ID]})
+	}
+	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
+	return out, nil
+}
+
+// Leave takes this host out of its cluster: refused while it has
+// sandboxes on overlay networks; its lease is revoked, which removes its
+// keys, and the configuration is forgotten.
+func (e *Engine) Leave() error {
+	if _, ok := e.clusterConfig(); !ok {
+		return errors.New("this host is in no cluster")
+	}
+	return e.View(func(s *store.State) error {
+		var on []string
+		for _, name := range s.SandboxNames() {
+			for _, ep := range s.Sandboxes[name].Endpoints {
+				if driver.IsGlobal(s.Networks[ep.Network]) {
+					on = append(on, name+" ("+ep.Network+")")
+				}
+			}
+		}
+		if len(on) > 0 {
+			return fmt.Errorf("this host has sandboxes on overlay networks: %s: remove or disconnect them first", strings.Join(on, ", "))
+		}
+		if e.opts.DryRun {
+			fmt.Fprintln(e.opts.Out, "# the cluster agent revokes this host's lease (its keys go with it), and "+cluster.File(e.opts.Paths)+" is removed")
+			return nil
+		}
+		if err := cluster.Forget(e.opts.Paths); err != nil {
+			return err
+		}
+		e.opts.Cluster = cluster.Config{}
+		return e.syncResolver(s, nil, true)
+	})
+}
