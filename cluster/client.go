@@ -29,11 +29,11 @@ const (
 )
 
 // NetworkKey, VNIKey, SubnetKey, HostKey and EndpointKey name one record.
-func NetworkKey(name string) string        { return networksPrefix + name }
-func VNIKey(vni int) string                { return vniPrefix + strconv.Itoa(vni) }
-func SubnetKey(p netip.Prefix) string      { return subnetPrefix + strings.Replace(p.String(), "/", "-", 1) }
-func HostKey(id string) string             { return hostsPrefix + id }
-func EndpointsKey(netID string) string     { return endpointsPrefix + netID + "/" }
+func NetworkKey(name string) string                  { return networksPrefix + name }
+func VNIKey(vni int) string                          { return vniPrefix + strconv.Itoa(vni) }
+func SubnetKey(p netip.Prefix) string                { return subnetPrefix + strings.Replace(p.String(), "/", "-", 1) }
+func HostKey(id string) string                       { return hostsPrefix + id }
+func EndpointsKey(netID string) string               { return endpointsPrefix + netID + "/" }
 func EndpointKey(netID string, ip netip.Addr) string { return EndpointsKey(netID) + ip.String() }
 
 // Host is one host of the cluster, present while its lease lives.

@@ -42,7 +42,9 @@ func (e *TakenError) Error() string {
 
 func (s *Claim) Kind() string { return "etcd-claim" }
 
-func (s *Claim) etcdctl() string { return "etcdctl --endpoints " + strings.Join(Config{Store: s.Store}.Endpoints(), ",") }
+func (s *Claim) etcdctl() string {
+	return "etcdctl --endpoints " + strings.Join(Config{Store: s.Store}.Endpoints(), ",")
+}
 
 func (s *Claim) Commands() []string {
 	var out []string

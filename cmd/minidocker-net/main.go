@@ -116,7 +116,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan as shell commands and change nothing"},
 			&cli.BoolFlag{Name: "verbose", Usage: "print each step as a shell command as it runs"},
 		}, clusterFlags()...),
-		Before:                 joinCluster,
+		Before:         joinCluster,
 		ExitErrHandler: func(*cli.Context, error) {}, // run() prints errors
 		OnUsageError:   usageError,
 		Commands:       cmds,

@@ -51,4 +51,3 @@ func nodeLs(c *cli.Context) error {
 	}
 	return tw.Flush()
 }
-
