@@ -39,9 +39,10 @@ type Agent struct {
 	local  *store.State
 	listed bool // eps is current with the store
 
-	prog   sync.Mutex // one programming of the kernel at a time
-	cancel context.CancelFunc
-	done   chan struct{}
+	prog    sync.Mutex // one programming of the kernel at a time
+	lastErr string     // the run loop's last failure, logged once
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // StartAgent starts a host's agent; onChange is called (on the agent's
@@ -187,7 +188,11 @@ func (a *Agent) run(ctx context.Context) {
 	defer close(a.done)
 	for ctx.Err() == nil {
 		if err := a.session(ctx); err != nil && ctx.Err() == nil {
-			log.Printf("cluster: %v; starting again in 1 s", err)
+			// Once per kind of failure, not once a second while etcd is down.
+			if err.Error() != a.lastErr {
+				log.Printf("cluster: %v; trying again every second", err)
+				a.lastErr = err.Error()
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
@@ -227,6 +232,7 @@ func (a *Agent) session(ctx context.Context) error {
 		close(a.leased)
 	}
 	a.mu.Unlock()
+	a.lastErr = ""
 	if prev != 0 && prev != g.ID {
 		log.Printf("cluster: lease %x replaces %x; the host's keys were written again", g.ID, prev)
 		rctx, rcancel := context.WithTimeout(ctx, Timeout)

@@ -11,7 +11,10 @@ import (
 	"github.com/minidocker-net/minidocker-net/plan"
 )
 
-func init() { plan.Register("etcd-claim", func() plan.Step { return &Claim{} }) }
+func init() {
+	plan.Register("etcd-claim", func() plan.Step { return &Claim{} })
+	plan.Register("etcd-release", func() plan.Step { return &Release{} })
+}
 
 // KV is one key and the value it is to hold.
 type KV struct {
@@ -30,6 +33,10 @@ type Claim struct {
 	KVs   []KV   `json:"kvs"`
 	Lease int64  `json:"lease,omitempty"`
 	What  string `json:"what"` // for errors: "network ov", "address 10.0.0.2 on ov"
+
+	// In this process: Apply was tried and wrote nothing (a store that
+	// did not answer, a key taken), so Undo has nothing to undo.
+	failed bool
 }
 
 // TakenError is a claim that lost: another host took a key first. The
@@ -103,6 +110,13 @@ func (s *Claim) held(c *Client) (bool, error) {
 }
 
 func (s *Claim) Apply(ctx *plan.Context) error {
+	s.failed = false
+	err := s.apply(ctx)
+	s.failed = err != nil
+	return err
+}
+
+func (s *Claim) apply(ctx *plan.Context) error {
 	c, err := client(ctx, s.Store)
 	if err != nil {
 		return err
@@ -149,6 +163,9 @@ func (s *Claim) taken(c *Client) string {
 
 // Undo deletes the keys that still hold the claim's values.
 func (s *Claim) Undo(ctx *plan.Context) error {
+	if s.failed {
+		return nil
+	}
 	c, err := client(ctx, s.Store)
 	if err != nil {
 		return err
@@ -161,4 +178,29 @@ func (s *Claim) Undo(ctx *plan.Context) error {
 		errs = append(errs, c.wrap(err))
 	}
 	return errors.Join(errs...)
+}
+
+// Release is a Claim undone: it deletes the keys that hold the claim's
+// values, and undone, it writes them back. A release that could not
+// delete (the store did not answer) has nothing to write back.
+type Release struct {
+	Claim Claim `json:"claim"`
+
+	failed bool
+}
+
+func (s *Release) Kind() string           { return "etcd-release" }
+func (s *Release) Commands() []string     { return s.Claim.UndoCommands() }
+func (s *Release) UndoCommands() []string { return s.Claim.Commands() }
+func (s *Release) Apply(ctx *plan.Context) error {
+	s.Claim.failed = false
+	err := s.Claim.Undo(ctx)
+	s.failed = err != nil
+	return err
+}
+func (s *Release) Undo(ctx *plan.Context) error {
+	if s.failed {
+		return nil
+	}
+	return s.Claim.Apply(ctx)
 }

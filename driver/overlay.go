@@ -36,12 +36,13 @@ func (overlayDriver) Configure(n *store.Network, opts []string) error {
 	n.MTU = OverlayMTU
 	for _, o := range opts {
 		k, v, ok := strings.Cut(o, "=")
+		if k == "encrypted" {
+			return errors.New("the overlay driver's encrypted option (IPsec ESP between hosts) is not supported by minidocker-net: this build's kernels have no ESP")
+		}
 		if !ok || k == "" {
 			return fmt.Errorf("invalid option %q: expected KEY=VALUE", o)
 		}
 		switch k {
-		case "encrypted":
-			return errors.New("the overlay driver's encrypted option (IPsec ESP between hosts) is not supported by minidocker-net")
 		case OptMTU, "mtu":
 			mtu, err := strconv.Atoi(v)
 			if err != nil || mtu < 68 || mtu > 65535-50 {

@@ -201,8 +201,9 @@ func (h *Host) Fails(want string, args ...string) {
 type Snapshot map[string]string
 
 // snapshotScript prints every section of a snapshot in one process. The
-// state leaves out caches and the engine ID, which is kept once made
-// (the host's IPv6 ULA prefix is derived from it, as Docker's).
+// state leaves out caches, the long-running process's log, and the
+// engine ID, which is kept once made (the host's IPv6 ULA prefix is
+// derived from it, as Docker's).
 const snapshotScript = `
 # Carrier (NO-CARRIER, LOWER_UP, state, linkdown) follows ports coming and
 # going at the kernel's pace: operational state, not configuration.
@@ -219,7 +220,7 @@ echo '@@sysctl'; sysctl net.ipv4.ip_forward net.ipv6.conf.all.forwarding; for f 
 echo '@@netns'; ls -1 /var/run/netns 2>/dev/null
 for ns in $(ls /var/run/netns 2>/dev/null); do echo "@@netns $ns"; ip -n $ns -o addr | grep -v 'inet6 fe80::' | sed -E "$index" | sort; ip -n $ns route; done
 echo '@@etc'; cd /etc/netns && for f in $(find . -type f | sort); do echo == $f; cat $f; done
-echo '@@state'; cd ` + hostns.StateDir + ` 2>/dev/null && for f in $(find . -type f ! -name lock ! -name ruleset.save ! -name ruleset6.save ! -name boot_id ! -name engine-id | sort); do echo == $f; cat $f; done
+echo '@@state'; cd ` + hostns.StateDir + ` 2>/dev/null && for f in $(find . -type f ! -name lock ! -name ruleset.save ! -name ruleset6.save ! -name boot_id ! -name engine-id ! -name resolver.log | sort); do echo == $f; cat $f; done
 true`
 
 // Snapshot returns the host's links, addresses, routes, namespaces (and

@@ -273,7 +273,7 @@ func (t *tx) removeGlobal(name string) error {
 		return err
 	}
 	cfg, _ := t.e.clusterConfig()
-	t.cluster = append(t.cluster, plan.Reverse{Inner: &cluster.Claim{Store: cfg.Store, What: "network " + n.Name, KVs: []cluster.KV{
+	t.cluster = append(t.cluster, &cluster.Release{Claim: cluster.Claim{Store: cfg.Store, What: "network " + n.Name, KVs: []cluster.KV{
 		{Key: cluster.NetworkKey(n.Name), Value: val},
 		{Key: cluster.VNIKey(n.VNI), Value: n.ID},
 		{Key: cluster.SubnetKey(n.Subnet), Value: n.ID},
@@ -304,7 +304,7 @@ func (t *tx) gatewayBridge() (*store.Network, error) {
 	}
 	n := &store.Network{
 		ID: model.BuiltinID(GatewayBridgeNetwork), Name: GatewayBridgeNetwork, Driver: driver.Bridge, Created: time.Now().UTC(),
-		Bridge: GatewayBridgeNetwork, ICC: false, Masquerade: true,
+		Bridge: GatewayBridgeNetwork, ICC: false, Masquerade: true, GatewayBridge: true,
 		Options: map[string]string{driver.OptBridgeName: GatewayBridgeNetwork, driver.OptICC: "false", driver.OptMasquerade: "true"},
 	}
 	if err := t.addNetwork(n, NetworkRequest{}); err != nil {
@@ -384,7 +384,7 @@ func (t *tx) settleGlobal() error {
 		if err != nil {
 			return err
 		}
-		t.cluster = append(t.cluster, plan.Reverse{Inner: claim})
+		t.cluster = append(t.cluster, &cluster.Release{Claim: *claim})
 	}
 	for _, r := range came {
 		claim, err := endpointClaim(cfg, r, lease)

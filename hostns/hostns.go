@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -90,7 +91,11 @@ func reap(pid int) int {
 		}
 		if err != nil {
 			if pid == -1 {
-				select {} // no children now: wait for stdin to close
+				// No children now, but processes entered from outside
+				// (nsenter) are reparented here when their parent ends:
+				// look again, or their zombies would stay.
+				time.Sleep(50 * time.Millisecond)
+				continue
 			}
 			return 125
 		}

@@ -21,12 +21,16 @@ func DNSServed(s *store.State, sb *store.Sandbox) bool {
 		return false
 	}
 	for _, ep := range sb.Endpoints {
-		if n := s.Networks[ep.Network]; n != nil && !n.Default {
+		if named(s.Networks[ep.Network]) {
 			return true
 		}
 	}
 	return false
 }
+
+// named says whether a network's endpoints have names: user-defined
+// networks but the gateway bridge of overlay networks, as on Docker.
+func named(n *store.Network) bool { return n != nil && !n.Default && !n.GatewayBridge }
 
 // DNSPort is the port the resolver listens on at 127.0.0.11 inside a
 // sandbox, UDP and TCP, which the sandbox's nat rules map port 53 to: one
@@ -65,7 +69,7 @@ func NewNames(s *store.State) *Names {
 	for _, sbName := range s.SandboxNames() {
 		sb := s.Sandboxes[sbName]
 		for _, ep := range sb.Endpoints {
-			if nw := s.Networks[ep.Network]; nw == nil || nw.Default {
+			if !named(s.Networks[ep.Network]) {
 				continue
 			}
 			fw := n.forward[ep.Network]
@@ -109,7 +113,7 @@ func Lookup(s *store.State, asker *store.Sandbox, qname string) (addrs []netip.A
 func servedNetworks(s *store.State, asker *store.Sandbox) []string {
 	var nets []string
 	for _, ep := range asker.Endpoints {
-		if n := s.Networks[ep.Network]; n != nil && !n.Default {
+		if named(s.Networks[ep.Network]) {
 			nets = append(nets, ep.Network)
 		}
 	}

@@ -295,6 +295,9 @@ func SetPeers(netnsName, vxlan string, peers []Peer) (int, error) {
 	}
 	haveFDB := map[string]bool{}
 	for _, n := range fdbs {
+		if n.LinkIndex != idx {
+			continue // a dump may hold the bridge's other ports' entries
+		}
 		if n.IP == nil {
 			// The bridge's own entry for the port, or one it learned: a
 			// learned MAC of an endpoint gone goes too (as Docker's

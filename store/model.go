@@ -47,6 +47,9 @@ type Network struct {
 	// host keeps a copy while it has endpoints on it. VNI is its VXLAN ID.
 	Scope string `json:"scope,omitempty"`
 	VNI   int    `json:"vni,omitempty"`
+	// GatewayBridge: the bridge network overlay sandboxes leave the
+	// cluster by (Docker's docker_gwbridge). Its endpoints have no names.
+	GatewayBridge bool `json:"gateway_bridge,omitempty"`
 }
 
 // ScopeGlobal is an overlay network's scope: the cluster's.
