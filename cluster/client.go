@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -274,4 +275,13 @@ func LocalEndpoints(s *store.State, host string, vtep netip.Addr) []Endpoint {
 		}
 	}
 	return out
+}
+
+func sortEndpoints(eps []Endpoint) {
+	sort.Slice(eps, func(i, j int) bool {
+		if eps[i].Network != eps[j].Network {
+			return eps[i].Network < eps[j].Network
+		}
+		return eps[i].IP.Less(eps[j].IP)
+	})
 }

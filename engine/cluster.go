@@ -40,13 +40,13 @@ func (e *Engine) clusterConfig() (cluster.Config, bool) {
 }
 
 // clusterClient dials the cluster store once per command.
-func (e *Engine) clusterClient() (*cluster.Client, error) {
+func (e *Engine) clusterClient() (cluster.Store, error) {
 	cfg, ok := e.clusterConfig()
 	if !ok {
 		return nil, errors.New("this host is in no cluster: give --cluster-store etcd://HOST:PORT and --cluster-advertise IP (or " + cluster.EnvStore + " and " + cluster.EnvAdvertise + ")")
 	}
 	if e.cluster == nil {
-		c, err := cluster.Dial(cfg)
+		c, err := e.opts.ClusterStore(cfg)
 		if err != nil {
 			return nil, err
 		}

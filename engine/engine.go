@@ -31,8 +31,10 @@ type Options struct {
 	Kernel   Kernel
 	Firewall func(f firewall.Family, cache string) firewall.Backend
 	// Cluster is the cluster store and advertise address the flags gave
-	// (none: the host's remembered ones).
-	Cluster cluster.Config
+	// (none: the host's remembered ones); ClusterStore reads that store
+	// while a command plans (default: etcd's client).
+	Cluster      cluster.Config
+	ClusterStore func(cluster.Config) (cluster.Store, error)
 }
 
 // Engine runs commands against the host.
@@ -43,7 +45,7 @@ type Engine struct {
 	// same invocation (network rm a b): printed plans compose only if
 	// each starts where the one before ended.
 	planned *store.State
-	cluster *cluster.Client // dialed on first need
+	cluster cluster.Store // dialed on first need
 }
 
 // New returns an engine.
@@ -56,6 +58,9 @@ func New(opts Options) *Engine {
 	}
 	if opts.Kernel == nil {
 		opts.Kernel = hostKernel{}
+	}
+	if opts.ClusterStore == nil {
+		opts.ClusterStore = func(c cluster.Config) (cluster.Store, error) { return cluster.Dial(c) }
 	}
 	if opts.Firewall == nil {
 		opts.Firewall = func(f firewall.Family, cache string) firewall.Backend {
