@@ -198,3 +198,59 @@ func TestOverlayParallel(t *testing.T) {
 		t.Errorf("endpoint keys left: %s", keys)
 	}
 }
+
+// TestOverlayRepairAndReset: doctor finds what broke in a host's part of
+// an overlay network (its namespace deleted, its tunnel's entries
+// flushed, its address deleted from etcd, its agent killed), doctor --fix
+// mends it and traffic flows again; reset removes a host's part and its
+// keys, and the last host's reset every key.
+func TestOverlayRepairAndReset(t *testing.T) {
+	t.Parallel()
+	c := NewCluster(t, 2)
+	h1, h2 := c.Hosts[0], c.Hosts[1]
+	before := h1.Snapshot()
+	c.Join()
+	h1.MustMDN("network", "create", "-d", "overlay", "ov")
+	h1.MustMDN("run", "-d", "--net", "ov", "--name", "a")
+	h2.MustMDN("run", "-d", "--net", "ov", "--name", "b")
+	ns := strings.TrimSpace(h1.MustSh("ls /var/run/netns | grep mdnov-"))
+	if r := h1.MDN("doctor"); r.Code != 0 || !strings.Contains(r.Stdout, "overlay network ov: the tunnel knows the 1 remote endpoints") {
+		t.Errorf("doctor on a healthy host: %s", r)
+	}
+	breaks := []struct{ what, script, finding string }{
+		{"the network's namespace deleted", "ip netns del " + ns, ns},
+		{"the tunnel's entries flushed", "ip -n " + ns + " neigh flush nud permanent dev $(ip -n " + ns + " -o link show type vxlan | cut -d: -f2 | cut -d@ -f1)",
+			"the tunnel of overlay network ov knows 0 remote endpoints, the cluster store 1"},
+		{"a's address deleted from etcd", "", "address 10.0.0.2 of sandbox a on ov is not in the cluster store"},
+		{"the agent killed", "pkill -KILL -f [_]_resolver", "the cluster agent is not running"},
+	}
+	for _, b := range breaks {
+		if b.script != "" {
+			h1.MustSh(b.script)
+		} else {
+			c.LAN.MustSh(c.etcdctl("get --prefix --keys-only /minidocker-net/endpoints/") + " | grep /10.0.0.2$ | xargs -r env " + c.etcdctl("del"))
+		}
+		if r := h1.MDN("doctor"); r.Code == 0 || !strings.Contains(r.Stdout, b.finding) {
+			t.Errorf("%s: doctor did not find it (%q):\n%s", b.what, b.finding, r)
+		}
+		h1.MustMDN("doctor", "--fix")
+		if r := h1.MDN("doctor"); r.Code != 0 {
+			t.Errorf("%s: doctor after --fix:\n%s", b.what, r)
+		}
+		if !h2.Ping("b", "a") || !h1.Ping("a", "b") {
+			t.Errorf("%s: a and b do not reach each other after doctor --fix", b.what)
+		}
+	}
+	// reset: this host's part and keys go, the other host's stay.
+	h1.MustMDN("reset")
+	h1.SameAs(before, "host1 after reset")
+	keys := c.Keys()
+	if strings.Contains(keys, "10.0.0.2") || !strings.Contains(keys, "10.0.0.3") || !strings.Contains(keys, "/minidocker-net/networks/ov") {
+		t.Errorf("keys after the first host's reset: %s", keys)
+	}
+	Eventually(t, 5*time.Second, "a gone from host2's names", func() bool { return h2.Resolves("b", "a") == "" })
+	h2.MustMDN("reset")
+	if keys := c.Keys(); keys != "" {
+		t.Errorf("keys after the last host's reset: %s", keys)
+	}
+}

@@ -72,6 +72,7 @@ func (e *Engine) Doctor() ([]Finding, error) {
 	checkNetworks(c, ctx, s)
 	checkSandboxes(c, ctx, &tx{e: e, old: s, new: s, fw: fw}, s)
 	checkResolver(c, e, s)
+	checkCluster(c, e, s)
 	if len(lerrs) > 0 {
 		// What an unreadable record describes would look like a leftover:
 		// nothing is called one (nor removed by --fix) until it is mended.
@@ -299,9 +300,14 @@ func orphans(s *store.State) (links []netlink.Link, namespaces []string) {
 			links = append(links, l)
 		}
 	}
+	for _, n := range s.Networks {
+		if driver.IsGlobal(n) {
+			known[driver.OverlayNetns(n)] = true // an overlay network's part here
+		}
+	}
 	names, _ := nsnet.List()
 	for _, n := range names {
-		if s.Sandboxes[n] == nil && nsnet.IsOurs(n) {
+		if s.Sandboxes[n] == nil && !known[n] && nsnet.IsOurs(n) {
 			namespaces = append(namespaces, n)
 		}
 	}
@@ -347,7 +353,10 @@ func (e *Engine) DoctorFix() error {
 				t.teardown = append(t.teardown, plan.Reverse{Inner: &bridge.Create{Name: l.Attrs().Name}})
 			}
 		}
-		return t.restoreSteps()
+		if err := t.restoreSteps(); err != nil {
+			return err
+		}
+		return t.repairClaims()
 	})
 }
 

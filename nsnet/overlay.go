@@ -353,3 +353,42 @@ func PeerCommands(netnsName, vxlan string, p Peer) []string {
 		"bridge -n " + netnsName + " fdb replace " + p.MAC + " dev " + vxlan + " dst " + p.VTEP.String() + " self permanent",
 	}
 }
+
+// Peers reads the remote endpoints an overlay network's tunnel knows: its
+// permanent neighbours, each with the VTEP its forwarding entry names
+// (an invalid VTEP: no entry).
+func Peers(netnsName, vxlan string) ([]Peer, error) {
+	h, err := Open(netnsName)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	vx, err := h.LinkByName(vxlan)
+	if err != nil {
+		return nil, fmt.Errorf("overlay %s: %w", vxlan, err)
+	}
+	neighs, err := h.NeighList(vx.Attrs().Index, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, err
+	}
+	fdbs, err := h.NeighList(vx.Attrs().Index, unix.AF_BRIDGE)
+	if err != nil {
+		return nil, err
+	}
+	vteps := map[string]netip.Addr{}
+	for _, f := range fdbs {
+		if a, ok := netip.AddrFromSlice(f.IP); ok && f.LinkIndex == vx.Attrs().Index {
+			vteps[f.HardwareAddr.String()] = a.Unmap()
+		}
+	}
+	var out []Peer
+	for _, n := range neighs {
+		if n.State != netlink.NUD_PERMANENT {
+			continue
+		}
+		a, _ := netip.AddrFromSlice(n.IP)
+		mac := n.HardwareAddr.String()
+		out = append(out, Peer{IP: a.Unmap(), MAC: mac, VTEP: vteps[mac]})
+	}
+	return out, nil
+}
