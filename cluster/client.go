@@ -285,3 +285,11 @@ func sortEndpoints(eps []Endpoint) {
 		return eps[i].IP.Less(eps[j].IP)
 	})
 }
+
+// RemoteSandbox is another host's endpoint as a sandbox of a view (or of
+// the embedded DNS's names): its name, IDs, hostname and the one endpoint.
+func RemoteSandbox(e Endpoint, hostName string) *store.Sandbox {
+	return &store.Sandbox{ID: e.SandboxID, Name: e.Sandbox, Hostname: e.Hostname, Mode: store.ModeBridge,
+		Remote:    hostName + " (" + e.VTEP.String() + ")",
+		Endpoints: []*store.Endpoint{{ID: e.ID, Network: e.Network, NetworkID: e.NetworkID, IP: e.IP, MAC: e.MAC, Aliases: e.Aliases}}}
+}

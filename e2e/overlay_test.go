@@ -99,6 +99,17 @@ func TestOverlay(t *testing.T) {
 		t.Errorf("inspect ov on host3: scope %s, %v", inspect[0].Scope, names)
 	}
 	h1.Fails("has active endpoints", "network", "rm", "ov")
+	// trace follows the frame into the tunnel, and the probes agree.
+	h1.Traces([]traceCase{
+		{[]string{"--probe", "a", "b:7000/tcp"}, 0, "the frame is wrapped in VXLAN (VNI 256) in UDP to 192.168.77.12:4789"},
+		{[]string{"--probe", "a", "b:7001/udp"}, 0, "arrives at b on host2 (192.168.77.12), across the tunnel"},
+		{[]string{"--probe", "a", "10.0.0.99:80/tcp"}, 1, "nobody on overlay network ov has 10.0.0.99, on any host"},
+		{[]string{"--probe", "a", lanGateway + ":9000/tcp"}, 0, "via 172.18.0.1 dev eth1 (the default route, network mdn_gwbridge)"},
+	})
+	h3.Traces([]traceCase{
+		{[]string{"--probe", "d", "a"}, 1, "does not resolve"},
+		{[]string{"--probe", "c", "10.0.0.2:22/tcp"}, 0, "arrives at a on host1 (192.168.77.11), across the tunnel"},
+	})
 
 	// Down again.
 	h1.MustMDN("rm", "-f", "a")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -447,23 +448,53 @@ func (e *Engine) listGlobal(l *store.State, cfg cluster.Config) error {
 	if err != nil {
 		return err
 	}
-	eps, _, err := c.Endpoints("")
-	if err != nil {
-		return err
-	}
 	for name, n := range nets {
 		if l.Networks[name] == nil {
 			l.Networks[name] = n
 		}
 	}
+	return e.addRemote(l, cfg)
+}
+
+// addRemote adds the other hosts' endpoints on the networks a view's
+// state holds, as sandboxes keyed NAME@HOST.
+func (e *Engine) addRemote(l *store.State, cfg cluster.Config) error {
+	c, err := e.clusterClient()
+	if err != nil {
+		return err
+	}
+	eps, _, err := c.Endpoints("")
+	if err != nil {
+		return err
+	}
+	hosts, err := c.Hosts()
+	if err != nil {
+		return err
+	}
 	for _, ep := range eps {
 		if ep.Host == cfg.Host || l.Networks[ep.Network] == nil {
 			continue
 		}
-		l.Sandboxes[ep.Sandbox+"@"+ep.Host] = &store.Sandbox{ID: ep.SandboxID, Name: ep.Sandbox, Hostname: ep.Hostname, Mode: store.ModeBridge,
-			Endpoints: []*store.Endpoint{{ID: ep.ID, Network: ep.Network, NetworkID: ep.NetworkID, IP: ep.IP, MAC: ep.MAC, Aliases: ep.Aliases}}}
+		l.Sandboxes[ep.Sandbox+"@"+ep.Host] = cluster.RemoteSandbox(ep, hosts[ep.Host].Name)
 	}
 	return nil
+}
+
+// WithRemote is a state for trace and graph: this host's, and on its
+// overlay networks the other hosts' endpoints (Sandbox.Remote set). A
+// store that does not answer is warned about.
+func (e *Engine) WithRemote(s *store.State) *store.State {
+	cfg, ok := e.clusterConfig()
+	if !ok {
+		return s
+	}
+	l := *s
+	l.Sandboxes = maps.Clone(s.Sandboxes)
+	if err := e.addRemote(&l, cfg); err != nil {
+		e.warn("the other hosts' endpoints are not shown: %v", err)
+		return s
+	}
+	return &l
 }
 
 // Node is one host of the cluster as node ls shows it.

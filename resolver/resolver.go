@@ -513,8 +513,7 @@ func (r *resolver) names(st *store.State) *model.Names {
 	maps.Copy(all.Sandboxes, st.Sandboxes)
 	for _, e := range remote {
 		// A key no local sandbox can have: names only.
-		all.Sandboxes[e.Sandbox+"@"+e.Host] = &store.Sandbox{ID: e.SandboxID, Name: e.Sandbox, Hostname: e.Hostname, Mode: store.ModeBridge,
-			Endpoints: []*store.Endpoint{{ID: e.ID, Network: e.Network, NetworkID: e.NetworkID, IP: e.IP, MAC: e.MAC, Aliases: e.Aliases}}}
+		all.Sandboxes[e.Sandbox+"@"+e.Host] = cluster.RemoteSandbox(e, e.Host)
 	}
 	return model.NewNames(all)
 }

@@ -90,6 +90,10 @@ type Sandbox struct {
 	// processes by namespace instead.
 	Pid      int    `json:"pid,omitempty"`
 	PidStart uint64 `json:"pid_start,omitempty"`
+	// Remote names the host (its hostname and VTEP address) of a sandbox
+	// another host of the cluster holds, which views show beside this
+	// host's own: never in a record.
+	Remote string `json:"-"`
 }
 
 // Endpoint is a sandbox's attachment to one network.

@@ -367,6 +367,10 @@ func (t *tracer) fromSandbox(sb *store.Sandbox, to Target) (*Report, error) {
 	if t.v6 {
 		arp, tables = "neighbour discovery", "nf_call_ip6tables=1 passes it through ip6tables"
 	}
+	if r.Gw == nil && driver.IsGlobal(n) {
+		t.say("route", "in %s: %s is on-link via %s (overlay network %s, %s, MTU %d)", sb.Name, dst, ifname, n.Name, t.subnet(n), n.MTU)
+		return t.overlay(n, dst)
+	}
 	if r.Gw == nil {
 		t.say("route", "in %s: %s is on-link via %s (network %s, %s)", sb.Name, dst, ifname, n.Name, t.subnet(n))
 		owner := t.ownerOn(n.Name, dst)
@@ -743,4 +747,53 @@ func Probe(proto, addr string, port int, v6 bool) (bool, string) {
 		return false, "no answer within a second (for UDP a silent listener looks the same as a drop)"
 	}
 	return false, "unknown protocol " + proto
+}
+
+// overlay follows a frame on an overlay network: bridged in the network's
+// namespace on this host to a local endpoint, or sent by the VXLAN device
+// to the host that has the endpoint, as the tunnel's own tables say.
+func (t *tracer) overlay(n *store.Network, dst netip.Addr) (*Report, error) {
+	ns, vx := driver.OverlayNetns(n), driver.OverlayVxlan(n)
+	for _, sb := range t.s.Attached(n.Name) {
+		if ep := sb.Endpoint(n.Name); ep != nil && ep.IP == dst && sb.Remote == "" {
+			t.say("bridge", "ARP finds %s on bridge %s in the network's namespace %s on this host: the frame is bridged there (no firewall in that namespace)", sb.Name, n.Bridge, ns)
+			return t.done(true, "arrives at %s %s (%s)", sb.Name, ep.IfName, dst), nil
+		}
+	}
+	if dst == n.Gateway {
+		t.say("bridge", "%s is the overlay's gateway, on bridge %s in namespace %s: it answers, but routes nowhere (traffic leaves the cluster by the gateway bridge)", dst, n.Bridge, ns)
+		return t.done(true, "arrives at the gateway address in %s", ns), nil
+	}
+	remote := ""
+	for _, sb := range t.s.Attached(n.Name) {
+		if ep := sb.Endpoint(n.Name); ep != nil && ep.IP == dst && sb.Remote != "" {
+			remote = sb.Name + " on " + sb.Remote
+		}
+	}
+	peers, err := nsnet.Peers(ns, vx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range peers {
+		if p.IP != dst {
+			continue
+		}
+		t.say("overlay", "%s's ARP for %s reaches %s (VNI %d), which answers it itself from its neighbour table (proxy): %s is at %s", n.Bridge, dst, vx, n.VNI, dst, p.MAC)
+		if !p.VTEP.IsValid() {
+			return t.done(false, "does not arrive: %s has no forwarding entry for %s (bridge -n %s fdb show dev %s): the agent has not programmed it", vx, p.MAC, ns, vx), nil
+		}
+		t.say("overlay", "%s's forwarding entry for %s names the VTEP %s: the frame is wrapped in VXLAN (VNI %d) in UDP to %s:%d, 50 bytes more", vx, p.MAC, p.VTEP, n.VNI, p.VTEP, nsnet.VXLANPort)
+		if _, ok := t.hostRoute(p.VTEP); !ok {
+			return t.done(false, "does not arrive: this host has no route to the VTEP %s", p.VTEP), nil
+		}
+		if remote == "" {
+			remote = "the endpoint " + dst.String()
+		}
+		t.say("underlay", "the host at %s takes UDP %d into its own vx device for VNI %d, unwraps the frame and bridges it to %s", p.VTEP, nsnet.VXLANPort, n.VNI, remote)
+		return t.done(true, "arrives at %s, across the tunnel", remote), nil
+	}
+	if remote != "" {
+		return t.done(false, "does not arrive: %s is %s, but this host's tunnel does not know it yet (the cluster agent programs it; doctor compares)", dst, remote), nil
+	}
+	return t.done(false, "does not arrive: nobody on overlay network %s has %s, on any host", n.Name, dst), nil
 }

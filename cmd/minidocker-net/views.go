@@ -90,7 +90,7 @@ func traceCmd(c *cli.Context) error {
 	var probeSb *store.Sandbox
 	err = e.View(func(s *store.State) error {
 		var err error
-		rep, err = trace.Trace(s, e.Firewall(), e.Firewall6(), c.Args().Get(0), to)
+		rep, err = trace.Trace(e.WithRemote(s), e.Firewall(), e.Firewall6(), c.Args().Get(0), to)
 		if err != nil {
 			return err
 		}
