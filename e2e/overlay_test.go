@@ -99,6 +99,11 @@ func TestOverlay(t *testing.T) {
 		t.Errorf("inspect ov on host3: scope %s, %v", inspect[0].Scope, names)
 	}
 	h1.Fails("has active endpoints", "network", "rm", "ov")
+	// graph draws the other hosts and the tunnel to them.
+	if got := h1.MustMDN("graph"); !strings.Contains(got, `label="host host2 (192.168.77.12)"`) || !strings.Contains(got, `[label="VXLAN"`) || !strings.Contains(got, "VXLAN vx-000100-") {
+		t.Errorf("graph on host1:\n%s", got)
+	}
+	h1.MustSh(bin + " graph --format svg >/dev/null")
 	// trace follows the frame into the tunnel, and the probes agree.
 	h1.Traces([]traceCase{
 		{[]string{"--probe", "a", "b:7000/tcp"}, 0, "the frame is wrapped in VXLAN (VNI 256) in UDP to 192.168.77.12:4789"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"sort"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -48,8 +49,10 @@ func FindUplink() *Uplink {
 type graph struct {
 	uplink   *Uplink
 	networks []*store.Network
-	nets     map[string]string // network name -> node id
-	sbs      []*store.Sandbox
+	nets     map[string]string           // network name -> node id
+	sbs      []*store.Sandbox            // this host's
+	remote   map[string][]*store.Sandbox // other hosts' on overlay networks, by host
+	hosts    []string
 	s        *store.State
 }
 
@@ -68,9 +71,19 @@ func newGraph(s *store.State, up *Uplink) *graph {
 		g.networks = append(g.networks, s.Networks[name])
 		g.nets[name] = fmt.Sprintf("net%d", i)
 	}
+	g.remote = map[string][]*store.Sandbox{}
 	for _, name := range s.SandboxNames() {
-		g.sbs = append(g.sbs, s.Sandboxes[name])
+		sb := s.Sandboxes[name]
+		if sb.Remote != "" {
+			if g.remote[sb.Remote] == nil {
+				g.hosts = append(g.hosts, sb.Remote)
+			}
+			g.remote[sb.Remote] = append(g.remote[sb.Remote], sb)
+			continue
+		}
+		g.sbs = append(g.sbs, sb)
 	}
+	sort.Strings(g.hosts)
 	return g
 }
 
@@ -101,6 +114,10 @@ func (g *graph) sandboxLabel(sb *store.Sandbox, nl string) string {
 		var addrs []string
 		if n := g.s.Networks[ep.Network]; n != nil {
 			addrs = model.EndpointCIDRs(n, ep)
+		}
+		if sb.Remote != "" {
+			lines = append(lines, strings.Join(addrs, " "))
+			continue
 		}
 		lines = append(lines, ep.IfName+" "+strings.Join(addrs, " ")+" ("+ep.HostVeth+")")
 	}
@@ -146,6 +163,9 @@ func (g *graph) networkLabel(n *store.Network, nl string) string {
 	if parent := driver.Parent(n); parent != "" {
 		head = n.Driver + " on " + parent // no bridge: ports of the host's link
 	}
+	if driver.IsGlobal(n) {
+		head = n.Bridge + " in " + driver.OverlayNetns(n) + nl + fmt.Sprintf("VXLAN %s (VNI %d, UDP %d)", driver.OverlayVxlan(n), n.VNI, 4789)
+	}
 	lines := append([]string{head, "network " + n.Name}, subnets...)
 	lines = append(lines, "gw "+strings.Join(gateways, " "))
 	if n.Internal {
@@ -188,8 +208,20 @@ func Dot(w io.Writer, s *store.State, up *Uplink) {
 		fmt.Fprintf(w, "    %s [label=%s, fillcolor=%q];\n", g.nets[n.Name], dotQuote(g.networkLabel(n, "\n")), color)
 	}
 	fmt.Fprintln(w, "  }")
+	for i, h := range g.hosts {
+		fmt.Fprintf(w, "  subgraph cluster_remote%d { label=%s; style=\"rounded,dashed\"; color=\"#4a78c2\";\n", i, dotQuote("host "+h))
+		for _, sb := range g.remote[h] {
+			fmt.Fprintf(w, "    %s [label=%s, fillcolor=\"#dde8f8\"];\n", id("rsb", sb.Name+"_"+h), dotQuote(g.sandboxLabel(sb, "\n")))
+		}
+		fmt.Fprintln(w, "  }")
+		for _, sb := range g.remote[h] {
+			for _, ep := range sb.Endpoints {
+				fmt.Fprintf(w, "  %s -> %s [label=\"VXLAN\", style=dashed, color=\"#4a78c2\"];\n", g.nets[ep.Network], id("rsb", sb.Name+"_"+h))
+			}
+		}
+	}
 	for _, n := range g.networks {
-		if up != nil && !n.Internal {
+		if up != nil && !n.Internal && !driver.IsGlobal(n) {
 			label := "routed"
 			if n.Masquerade {
 				label = "NAT"
@@ -244,8 +276,20 @@ func Mermaid(w io.Writer, s *store.State, up *Uplink) {
 	}
 	fmt.Fprintln(w, "  end")
 	for _, n := range g.networks {
-		if up != nil && !n.Internal {
+		if up != nil && !n.Internal && !driver.IsGlobal(n) {
 			fmt.Fprintf(w, "  uplink -. NAT .- %s\n", g.nets[n.Name])
+		}
+	}
+	for i, h := range g.hosts {
+		fmt.Fprintf(w, "  subgraph remote%d[\"host %s\"]\n", i, h)
+		for _, sb := range g.remote[h] {
+			fmt.Fprintf(w, "    %s(\"%s\")\n", id("rsb", sb.Name+"_"+h), g.sandboxLabel(sb, "<br/>"))
+		}
+		fmt.Fprintln(w, "  end")
+		for _, sb := range g.remote[h] {
+			for _, ep := range sb.Endpoints {
+				fmt.Fprintf(w, "  %s -. VXLAN .- %s\n", g.nets[ep.Network], id("rsb", sb.Name+"_"+h))
+			}
 		}
 	}
 	for _, group := range g.groups() {

@@ -46,7 +46,9 @@ func bridgesCmd(c *cli.Context) error {
 }
 
 func graphCmd(c *cli.Context) error {
-	return eng(c).View(func(s *store.State) error {
+	e := eng(c)
+	return e.View(func(s *store.State) error {
+		s = e.WithRemote(s) // the other hosts, on overlay networks
 		up := view.FindUplink()
 		switch c.String("format") {
 		case "dot":
