@@ -119,11 +119,17 @@ func quote(args []string) string {
 // do runs minidocker-net with --verbose and shows the command, the
 // primitives it ran and its output. It returns the output and success.
 func (r *runner) do(docker string, args ...string) (string, bool) {
+	return r.doIn(nil, "", docker, args...)
+}
+
+// doIn is do on another host: prefix enters it, prompt names it.
+func (r *runner) doIn(prefix []string, prompt, docker string, args ...string) (string, bool) {
 	if docker != "" {
 		r.printf("\n   Docker:          %s\n", docker)
 	}
-	r.printf("   minidocker-net:  $ minidocker-net %s\n", quote(args))
-	cmd := exec.Command(r.Self, append([]string{"--verbose"}, args...)...)
+	r.printf("   minidocker-net:  %s$ minidocker-net %s\n", prompt, quote(args))
+	full := append(append(append([]string{}, prefix...), r.Self, "--verbose"), args...)
+	cmd := exec.Command(full[0], full[1:]...)
 	var out, steps bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &steps
 	err := cmd.Run()

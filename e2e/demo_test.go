@@ -25,3 +25,22 @@ func TestDemo(t *testing.T) {
 	}
 	h.SameAs(before, "after the demo")
 }
+
+// TestDemoMultiHost runs the overlay lesson (three throwaway hosts inside
+// one, etcd on their LAN) and checks that every lesson passed and the
+// host was left as it was.
+func TestDemoMultiHost(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	before := h.Snapshot()
+	r := h.MDN("demo", "--multi-host")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "8 checks passed, 0 failed.") {
+		t.Fatalf("demo --multi-host failed:\n%s", r)
+	}
+	for _, want := range []string{"red-apple (host3) reaches apple-server (host1) by name", "the frame is wrapped in VXLAN (VNI 257) in UDP to 192.168.77.11:4789", "dst 192.168.77.12"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	h.SameAs(before, "after the multi-host demo")
+}

@@ -778,7 +778,7 @@ func (t *tracer) overlay(n *store.Network, dst netip.Addr) (*Report, error) {
 		if p.IP != dst {
 			continue
 		}
-		t.say("overlay", "%s's ARP for %s reaches %s (VNI %d), which answers it itself from its neighbour table (proxy): %s is at %s", n.Bridge, dst, vx, n.VNI, dst, p.MAC)
+		t.say("overlay", "the ARP request for %s crosses bridge %s to %s (VNI %d), which answers it from its own neighbour table (ARP proxy): %s is at %s", dst, n.Bridge, vx, n.VNI, dst, p.MAC)
 		if !p.VTEP.IsValid() {
 			return t.done(false, "does not arrive: %s has no forwarding entry for %s (bridge -n %s fdb show dev %s): the agent has not programmed it", vx, p.MAC, ns, vx), nil
 		}

@@ -23,6 +23,7 @@ func adminCommands() []*cli.Command {
 				&cli.BoolFlag{Name: "keep", Usage: "leave the topology up for exploring (in the throwaway host: opens a shell there)"},
 				&cli.BoolFlag{Name: "on-host", Usage: "build on the real host instead of a throwaway one"},
 				&cli.IntFlag{Name: "lines-per-step", Value: 6, Usage: "lines shown per primitive step before eliding (0: all)"},
+				&cli.BoolFlag{Name: "multi-host", Usage: "the overlay lesson instead: three throwaway hosts on one LAN and one etcd"},
 			}},
 		{Name: "reset", Usage: "remove everything minidocker-net created on this host, found by name even without records", Action: resetCmd},
 		{Name: "restore", Usage: "rebuild in the kernel what the records describe (after a reboot, an iptables flush, a deleted bridge)", Action: restoreCmd},
@@ -41,7 +42,7 @@ func demoCmd(c *cli.Context) error {
 	inThrowaway := os.Getenv("MINIDOCKER_NET_THROWAWAY") == "1"
 	if !c.Bool("on-host") && !inThrowaway {
 		args := []string{self, "demo", "--on-host", fmt.Sprintf("--lines-per-step=%d", c.Int("lines-per-step"))}
-		for _, f := range []string{"step", "keep"} {
+		for _, f := range []string{"step", "keep", "multi-host"} {
 			if c.Bool(f) {
 				args = append(args, "--"+f)
 			}
@@ -61,8 +62,12 @@ func demoCmd(c *cli.Context) error {
 			return err
 		}
 	}
-	err = demo.Run(demo.Options{Self: self, Step: c.Bool("step"), Keep: c.Bool("keep"),
-		Out: c.App.Writer, In: os.Stdin, PerStep: c.Int("lines-per-step")})
+	opts := demo.Options{Self: self, Step: c.Bool("step"), Keep: c.Bool("keep"),
+		Out: c.App.Writer, In: os.Stdin, PerStep: c.Int("lines-per-step")}
+	if c.Bool("multi-host") {
+		return demo.RunMultiHost(opts)
+	}
+	err = demo.Run(opts)
 	if c.Bool("keep") && inThrowaway {
 		fmt.Fprintln(c.App.Writer, "\nA shell inside the throwaway host: look around, then 'exit' and it all disappears.")
 		sh := exec.Command(userShell())

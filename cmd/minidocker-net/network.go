@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/engine"
 	"github.com/minidocker-net/minidocker-net/format"
 	"github.com/minidocker-net/minidocker-net/model"
@@ -224,6 +225,11 @@ type netInspect struct {
 	// Not in Docker's output: where to look on the host.
 	MinidockerNet struct {
 		Bridge string `json:"Bridge,omitempty"`
+		// An overlay network's part on this host: its namespace and
+		// VXLAN device (VNI).
+		Netns string `json:"Netns,omitempty"`
+		Vxlan string `json:"Vxlan,omitempty"`
+		VNI   int    `json:"VNI,omitempty"`
 	} `json:"MinidockerNet"`
 }
 
@@ -283,6 +289,9 @@ func inspectNetwork(s *store.State, ref string) (netInspect, bool) {
 		out.Labels[k] = v
 	}
 	out.MinidockerNet.Bridge = n.Bridge
+	if driver.IsGlobal(n) {
+		out.MinidockerNet.Netns, out.MinidockerNet.Vxlan, out.MinidockerNet.VNI = driver.OverlayNetns(n), driver.OverlayVxlan(n), n.VNI
+	}
 	return out, true
 }
 
