@@ -31,7 +31,7 @@ var (
 	withDock = flag.Bool("docker", true, "also measure Docker when dockerd is installed")
 	quick    = flag.Bool("quick", false, "fewer repetitions and a smaller scale (a smoke run)")
 	inside   = flag.Bool("inside", false, "internal: already in the throwaway host")
-	parts    = flag.String("parts", "latency,throughput,resources,scaling,dns", "which measurements to run (dns needs scaling's sandboxes)")
+	parts    = flag.String("parts", "latency,throughput,resources,scaling,dns,overlay", "which measurements to run (dns needs scaling's sandboxes)")
 	before   = flag.String("before", "", "another minidocker-net binary (the code before a change) to measure beside, in the same interleaved run")
 )
 
@@ -84,6 +84,7 @@ type Results struct {
 	Transfer  []Throughput       `json:"throughput"`
 	Resources []Resource         `json:"resources"`
 	DNS       []DNSResult        `json:"dns"`
+	Overlay   *OverlayResult     `json:"overlay,omitempty"`
 	Notes     []string           `json:"notes"`
 }
 
@@ -206,6 +207,20 @@ ip -n client addr add 203.0.113.2/24 dev c0 && ip -n client link set c0 up && ip
 		if want("dns") {
 			fmt.Println("== the embedded DNS, with the scaling part's sandboxes")
 			dnsBench(res, docker, n)
+		}
+	}
+	if want("overlay") {
+		fmt.Println("== overlay networks: two hosts on one LAN and one etcd")
+		o, err := overlay(reps)
+		if err != nil {
+			return err
+		}
+		res.Overlay = o
+		for _, p := range o.Latency {
+			fmt.Printf("%-36s overlay %7.1f ms   bridge %7.1f ms\n", p.What, p.Ours, p.Beside)
+		}
+		for _, p := range o.Throughput {
+			fmt.Printf("%s: %.1f beside %.1f\n", p.What, p.Ours, p.Beside)
 		}
 	}
 	if err := write(res); err != nil {

@@ -56,6 +56,16 @@ func write(res *Results) error {
 			fmt.Fprintf(&r, "| %s | %.1f Gbit/s | %s | %s | %s |\n", t.Path, t.Ours, share(t.Ours, base[from]), gbps(t.Docker), share(t.Docker, base[from+" docker"]))
 		}
 	}
+	if o := res.Overlay; o != nil {
+		r.WriteString("\nOverlay networks, two hosts on one LAN and one etcd (Docker not compared: its overlay needs swarm mode):\n\n")
+		r.WriteString("| on host1 (median) | overlay | bridge | overlay ÷ bridge |\n| --- | ---: | ---: | ---: |\n")
+		for _, p := range o.Latency {
+			fmt.Fprintf(&r, "| %s | %.1f ms | %.1f ms | %s |\n", p.What, p.Ours, p.Beside, ratio(p.Ours, p.Beside))
+		}
+		for _, p := range o.Throughput {
+			fmt.Fprintf(&r, "\n%s: %.1f beside %.1f (%s).\n", p.What, p.Ours, p.Beside, share(p.Ours, p.Beside))
+		}
+	}
 	if len(res.Resources) > 0 {
 		r.WriteString("\n| after publishing 1000 ports | minidocker-net | Docker |\n| --- | --- | --- |\n")
 		for _, x := range res.Resources {

@@ -76,8 +76,18 @@ func (s *Claim) UndoCommands() []string {
 	return out
 }
 
+func clientKey(storeURL string) string { return "cluster.client." + storeURL }
+
 func client(ctx *plan.Context, storeURL string) (*Client, error) {
-	return plan.Cached(ctx, "cluster.client."+storeURL, func() (*Client, error) { return Dial(Config{Store: storeURL}) })
+	return plan.Cached(ctx, clientKey(storeURL), func() (*Client, error) { return Dial(Config{Store: storeURL}) })
+}
+
+// Lend gives a plan's steps the connection a command already has (one
+// dial less, about 1.5 ms).
+func Lend(ctx *plan.Context, s Store) {
+	if c, ok := s.(*Client); ok {
+		plan.Lend(ctx, clientKey(c.cfg.Store), c)
+	}
 }
 
 // Satisfied: every key holds the claim's value.

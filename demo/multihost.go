@@ -1,39 +1,16 @@
 package demo
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/minidocker-net/minidocker-net/hostns"
 )
 
-// The multi-host lesson's LAN: the demo's own throwaway host holds the
-// LAN's bridge and etcd; three throwaway hosts inside it are cabled to it.
-const (
-	lanPrefix = "192.168.77."
-	lanGW     = lanPrefix + "1"
-	store     = "etcd://" + lanGW + ":2379"
-)
-
-// node is one throwaway host of the lesson.
-type node struct {
-	name string
-	ip   string
-	pid  int
-	stop io.Closer // closing it ends the host and everything in it
-}
-
-// enter is the prefix that runs a command inside the host, as root there.
-func (n *node) enter() []string {
-	return []string{"nsenter", "--target", fmt.Sprint(n.pid), "--net", "--mount", "--pid", "--uts", "--",
-		"env", "MINIDOCKER_NET_STATE_DIR=" + hostns.StateDir}
-}
+const store = hostns.ClusterStore
 
 // RunMultiHost is the overlay lesson: three hosts on one LAN and one
 // etcd, the apple lesson across them on overlay networks, and everything
@@ -49,17 +26,15 @@ func RunMultiHost(o Options) error {
 			return fmt.Errorf("the multi-host lesson needs %s: run scripts/demo.sh, which installs it (etcd-server, etcd-client)", tool)
 		}
 	}
-	if os.Getpid() == 1 || os.Getenv("MINIDOCKER_NET_THROWAWAY") != "1" {
+	if os.Getenv("MINIDOCKER_NET_THROWAWAY") != "1" {
 		return fmt.Errorf("the multi-host lesson builds a LAN and runs etcd: it runs in a throwaway host only (minidocker-net demo --multi-host)")
 	}
-	nodes, err := r.lan()
-	for _, n := range nodes {
-		defer n.stop.Close()
-	}
+	l, err := r.lan()
 	if err != nil {
 		return err
 	}
-	r.overlayLesson(nodes)
+	defer l.Close()
+	r.overlayLesson(l.Nodes)
 	r.printf("\n%d checks passed, %d failed.\n", r.passed, len(r.failed))
 	if len(r.failed) > 0 {
 		return fmt.Errorf("%d lesson checks did not behave as Docker would: %s", len(r.failed), strings.Join(r.failed, "; "))
@@ -68,80 +43,32 @@ func RunMultiHost(o Options) error {
 }
 
 // lan builds the LAN, starts etcd on it and three hosts cabled to it.
-func (r *runner) lan() ([]*node, error) {
+func (r *runner) lan() (*hostns.LAN, error) {
 	r.section("Three hosts, one LAN, one etcd",
 		"Three throwaway hosts (each its own network, mount and PID namespaces, its own state) on one LAN,\n"+
-			"192.168.77.0/24, and Debian's etcd at "+lanGW+":2379: the cluster store Docker 1.9-1.12 took with\n"+
+			"192.168.77.0/24, and Debian's etcd at "+hostns.LANGateway+":2379: the cluster store Docker 1.9-1.12 took with\n"+
 			"dockerd --cluster-store etcd://… --cluster-advertise IP.")
-	setup := "ip link add lan0 type bridge && ip addr add " + lanGW + "/24 dev lan0 && ip link set lan0 up && mkdir -p /run/etcd && " +
-		"(setsid etcd --name lan --data-dir /run/etcd/data --listen-client-urls http://" + lanGW + ":2379 --advertise-client-urls http://" + lanGW + ":2379 " +
-		"--listen-peer-urls http://127.0.0.1:2380 --log-level error >/run/etcd/log 2>&1 </dev/null &)"
-	if out, err := exec.Command("sh", "-c", setup).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("the LAN: %v: %s", err, out)
+	l, err := hostns.StartLAN(r.Self, 3)
+	if err != nil {
+		return nil, err
 	}
-	var nodes []*node
-	for i := 1; i <= 3; i++ {
-		cmd := hostns.Command(r.Self)
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			return nodes, err
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return nodes, err
-		}
-		if err := cmd.Start(); err != nil {
-			return nodes, fmt.Errorf("start host%d: %w", i, err)
-		}
-		n := &node{name: fmt.Sprintf("host%d", i), ip: fmt.Sprintf("%s%d", lanPrefix, 10+i), pid: cmd.Process.Pid, stop: closer{in, cmd}}
-		nodes = append(nodes, n)
-		if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
-			return nodes, fmt.Errorf("host%d did not start: %q %v", i, line, err)
-		}
-		cable := fmt.Sprintf("ip link add lan%d type veth peer name eth0 netns %d && ip link set lan%d master lan0 up", i, n.pid, i)
-		inside := fmt.Sprintf("hostname %s && ip addr add %s/24 dev eth0 && ip link set eth0 up && ip route add default via %s", n.name, n.ip, lanGW)
-		if out, err := exec.Command("sh", "-c", cable).CombinedOutput(); err != nil {
-			return nodes, fmt.Errorf("cable %s: %v: %s", n.name, err, out)
-		}
-		if out, err := exec.Command(n.enter()[0], append(n.enter()[1:], "sh", "-c", inside)...).CombinedOutput(); err != nil {
-			return nodes, fmt.Errorf("set up %s: %v: %s", n.name, err, out)
-		}
-		r.printf("   %s: eth0 %s on the LAN\n", n.name, n.ip)
+	for _, n := range l.Nodes {
+		r.printf("   %s: eth0 %s on the LAN\n", n.Name, n.IP)
 	}
-	for t := 0; ; t++ {
-		if exec.Command("etcdctl", "--endpoints", "http://"+lanGW+":2379", "endpoint", "health").Run() == nil {
-			break
-		}
-		if t > 150 {
-			log, _ := os.ReadFile("/run/etcd/log")
-			return nodes, fmt.Errorf("etcd did not start: %s", log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	r.printf("   etcd answers at %s:2379\n", lanGW)
-	return nodes, nil
-}
-
-type closer struct {
-	in  io.Closer
-	cmd *exec.Cmd
-}
-
-func (c closer) Close() error {
-	c.in.Close()
-	return c.cmd.Wait()
+	r.printf("   etcd answers at %s:2379\n", hostns.LANGateway)
+	return l, nil
 }
 
 // on runs minidocker-net on one host, showing its primitives.
-func (r *runner) on(n *node, docker string, args ...string) (string, bool) {
-	return r.doIn(n.enter(), n.name, docker, args...)
+func (r *runner) on(n *hostns.Node, docker string, args ...string) (string, bool) {
+	return r.doIn(n.Enter(), n.Name, docker, args...)
 }
 
 // sees runs a shell command on one host as a user would, and shows it;
 // it returns the output and the exit status.
-func (r *runner) sees(n *node, what, shell string) (string, int) {
-	r.printf("\n   %s\n   %s$ %s\n", what, n.name, shell)
-	cmd := exec.Command(n.enter()[0], append(n.enter()[1:], "sh", "-c", shell)...)
+func (r *runner) sees(n *hostns.Node, what, shell string) (string, int) {
+	r.printf("\n   %s\n   %s$ %s\n", what, n.Name, shell)
+	cmd := exec.Command(n.Enter()[0], append(n.Enter()[1:], "sh", "-c", shell)...)
 	out, err := cmd.CombinedOutput()
 	if s := strings.TrimSpace(string(out)); s != "" {
 		r.printf("%s\n", indent(s, "     "))
@@ -152,13 +79,13 @@ func (r *runner) sees(n *node, what, shell string) (string, int) {
 	return string(out), cmd.ProcessState.ExitCode()
 }
 
-func (r *runner) overlayLesson(nodes []*node) {
+func (r *runner) overlayLesson(nodes []*hostns.Node) {
 	h1, h2, h3 := nodes[0], nodes[1], nodes[2]
 	r.section("Join the cluster",
 		"Each host is told the store and the address the others reach it at (remembered after this first\n"+
 			"use). Its one long-running process, the embedded DNS, now also keeps the host's lease in etcd alive.")
 	for _, n := range nodes {
-		r.on(n, "dockerd --cluster-store "+store+" --cluster-advertise "+n.ip+":2376", "--cluster-store", store, "--cluster-advertise", n.ip, "node", "ls")
+		r.on(n, "dockerd --cluster-store "+store+" --cluster-advertise "+n.IP+":2376", "--cluster-store", store, "--cluster-advertise", n.IP, "node", "ls")
 	}
 	out, _ := r.sees(h1, "Every host is present, under its lease:", "minidocker-net node ls")
 	r.check(strings.Count(out, "Ready") == 3, "node ls lists the three hosts")
@@ -181,13 +108,13 @@ func (r *runner) overlayLesson(nodes []*node) {
 	_, code = r.sees(h2, "orange-server, on host2, reaches apple-server on test-network:", "minidocker-net exec orange-server -- ping -c1 -W2 apple-server")
 	r.check(code == 0, "orange-server (host2) reaches apple-server (host1) by name")
 	out, _ = r.sees(h3, "How: the packet's way, told by the tunnel's own tables:", "minidocker-net trace red-apple apple-server")
-	r.check(strings.Contains(out, "VTEP "+h1.ip), "trace names the VTEP of host1")
+	r.check(strings.Contains(out, "VTEP "+h1.IP), "trace names the VTEP of host1")
 	r.sees(h1, "host1's part of test-network: a namespace with a bridge, the VXLAN device, and one static\n   neighbour and forwarding entry per remote endpoint (the cluster agent writes them from etcd):",
 		"ns=$(minidocker-net network inspect -f '{{.MinidockerNet.Netns}}' test-network); ip -n $ns -br link; ip -n $ns neigh; bridge -n $ns fdb show | grep dst")
 	out, _ = r.sees(h2, "Out of the cluster: by the gateway bridge (Docker's docker_gwbridge), masqueraded as the host:",
 		"minidocker-net exec orange-server -- ip route")
 	r.check(strings.Contains(out, "default via 172."), "an overlay sandbox's default route is the gateway bridge")
-	r.sees(h1, "What etcd holds:", "etcdctl --endpoints http://"+lanGW+":2379 get --prefix --keys-only /minidocker-net/ | grep .")
+	r.sees(h1, "What etcd holds:", "etcdctl --endpoints http://"+hostns.LANGateway+":2379 get --prefix --keys-only /minidocker-net/ | grep .")
 
 	r.section("Clean up", "Everything is removed again: every host as before, no key left in etcd.")
 	r.on(h3, "", "rm", "-f", "red-apple")
@@ -197,11 +124,11 @@ func (r *runner) overlayLesson(nodes []*node) {
 	for _, n := range nodes {
 		r.on(n, "", "node", "leave")
 	}
-	keys, _ := exec.Command("etcdctl", "--endpoints", "http://"+lanGW+":2379", "get", "--prefix", "--keys-only", "/minidocker-net/").Output()
+	keys, _ := exec.Command("etcdctl", "--endpoints", hostns.EtcdURL, "get", "--prefix", "--keys-only", "/minidocker-net/").Output()
 	r.check(strings.TrimSpace(string(keys)) == "", "no key of ours is left in etcd")
 	clean := true
 	for _, n := range nodes {
-		out, _ := exec.Command(n.enter()[0], append(n.enter()[1:], "sh", "-c", "ip -o link | grep ' mdn'; ls /var/run/netns 2>/dev/null")...).Output()
+		out, _ := exec.Command(n.Enter()[0], append(n.Enter()[1:], "sh", "-c", "ip -o link | grep ' mdn'; ls /var/run/netns 2>/dev/null")...).Output()
 		clean = clean && strings.TrimSpace(string(out)) == ""
 	}
 	r.check(clean, "no mdn interface and no namespace is left on any host")

@@ -51,6 +51,7 @@ func TestOverlay(t *testing.T) {
 	if got := h1.MustSh("bridge -n " + ns + " fdb show | grep dst"); !strings.Contains(got, "02:42:0a:00:00:03 dev vx-000100") || !strings.Contains(got, "dst 192.168.77.12") || !strings.Contains(got, "dst 192.168.77.13") {
 		t.Errorf("host1's forwarding entries for the remote endpoints: %q", got)
 	}
+	c.LAN.ServeOn("", "tcp", lanGateway, 9000)
 	// By name, across hosts.
 	if !h1.Ping("a", "b") || !h1.Ping("a", "c") || !h3.Ping("c", "a") {
 		t.Error("sandboxes on three hosts do not reach each other by name")
@@ -74,7 +75,6 @@ func TestOverlay(t *testing.T) {
 		t.Errorf("d (on another overlay) resolves a: %q", got)
 	}
 	// Out by the gateway bridge, masqueraded to the host's LAN address.
-	c.LAN.ServeOn("", "tcp", lanGateway, 9000)
 	if reply, ok := h1.Reach("a", "tcp", lanGateway+":9000"); !ok || !strings.Contains(reply, "from 192.168.77.11:") {
 		t.Errorf("a does not reach the LAN through the gateway bridge: %q %v", reply, ok)
 	}
@@ -99,6 +99,35 @@ func TestOverlay(t *testing.T) {
 		t.Errorf("inspect ov on host3: scope %s, %v", inspect[0].Scope, names)
 	}
 	h1.Fails("has active endpoints", "network", "rm", "ov")
+	// An internal overlay network: across hosts, but no way out (no
+	// gateway bridge, no default route).
+	h1.MustMDN("network", "create", "-d", "overlay", "--internal", "iov")
+	h1.MustMDN("run", "-d", "--net", "iov", "--name", "f")
+	h2.MustMDN("run", "-d", "--net", "iov", "--name", "g")
+	if !h1.Ping("f", "g") {
+		t.Error("f and g, on an internal overlay network on two hosts, do not reach each other")
+	}
+	if got := h1.MustSh("ip -n f route; ip -n f -br link"); strings.Contains(got, "default") || strings.Contains(got, "eth1") {
+		t.Errorf("a sandbox on an internal overlay network has a way out: %q", got)
+	}
+	if reply, ok := h1.Reach("f", "tcp", lanGateway+":9000"); ok {
+		t.Errorf("f, on an internal overlay network, reaches the LAN: %q", reply)
+	}
+	h1.MustMDN("rm", "-f", "f")
+	h2.MustMDN("rm", "-f", "g")
+	h1.MustMDN("network", "rm", "iov")
+	// A dry run prints the store's claims and the kernel's steps, and
+	// changes nothing, in etcd either.
+	keys := c.Keys()
+	if got := h1.MustMDN("--dry-run", "network", "create", "-d", "overlay", "dry"); !strings.Contains(got, "put /minidocker-net/networks/dry") {
+		t.Errorf("dry-run create: %s", got)
+	}
+	if got := h3.MustMDN("--dry-run", "run", "-d", "--net", "ov", "--name", "dry"); !strings.Contains(got, "put /minidocker-net/endpoints/") || !strings.Contains(got, "type veth peer name eth0 address 02:42:0a:00:00:05 mtu 1450 netns dry") {
+		t.Errorf("dry-run run: %s", got)
+	}
+	if got := c.Keys(); got != keys {
+		t.Errorf("a dry run changed etcd:\nbefore %s\nafter %s", keys, got)
+	}
 	// graph draws the other hosts and the tunnel to them.
 	if got := h1.MustMDN("graph"); !strings.Contains(got, `label="host host2 (192.168.77.12)"`) || !strings.Contains(got, `[label="VXLAN"`) || !strings.Contains(got, "VXLAN vx-000100-") {
 		t.Errorf("graph on host1:\n%s", got)

@@ -285,6 +285,9 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 	}
 	ctx := plan.NewContext(e.opts.Verbose)
 	defer ctx.Close()
+	if e.cluster != nil {
+		cluster.Lend(ctx, e.cluster)
+	}
 	t.fw.Prestart(ctx, p.Steps)
 	j := &store.Journal{Title: p.Title, Pid: os.Getpid(), Started: time.Now().UTC(), Steps: steps, Before: before}
 	if err := st.WriteJournal(j); err != nil {

@@ -108,6 +108,10 @@ func Seed(ctx *Context, key string, v any) {
 	}
 }
 
+// Lend stores a value its owner keeps (and closes): the context never
+// closes it.
+func Lend(ctx *Context, key string, v any) { ctx.cache[key] = v }
+
 // Forget drops a cached value, for example after a write made it stale.
 func (ctx *Context) Forget(key string) { delete(ctx.cache, key) }
 
