@@ -2,11 +2,8 @@ package cluster
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/minidocker-net/minidocker-net/plan"
 )
@@ -20,6 +17,32 @@ func init() {
 type KV struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
+}
+
+// Writer makes the store's changes a plan's steps ask for. The host's
+// long-running process holds the one connection to etcd; a command asks it
+// (so no command links etcd's client, nor dials it).
+type Writer interface {
+	// Claim writes keys that must not exist yet, all or none, under a
+	// lease (0: none); a claim already held with these values stands. It
+	// returns the first key another host holds ("" when claimed).
+	Claim(kvs []KV, lease int64) (taken string, err error)
+	// Release deletes the keys that still hold these values.
+	Release(kvs []KV) error
+	// Held says whether every key holds its value.
+	Held(kvs []KV) (bool, error)
+}
+
+const writerKey = "cluster.writer"
+
+// Lend gives a plan's steps the way to the store.
+func Lend(ctx *plan.Context, w Writer) { plan.Lend(ctx, writerKey, w) }
+
+func writer(ctx *plan.Context) (Writer, error) {
+	if w, ok := plan.Lookup[Writer](ctx, writerKey); ok {
+		return w, nil
+	}
+	return nil, errors.New("no way to the cluster store: the cluster agent is not running ('minidocker-net doctor --fix' starts it)")
 }
 
 // Claim writes keys that must not exist yet, all or none, in one
@@ -37,14 +60,6 @@ type Claim struct {
 	// In this process: Apply was tried and wrote nothing (a store that
 	// did not answer, a key taken), so Undo has nothing to undo.
 	failed bool
-}
-
-// TakenError is a claim that lost: another host took a key first. The
-// command is planned again from the store's new contents.
-type TakenError struct{ What, Key string }
-
-func (e *TakenError) Error() string {
-	return fmt.Sprintf("%s: %s was taken by another host at the same time", e.What, e.Key)
 }
 
 func (s *Claim) Kind() string { return "etcd-claim" }
@@ -76,99 +91,30 @@ func (s *Claim) UndoCommands() []string {
 	return out
 }
 
-func clientKey(storeURL string) string { return "cluster.client." + storeURL }
-
-func client(ctx *plan.Context, storeURL string) (*Client, error) {
-	return plan.Cached(ctx, clientKey(storeURL), func() (*Client, error) { return Dial(Config{Store: storeURL}) })
-}
-
-// Lend gives a plan's steps the connection a command already has (one
-// dial less, about 1.5 ms).
-func Lend(ctx *plan.Context, s Store) {
-	if c, ok := s.(*Client); ok {
-		plan.Lend(ctx, clientKey(c.cfg.Store), c)
-	}
-}
-
 // Satisfied: every key holds the claim's value.
 func (s *Claim) Satisfied(ctx *plan.Context) (bool, error) {
-	c, err := client(ctx, s.Store)
+	w, err := writer(ctx)
 	if err != nil {
 		return false, err
 	}
-	return s.held(c)
-}
-
-func (s *Claim) held(c *Client) (bool, error) {
-	cx, cancel := c.ctx()
-	defer cancel()
-	var ops []clientv3.Op
-	for _, kv := range s.KVs {
-		ops = append(ops, clientv3.OpGet(kv.Key))
-	}
-	r, err := c.c.Txn(cx).Then(ops...).Commit()
-	if err != nil {
-		return false, c.wrap(err)
-	}
-	for i, resp := range r.Responses {
-		kvs := resp.GetResponseRange().Kvs
-		if len(kvs) != 1 || string(kvs[0].Value) != s.KVs[i].Value {
-			return false, nil
-		}
-	}
-	return true, nil
+	return w.Held(s.KVs)
 }
 
 func (s *Claim) Apply(ctx *plan.Context) error {
+	s.failed = true
+	w, err := writer(ctx)
+	if err != nil {
+		return err
+	}
+	taken, err := w.Claim(s.KVs, s.Lease)
+	if err != nil {
+		return err
+	}
+	if taken != "" {
+		return &TakenError{What: s.What, Key: taken}
+	}
 	s.failed = false
-	err := s.apply(ctx)
-	s.failed = err != nil
-	return err
-}
-
-func (s *Claim) apply(ctx *plan.Context) error {
-	c, err := client(ctx, s.Store)
-	if err != nil {
-		return err
-	}
-	cx, cancel := c.ctx()
-	defer cancel()
-	var ifs []clientv3.Cmp
-	var puts []clientv3.Op
-	for _, kv := range s.KVs {
-		ifs = append(ifs, clientv3.Compare(clientv3.CreateRevision(kv.Key), "=", 0))
-		if s.Lease != 0 {
-			puts = append(puts, clientv3.OpPut(kv.Key, kv.Value, clientv3.WithLease(clientv3.LeaseID(s.Lease))))
-		} else {
-			puts = append(puts, clientv3.OpPut(kv.Key, kv.Value))
-		}
-	}
-	r, err := c.c.Txn(cx).If(ifs...).Then(puts...).Commit()
-	if err != nil {
-		if strings.Contains(err.Error(), "requested lease not found") {
-			return fmt.Errorf("%s: this host's lease in the cluster store has expired (etcd restarted?): the cluster agent is renewing it, run the command again", s.What)
-		}
-		return c.wrap(err)
-	}
-	if r.Succeeded {
-		return nil
-	}
-	if held, err := s.held(c); err != nil || held {
-		return err
-	}
-	return &TakenError{What: s.What, Key: s.taken(c)}
-}
-
-// taken names the first key that exists.
-func (s *Claim) taken(c *Client) string {
-	cx, cancel := c.ctx()
-	defer cancel()
-	for _, kv := range s.KVs {
-		if r, err := c.c.Get(cx, kv.Key, clientv3.WithCountOnly()); err == nil && r.Count > 0 {
-			return kv.Key
-		}
-	}
-	return s.KVs[0].Key
+	return nil
 }
 
 // Undo deletes the keys that still hold the claim's values.
@@ -176,18 +122,11 @@ func (s *Claim) Undo(ctx *plan.Context) error {
 	if s.failed {
 		return nil
 	}
-	c, err := client(ctx, s.Store)
+	w, err := writer(ctx)
 	if err != nil {
 		return err
 	}
-	cx, cancel := c.ctx()
-	defer cancel()
-	var errs []error
-	for _, kv := range s.KVs {
-		_, err := c.c.Txn(cx).If(clientv3.Compare(clientv3.Value(kv.Key), "=", kv.Value)).Then(clientv3.OpDelete(kv.Key)).Commit()
-		errs = append(errs, c.wrap(err))
-	}
-	return errors.Join(errs...)
+	return w.Release(s.KVs)
 }
 
 // Release is a Claim undone: it deletes the keys that hold the claim's
@@ -213,4 +152,13 @@ func (s *Release) Undo(ctx *plan.Context) error {
 		return nil
 	}
 	return s.Claim.Apply(ctx)
+}
+
+// LeaseLine is how the agent's lease is asked for over the process's
+// control socket.
+const LeaseLine = "lease"
+
+// ParseLease reads the agent's answer.
+func ParseLease(s string) (int64, error) {
+	return strconv.ParseInt(strings.TrimSpace(s), 16, 64)
 }

@@ -45,7 +45,7 @@ func (f *Fake) Endpoints(netID string) ([]Endpoint, int64, error) {
 			out = append(out, e)
 		}
 	}
-	sortEndpoints(out)
+	SortEndpoints(out)
 	return out, 1, nil
 }
 

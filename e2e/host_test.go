@@ -33,7 +33,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin, probe = filepath.Join(dir, "minidocker-net"), filepath.Join(dir, "probe")
-	for out, pkg := range map[string]string{bin: "../cmd/minidocker-net", probe: "./probe"} {
+	// The daemon beside the command, as minidocker-net looks for it.
+	daemon := filepath.Join(dir, "minidocker-netd")
+	for out, pkg := range map[string]string{bin: "../cmd/minidocker-net", daemon: "../cmd/minidocker-netd", probe: "./probe"} {
 		build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", out, pkg)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr

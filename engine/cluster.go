@@ -6,18 +6,17 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/minidocker-net/minidocker-net/cluster"
 	"github.com/minidocker-net/minidocker-net/driver"
+	"github.com/minidocker-net/minidocker-net/hostd"
 	"github.com/minidocker-net/minidocker-net/ipam"
 	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
-	"github.com/minidocker-net/minidocker-net/resolver"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -28,17 +27,21 @@ import (
 // last.
 const GatewayBridgeNetwork = "mdn_gwbridge"
 
-// clusterConfig is the cluster this host is in: given by flags, else
-// remembered from their first use.
+// clusterConfig is the cluster this host is in: given by flags (a dry
+// run's first use is not remembered), else remembered from their first
+// use, with the ID the host was given when it joined.
 func (e *Engine) clusterConfig() (cluster.Config, bool) {
-	if e.opts.Cluster.Store != "" {
-		return e.opts.Cluster, true
-	}
 	c, ok, err := cluster.Load(e.opts.Paths)
-	if err != nil || !ok {
-		return cluster.Config{}, false
+	if err != nil {
+		ok = false
 	}
-	return c, true
+	if f := e.opts.Cluster; f.Store != "" {
+		if !ok || c.Store != f.Store || c.Advertise != f.Advertise {
+			f.Host = "(this host)" // a dry run's: it joins nothing
+			return f, true
+		}
+	}
+	return c, ok
 }
 
 // clusterClient dials the cluster store once per command.
@@ -74,6 +77,7 @@ func (e *Engine) Join(cfg cluster.Config) error {
 		return e.ensureAgent()
 	}
 	if e.opts.DryRun {
+		fmt.Fprintf(e.opts.Out, "# this host joins the cluster %s as %s: %s remembers it, and the cluster agent announces the host under a lease\n", cfg.Store, cfg.Advertise, cluster.File(e.opts.Paths))
 		return nil
 	}
 	cfg.Host = old.Host
@@ -84,8 +88,8 @@ func (e *Engine) Join(cfg cluster.Config) error {
 		return fmt.Errorf("remember the cluster configuration: %w", err)
 	}
 	e.opts.Cluster = cfg
-	if resolver.Pid(e.opts.Paths) != 0 {
-		return resolver.Sync(e.opts.Paths, nil) // it reads the new configuration
+	if hostd.Pid(e.opts.Paths) != 0 {
+		return hostd.Sync(e.opts.Paths, nil) // it reads the new configuration
 	}
 	return e.ensureAgent()
 }
@@ -93,14 +97,10 @@ func (e *Engine) Join(cfg cluster.Config) error {
 // ensureAgent starts the host's one long-running process when it does
 // not run: it keeps the host's lease.
 func (e *Engine) ensureAgent() error {
-	if e.opts.DryRun || resolver.Pid(e.opts.Paths) != 0 {
+	if e.opts.DryRun || hostd.Pid(e.opts.Paths) != 0 {
 		return nil
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	return resolver.Start(self, e.opts.Paths)
+	return hostd.Start(e.opts.Paths)
 }
 
 // joined says whether the host is in a cluster (it remembers one).
@@ -377,7 +377,7 @@ func (t *tx) settleGlobal() error {
 			return err
 		}
 		var err error
-		if lease, err = resolver.Lease(t.e.opts.Paths); err != nil {
+		if lease, err = hostd.Lease(t.e.opts.Paths); err != nil {
 			return fmt.Errorf("the cluster agent: %w", err)
 		}
 	}
@@ -665,7 +665,7 @@ func (t *tx) repairClaims() error {
 		if err := t.e.ensureAgent(); err != nil {
 			return err
 		}
-		if lease, err = resolver.Lease(t.e.opts.Paths); err != nil {
+		if lease, err = hostd.Lease(t.e.opts.Paths); err != nil {
 			return fmt.Errorf("the cluster agent: %w", err)
 		}
 	}

@@ -1,27 +1,15 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/minidocker-net/minidocker-net/hostd"
 	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/plan"
-	"github.com/minidocker-net/minidocker-net/resolver"
 	"github.com/minidocker-net/minidocker-net/store"
 )
-
-// ResolverCommand is the hidden command the embedded DNS runs as.
-const ResolverCommand = resolver.Command
-
-// RunResolver is the embedded DNS's process (ResolverCommand LIB RUN).
-func RunResolver(args []string) error {
-	if len(args) != 2 {
-		return errors.New("usage: " + resolver.Command + " LIB RUN")
-	}
-	return resolver.Run(store.Paths{Lib: args[0], Run: args[1]})
-}
 
 // needsResolver reports whether a sandbox of a state is served by the
 // embedded DNS.
@@ -35,7 +23,7 @@ func needsResolver(s *store.State) bool {
 }
 
 // ResolverPid is the embedded DNS's pid, 0 when it does not run.
-func (e *Engine) ResolverPid() int { return resolver.Pid(e.opts.Paths) }
+func (e *Engine) ResolverPid() int { return hostd.Pid(e.opts.Paths) }
 
 // syncResolver makes the embedded DNS current with the records a command
 // wrote before the command returns: it starts the resolver when a sandbox
@@ -47,16 +35,12 @@ func (e *Engine) syncResolver(s *store.State, changes []store.FileChange, all bo
 	if !needsResolver(s) && !joined(p) {
 		// Its files tell whether one runs (reset finds one without them).
 		if fileExists(p.ResolverPid()) || fileExists(p.ResolverSocket()) {
-			return resolver.Stop(p)
+			return hostd.Stop(p)
 		}
 		return nil
 	}
-	if resolver.Pid(p) == 0 {
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		return resolver.Start(self, p) // it reads every record before it answers
+	if hostd.Pid(p) == 0 {
+		return hostd.Start(p) // it reads every record before it answers
 	}
 	var files []string
 	for _, c := range changes {
@@ -67,7 +51,7 @@ func (e *Engine) syncResolver(s *store.State, changes []store.FileChange, all bo
 	if len(files) == 0 && !all {
 		return nil
 	}
-	if err := resolver.Sync(p, files); err != nil {
+	if err := hostd.Sync(p, files); err != nil {
 		return fmt.Errorf("the embedded DNS: %w", err)
 	}
 	return nil
@@ -87,8 +71,8 @@ type stopResolver struct {
 
 func (s *stopResolver) Kind() string { return "resolver-stop" }
 func (s *stopResolver) Commands() []string {
-	return []string{"pkill -f '" + strings.Join(resolver.Args(s.Paths), " ") + "'  # the embedded DNS"}
+	return []string{"pkill -f '" + strings.Join(hostd.Args(s.Paths), " ") + "'  # the embedded DNS"}
 }
 func (s *stopResolver) UndoCommands() []string    { return []string{"# reset is not undone"} }
 func (s *stopResolver) Undo(*plan.Context) error  { return nil }
-func (s *stopResolver) Apply(*plan.Context) error { return resolver.Stop(s.Paths) }
+func (s *stopResolver) Apply(*plan.Context) error { return hostd.Stop(s.Paths) }

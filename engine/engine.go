@@ -11,9 +11,9 @@ import (
 
 	"github.com/minidocker-net/minidocker-net/cluster"
 	"github.com/minidocker-net/minidocker-net/firewall"
+	"github.com/minidocker-net/minidocker-net/hostd"
 	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/plan"
-	"github.com/minidocker-net/minidocker-net/resolver"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -59,9 +59,6 @@ func New(opts Options) *Engine {
 	if opts.Kernel == nil {
 		opts.Kernel = hostKernel{}
 	}
-	if opts.ClusterStore == nil {
-		opts.ClusterStore = func(c cluster.Config) (cluster.Store, error) { return cluster.Dial(c) }
-	}
 	if opts.Firewall == nil {
 		opts.Firewall = func(f firewall.Family, cache string) firewall.Backend {
 			if f == firewall.IPv6 {
@@ -70,7 +67,17 @@ func New(opts Options) *Engine {
 			return iptables.New(cache)
 		}
 	}
-	return &Engine{opts: opts, kernel: opts.Kernel}
+	e := &Engine{opts: opts, kernel: opts.Kernel}
+	if e.opts.ClusterStore == nil {
+		// Through the host's process, started when it does not run.
+		e.opts.ClusterStore = func(cluster.Config) (cluster.Store, error) {
+			if err := e.ensureAgent(); err != nil {
+				return nil, err
+			}
+			return hostd.Store{Paths: e.opts.Paths}, nil
+		}
+	}
+	return e
 }
 
 // Firewall returns the firewall backend, for the views: what it owns and
@@ -160,14 +167,15 @@ func (t *timer) mark(what string) {
 // mutate runs one command as a transaction. build validates the request
 // and fills the tx; an error from it changes nothing.
 // A claim in the cluster store that another host won at the same time
-// (an address, a VNI) starts the command over, from the store's new
-// contents; the plan rolled back what it had done.
+// (an address, a VNI), or one made under a lease the store lost, starts
+// the command over, from the store's new contents (and the agent's new
+// lease); the plan rolled back what it had done.
 func (e *Engine) mutate(title string, build func(t *tx) error) error {
 	var err error
 	for range 8 {
 		err = e.transact(title, build, false)
 		var taken *cluster.TakenError
-		if !errors.As(err, &taken) {
+		if !errors.As(err, &taken) && !errors.Is(err, cluster.ErrLeaseLost) {
 			return err
 		}
 	}
@@ -214,6 +222,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 	if converge {
 		// A repair changes only what is not in place.
 		ctx := plan.NewContext(nil)
+		e.lendStore(ctx)
 		p.Steps = plan.Needed(ctx, p.Steps)
 		ctx.Close()
 	}
@@ -235,11 +244,12 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		// A repair may rebuild a namespace deleted under the embedded DNS,
 		// whose sockets keep the old one (and its interfaces) alive: it
 		// lets go of what is gone first.
-		if resolver.Pid(e.opts.Paths) != 0 {
-			_ = resolver.Sync(e.opts.Paths, nil)
+		if hostd.Pid(e.opts.Paths) != 0 {
+			_ = hostd.Sync(e.opts.Paths, nil)
 		}
 		ctx := plan.NewContext(e.opts.Verbose)
 		defer ctx.Close()
+		e.lendStore(ctx)
 		err := p.Converge(ctx)
 		if werr := st.Write(changes); werr != nil {
 			return errors.Join(err, werr)
@@ -285,9 +295,7 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 	}
 	ctx := plan.NewContext(e.opts.Verbose)
 	defer ctx.Close()
-	if e.cluster != nil {
-		cluster.Lend(ctx, e.cluster)
-	}
+	e.lendStore(ctx)
 	t.fw.Prestart(ctx, p.Steps)
 	j := &store.Journal{Title: p.Title, Pid: os.Getpid(), Started: time.Now().UTC(), Steps: steps, Before: before}
 	if err := st.WriteJournal(j); err != nil {
@@ -358,6 +366,13 @@ func (e *Engine) recover(st *store.Store) error {
 	}
 	ctx := plan.NewContext(e.opts.Verbose)
 	defer ctx.Close()
+	if joined(e.opts.Paths) {
+		// Its claims are undone through the host's process.
+		if err := e.ensureAgent(); err != nil {
+			return fmt.Errorf("roll back interrupted command %q: %w", j.Title, err)
+		}
+	}
+	e.lendStore(ctx)
 	uerr := (&plan.Plan{Steps: steps}).Undo(ctx)
 	if err := st.Write(j.Before); err != nil {
 		return errors.Join(fmt.Errorf("roll back interrupted command %q: %w", j.Title, err), uerr)
@@ -377,4 +392,18 @@ func (e *Engine) recover(st *store.Store) error {
 		return err
 	}
 	return st.RemoveJournal()
+}
+
+// lendStore gives a plan's steps the way to the cluster store: the
+// command's store when it writes too (the host's process), else the
+// host's process.
+func (e *Engine) lendStore(ctx *plan.Context) {
+	if _, ok := e.clusterConfig(); !ok {
+		return
+	}
+	if w, ok := e.cluster.(cluster.Writer); ok {
+		cluster.Lend(ctx, w)
+		return
+	}
+	cluster.Lend(ctx, hostd.Store{Paths: e.opts.Paths})
 }

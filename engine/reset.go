@@ -15,10 +15,10 @@ import (
 	"github.com/minidocker-net/minidocker-net/cluster"
 	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
+	"github.com/minidocker-net/minidocker-net/hostd"
 	"github.com/minidocker-net/minidocker-net/hostlink"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
-	"github.com/minidocker-net/minidocker-net/resolver"
 	"github.com/minidocker-net/minidocker-net/store"
 	"github.com/minidocker-net/minidocker-net/sysctl"
 )
@@ -61,7 +61,11 @@ func (e *Engine) resetPlan(st *store.Store) (*plan.Plan, error) {
 
 	// The embedded DNS, found by name, then the sandboxes' processes, so
 	// that namespaces can go.
-	if len(resolver.ByName(st.Paths)) > 0 {
+	if cfg, ok, _ := cluster.Load(st.Paths); ok {
+		// Through the host's process, before it stops.
+		p.Add(&clusterReset{Config: cfg, Paths: st.Paths})
+	}
+	if len(hostd.ByName(st.Paths)) > 0 {
 		p.Add(&stopResolver{Paths: st.Paths})
 	}
 	// Processes first, so that namespaces can go.
@@ -142,10 +146,6 @@ func (e *Engine) resetPlan(st *store.Store) (*plan.Plan, error) {
 	}
 
 	// Records last: if anything above failed, they still say what to retry.
-	if cfg, ok, _ := cluster.Load(st.Paths); ok {
-		// After the agent stopped: its lease, and this host's keys, went.
-		p.Add(&clusterReset{Config: cfg})
-	}
 	for _, f := range append(st.LibFiles(), st.RunFiles()...) {
 		p.Add(&removePath{Path: f})
 	}
@@ -237,6 +237,7 @@ func init() { plan.Register("cluster-reset", func() plan.Step { return &clusterR
 // host's lease runs out on its own.
 type clusterReset struct {
 	Config cluster.Config `json:"config"`
+	Paths  store.Paths    `json:"paths"`
 }
 
 func (s *clusterReset) Kind() string { return "cluster-reset" }
@@ -251,17 +252,12 @@ func (s *clusterReset) Commands() []string {
 func (s *clusterReset) UndoCommands() []string   { return []string{"# reset is not undone"} }
 func (s *clusterReset) Undo(*plan.Context) error { return nil }
 func (s *clusterReset) Apply(*plan.Context) error {
-	c, err := cluster.Dial(s.Config)
-	if err == nil {
-		defer c.Close()
-		err = c.DeleteHost(s.Config.Host)
+	var err error
+	if hostd.Pid(s.Paths) == 0 {
+		err = hostd.Start(s.Paths)
 	}
-	var hosts map[string]cluster.Host
 	if err == nil {
-		hosts, err = c.Hosts()
-	}
-	if err == nil && len(hosts) == 0 {
-		err = c.DeleteAll()
+		err = hostd.Store{Paths: s.Paths}.ResetHost(s.Config.Host)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "WARNING: the cluster store: %v (this host's lease runs out within %d s)\n", err, cluster.LeaseTTL)

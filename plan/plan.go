@@ -37,16 +37,29 @@ type Checker interface {
 	Satisfied(ctx *Context) (bool, error)
 }
 
+// Maker is a step that makes an object other steps then configure (a
+// link: "link:NETNS/NAME"); User is a step that configures one.
+type Maker interface{ Makes() string }
+type User interface{ Uses() string }
+
 // Needed returns the steps whose object is not in place: every step that
 // cannot check itself, and every Checker that finds its work undone (or
-// cannot tell).
+// cannot tell). A step that configures an object a kept step makes is
+// kept too, whatever it finds now: what it finds may go with the object
+// being made again (a veth whose far end is in a namespace the kernel has
+// not destroyed yet).
 func Needed(ctx *Context, steps []Step) []Step {
 	var out []Step
+	remade := map[string]bool{}
 	for _, s := range steps {
-		if c, ok := s.(Checker); ok {
+		u, uses := s.(User)
+		if c, ok := s.(Checker); ok && !(uses && remade[u.Uses()]) {
 			if done, err := c.Satisfied(ctx); err == nil && done {
 				continue
 			}
+		}
+		if m, ok := s.(Maker); ok {
+			remade[m.Makes()] = true
 		}
 		out = append(out, s)
 	}

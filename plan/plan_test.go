@@ -120,3 +120,42 @@ func TestJournalRoundTrip(t *testing.T) {
 		t.Error("an unknown step kind must be an error")
 	}
 }
+
+type checked struct {
+	name        string
+	done        bool
+	makes, uses string
+}
+
+func (s *checked) Kind() string                     { return "checked" }
+func (s *checked) Apply(*Context) error             { return nil }
+func (s *checked) Undo(*Context) error              { return nil }
+func (s *checked) Commands() []string               { return []string{s.name} }
+func (s *checked) UndoCommands() []string           { return nil }
+func (s *checked) Satisfied(*Context) (bool, error) { return s.done, nil }
+
+type making struct{ checked }
+
+func (s *making) Makes() string { return s.makes }
+
+type using struct{ checked }
+
+func (s *using) Uses() string { return s.uses }
+
+// TestNeededKeepsWhatDependsOnARemake: a repair that makes a link again
+// configures it again, though the old one looked configured.
+func TestNeededKeepsWhatDependsOnARemake(t *testing.T) {
+	steps := []Step{
+		&making{checked{name: "veth", done: false, makes: "link:a/eth0"}},
+		&using{checked{name: "addr eth0", done: true, uses: "link:a/eth0"}},
+		&using{checked{name: "addr eth1", done: true, uses: "link:a/eth1"}},
+		&checked{name: "other", done: true},
+	}
+	var got []string
+	for _, s := range Needed(NewContext(nil), steps) {
+		got = append(got, s.Commands()[0])
+	}
+	if strings.Join(got, ",") != "veth,addr eth0" {
+		t.Errorf("needed: %v", got)
+	}
+}

@@ -29,14 +29,13 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/minidocker-net/minidocker-net/cluster"
+	"github.com/minidocker-net/minidocker-net/cluster/etcd"
 	"github.com/minidocker-net/minidocker-net/etcfiles"
+	"github.com/minidocker-net/minidocker-net/hostd"
 	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/store"
 )
-
-// Command is the hidden command the resolver process runs as.
-const Command = "__resolver"
 
 // TTL is Docker's for every answer it gives itself.
 const TTL = 600
@@ -73,8 +72,12 @@ type resolver struct {
 	inflight chan struct{} // at most this many forwards at once, as Docker's 1024
 	// agent is the cluster agent, while the host is in a cluster (under
 	// mu); it signals renames when other hosts' endpoints changed.
-	agent   *cluster.Agent
+	agent   *etcd.Agent
 	renames chan struct{}
+	// store is the connection commands read and write the cluster store
+	// through (under mu; dialed on first need, again when the host joins
+	// another cluster).
+	store *etcd.Client
 }
 
 // Run is the resolver process: it serves until told to stop (a "stop" on
@@ -166,6 +169,13 @@ func (r *resolver) control(c net.Conn, quit func()) {
 			fmt.Fprintln(c, "ok")
 			quit()
 			return
+		case hostd.StoreLine:
+			reply, err := r.storeRequest(f[1:])
+			if err != nil {
+				fmt.Fprintln(c, hostd.ErrorLine(err))
+				continue
+			}
+			fmt.Fprintln(c, "ok "+reply)
 		default:
 			fmt.Fprintln(c, "error unknown request")
 		}
@@ -475,11 +485,15 @@ func (r *resolver) cluster(st *store.State) error {
 		r.agent.Stop(!ok) // the host left: its keys go at once
 		r.agent = nil
 	}
+	if r.store != nil && (!ok || r.store.Config() != cfg) {
+		r.store.Close()
+		r.store = nil
+	}
 	if !ok {
 		return nil
 	}
 	if r.agent == nil {
-		r.agent = cluster.StartAgent(cfg, st, func() {
+		r.agent = etcd.StartAgent(cfg, st, func() {
 			select {
 			case r.renames <- struct{}{}:
 			default: // one is pending: it reads the latest

@@ -10,5 +10,5 @@ need_root
 ensure_runtime
 case " $* " in *" --multi-host "*) ensure_packages etcd:etcd-server etcdctl:etcd-client ;; esac
 build
-install -m 0755 "$BIN" /usr/local/bin/minidocker-net
+install_bins
 exec /usr/local/bin/minidocker-net demo "$@"

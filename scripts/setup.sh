@@ -6,6 +6,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="$REPO/bin/minidocker-net"
+DAEMON="$REPO/bin/minidocker-netd" # the host's one long-running process, which minidocker-net starts from beside itself
 GO_VERSION=$(awk '/^go /{print $2}' "$REPO/go.mod")
 TOOLCHAIN=go1.26.8 # served by the Go module proxy as golang.org/toolchain
 
@@ -71,5 +72,12 @@ ensure_go() {
 build() {
 	ensure_go
 	# Static, and without urfave/cli's man-page generator: 0.6 ms less per start.
-	(cd "$REPO" && CGO_ENABLED=0 go build -tags urfave_cli_no_docs -trimpath -o "$BIN" ./cmd/minidocker-net)
+	(cd "$REPO" && CGO_ENABLED=0 go build -tags urfave_cli_no_docs -trimpath -o "$BIN" ./cmd/minidocker-net &&
+		CGO_ENABLED=0 go build -trimpath -o "$DAEMON" ./cmd/minidocker-netd)
+}
+
+# install puts both binaries on PATH, side by side.
+install_bins() {
+	install -m 0755 "$BIN" /usr/local/bin/minidocker-net
+	install -m 0755 "$DAEMON" /usr/local/bin/minidocker-netd
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/minidocker-net/minidocker-net/cluster"
 	"github.com/minidocker-net/minidocker-net/demo"
 	"github.com/minidocker-net/minidocker-net/engine"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -53,13 +54,6 @@ func main() {
 		err := engine.Enter(os.Args[2:])
 		fmt.Fprintln(os.Stderr, "minidocker-net: "+err.Error())
 		os.Exit(127)
-	}
-	if len(os.Args) > 1 && os.Args[1] == engine.ResolverCommand {
-		if err := engine.RunResolver(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "minidocker-net: "+err.Error())
-			os.Exit(1)
-		}
-		os.Exit(0)
 	}
 	if len(os.Args) > 1 && os.Args[1] == demo.InitCommand {
 		os.Exit(demo.Init(os.Args[2:]))
@@ -129,12 +123,15 @@ func eng(c *cli.Context) *engine.Engine {
 	if c.Bool("verbose") {
 		verbose = c.App.ErrWriter
 	}
+	// The cluster flags were checked before the command (joinCluster).
+	cfg, _ := cluster.Parse(c.String("cluster-store"), c.String("cluster-advertise"))
 	return engine.New(engine.Options{
 		Paths:   store.PathsFor(c.String("state-dir")),
 		DryRun:  c.Bool("dry-run"),
 		Verbose: verbose,
 		Warn:    c.App.ErrWriter,
 		Out:     c.App.Writer,
+		Cluster: cfg,
 	})
 }
 

@@ -1,4 +1,4 @@
-package cluster
+package etcd
 
 import (
 	"context"
@@ -7,20 +7,17 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/minidocker-net/minidocker-net/cluster"
 	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/store"
 )
-
-// LeaseTTL is the host lease's: a host that dies without leaving is gone
-// from every other host's tunnels and names about this long after.
-const LeaseTTL = 10
 
 // Agent is a host's part of the cluster that must run all the time; it
 // lives in the host's one long-running process, beside the embedded DNS.
@@ -29,13 +26,13 @@ const LeaseTTL = 10
 // host's endpoints, and programs the remote ones into the tunnels of the
 // overlay networks this host has a part of.
 type Agent struct {
-	cfg      Config
+	cfg      cluster.Config
 	onChange func() // the remote endpoints changed: the names to answer did
 
 	mu     sync.Mutex
 	lease  clientv3.LeaseID
 	leased chan struct{} // closed once a lease is held
-	eps    map[string]Endpoint
+	eps    map[string]cluster.Endpoint
 	local  *store.State
 	listed bool // eps is current with the store
 
@@ -47,25 +44,25 @@ type Agent struct {
 
 // StartAgent starts a host's agent; onChange is called (on the agent's
 // goroutine) when the remote endpoints changed.
-func StartAgent(cfg Config, local *store.State, onChange func()) *Agent {
+func StartAgent(cfg cluster.Config, local *store.State, onChange func()) *Agent {
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &Agent{cfg: cfg, onChange: onChange, leased: make(chan struct{}), eps: map[string]Endpoint{}, local: local, cancel: cancel, done: make(chan struct{})}
+	a := &Agent{cfg: cfg, onChange: onChange, leased: make(chan struct{}), eps: map[string]cluster.Endpoint{}, local: local, cancel: cancel, done: make(chan struct{})}
 	go a.run(ctx)
 	return a
 }
 
-// Config is the configuration the agent runs with.
-func (a *Agent) Config() Config { return a.cfg }
+// cluster.Config is the configuration the agent runs with.
+func (a *Agent) Config() cluster.Config { return a.cfg }
 
-// Lease is the host's current lease, waiting (at most Timeout) for one.
+// Lease is the host's current lease, waiting (at most cluster.Timeout) for one.
 func (a *Agent) Lease() (int64, error) {
 	a.mu.Lock()
 	ch := a.leased
 	a.mu.Unlock()
 	select {
 	case <-ch:
-	case <-time.After(Timeout):
-		return 0, &UnreachableError{Store: a.cfg.Store, Err: errors.New("no lease granted")}
+	case <-time.After(cluster.Timeout):
+		return 0, &cluster.UnreachableError{Store: a.cfg.Store, Err: errors.New("no lease granted")}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -100,16 +97,16 @@ func (a *Agent) Stop(revoke bool) {
 
 // Remote are the other hosts' endpoints on the overlay networks this host
 // has a part of.
-func (a *Agent) Remote() []Endpoint {
+func (a *Agent) Remote() []cluster.Endpoint {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var out []Endpoint
+	var out []cluster.Endpoint
 	for _, e := range a.eps {
 		if e.Host != a.cfg.Host && a.local != nil && a.local.Networks[e.Network] != nil && a.local.Networks[e.Network].ID == e.NetworkID {
 			out = append(out, e)
 		}
 	}
-	sortEndpoints(out)
+	cluster.SortEndpoints(out)
 	return out
 }
 
@@ -142,7 +139,7 @@ func (a *Agent) relist() error {
 		return err
 	}
 	defer c.Close()
-	eps, _, err := list[Endpoint](c, endpointsPrefix)
+	eps, _, err := list[cluster.Endpoint](c, cluster.EndpointsPrefix)
 	if err != nil {
 		return err
 	}
@@ -201,51 +198,82 @@ func (a *Agent) run(ctx context.Context) {
 	}
 }
 
-// session is one lease's life.
-func (a *Agent) session(ctx context.Context) error {
+// session is one lease's life. It resumes the lease it had when the
+// store still holds it (etcd restores leases, with a fresh TTL, when it
+// restarts: the host's keys are all there), else grants a new one and
+// writes again what the host owns. While there is no session, commands
+// asking for the lease wait.
+func (a *Agent) session(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			a.mu.Lock()
+			select {
+			case <-a.leased:
+				a.leased = make(chan struct{}) // until the next session holds one
+			default:
+			}
+			a.mu.Unlock()
+		}
+	}()
 	c, err := Dial(a.cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	gctx, cancel := context.WithTimeout(ctx, Timeout)
-	g, err := c.c.Grant(gctx, LeaseTTL)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("grant a lease: %w", err)
+	a.mu.Lock()
+	id := a.lease
+	a.mu.Unlock()
+	gctx, cancel := context.WithTimeout(ctx, cluster.Timeout)
+	resumed := false
+	if id != 0 {
+		_, err := c.c.KeepAliveOnce(gctx, id)
+		resumed = err == nil
+		if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			cancel()
+			return fmt.Errorf("renew the lease: %w", err)
+		}
 	}
-	if err := a.announce(ctx, c, g.ID); err != nil {
+	if !resumed {
+		g, err := c.c.Grant(gctx, cluster.LeaseTTL)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("grant a lease: %w", err)
+		}
+		if id != 0 {
+			log.Printf("cluster: lease %x is gone from the store; lease %x replaces it, and the host's keys are written again", id, g.ID)
+		}
+		id = g.ID
+	}
+	cancel()
+	// Written again in any case: what the host owns is in the store.
+	if err := a.announce(ctx, c, id); err != nil {
 		return err
 	}
 	kctx, kcancel := context.WithCancel(ctx)
 	defer kcancel()
-	ka, err := c.c.KeepAlive(kctx, g.ID)
+	ka, err := c.c.KeepAlive(kctx, id)
 	if err != nil {
 		return fmt.Errorf("keep the lease alive: %w", err)
 	}
 	a.mu.Lock()
-	prev := a.lease
-	a.lease = g.ID
+	a.lease = id
 	select {
 	case <-a.leased:
 	default:
 		close(a.leased)
 	}
 	a.mu.Unlock()
-	a.lastErr = ""
-	if prev != 0 && prev != g.ID {
-		log.Printf("cluster: lease %x replaces %x; the host's keys were written again", g.ID, prev)
-		rctx, rcancel := context.WithTimeout(ctx, Timeout)
-		_, _ = c.c.Revoke(rctx, prev) // its keys are on the new lease now
-		rcancel()
+	if a.lastErr != "" {
+		log.Printf("cluster: the store answers again (lease %x)", id)
 	}
+	a.lastErr = ""
 	for ctx.Err() == nil {
 		rev, err := a.list(ctx, c)
 		if err != nil {
 			return err
 		}
 		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(kctx))
-		wch := c.c.Watch(wctx, endpointsPrefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		wch := c.c.Watch(wctx, cluster.EndpointsPrefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 		err = a.watch(ctx, ka, wch)
 		wcancel()
 		if !errors.Is(err, errRelist) {
@@ -283,7 +311,7 @@ func (a *Agent) watch(ctx context.Context, ka <-chan *clientv3.LeaseKeepAliveRes
 					delete(a.eps, k)
 					continue
 				}
-				var e Endpoint
+				var e cluster.Endpoint
 				if json.Unmarshal(ev.Kv.Value, &e) == nil {
 					a.eps[k] = e
 				}
@@ -297,7 +325,7 @@ func (a *Agent) watch(ctx context.Context, ka <-chan *clientv3.LeaseKeepAliveRes
 // list reads every endpoint and programs them; it returns the revision
 // read, for the watch to start after.
 func (a *Agent) list(ctx context.Context, c *Client) (int64, error) {
-	eps, rev, err := list[Endpoint](c, endpointsPrefix)
+	eps, rev, err := list[cluster.Endpoint](c, cluster.EndpointsPrefix)
 	if err != nil {
 		return 0, err
 	}
@@ -323,13 +351,13 @@ func (a *Agent) changed() {
 // taken over.
 func (a *Agent) announce(ctx context.Context, c *Client, lease clientv3.LeaseID) error {
 	name, _ := os.Hostname()
-	h, err := json.Marshal(Host{ID: a.cfg.Host, Name: name, Advertise: a.cfg.Advertise, Joined: time.Now().UTC()})
+	h, err := json.Marshal(cluster.Host{ID: a.cfg.Host, Name: name, Advertise: a.cfg.Advertise, Joined: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
-	pctx, cancel := context.WithTimeout(ctx, Timeout)
+	pctx, cancel := context.WithTimeout(ctx, cluster.Timeout)
 	defer cancel()
-	if _, err := c.c.Put(pctx, HostKey(a.cfg.Host), string(h), clientv3.WithLease(lease)); err != nil {
+	if _, err := c.c.Put(pctx, cluster.HostKey(a.cfg.Host), string(h), clientv3.WithLease(lease)); err != nil {
 		return fmt.Errorf("announce the host: %w", err)
 	}
 	a.mu.Lock()
@@ -338,12 +366,12 @@ func (a *Agent) announce(ctx context.Context, c *Client, lease clientv3.LeaseID)
 	if local == nil {
 		return nil
 	}
-	for _, e := range LocalEndpoints(local, a.cfg.Host, a.cfg.Advertise) {
+	for _, e := range cluster.LocalEndpoints(local, a.cfg.Host, a.cfg.Advertise) {
 		b, err := json.Marshal(e)
 		if err != nil {
 			return err
 		}
-		k := EndpointKey(e.NetworkID, e.IP)
+		k := cluster.EndpointKey(e.NetworkID, e.IP)
 		r, err := c.c.Txn(pctx).
 			If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
 			Then(clientv3.OpPut(k, string(b), clientv3.WithLease(lease))).
@@ -366,15 +394,4 @@ func (a *Agent) announce(ctx context.Context, c *Client, lease clientv3.LeaseID)
 		log.Printf("cluster: address %s on %s was taken by another host while this one was away: sandbox %s keeps it locally, but the cluster does not route to it; remove and run it again", e.IP, e.Network, e.Sandbox)
 	}
 	return nil
-}
-
-// LeaseLine is how the agent's lease is asked for over the process's
-// control socket.
-const LeaseLine = "lease"
-
-// ParseLease reads the agent's answer.
-func ParseLease(s string) (int64, error) {
-	var id int64
-	_, err := fmt.Sscanf(strings.TrimSpace(s), "%x", &id)
-	return id, err
 }
