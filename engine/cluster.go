@@ -44,8 +44,9 @@ func (e *Engine) clusterConfig() (cluster.Config, bool) {
 	return c, ok
 }
 
-// clusterClient dials the cluster store once per command.
-func (e *Engine) clusterClient() (cluster.Store, error) {
+// clusterStore is the cluster store as this command reads it (through the
+// host's process), reached once per command.
+func (e *Engine) clusterStore() (cluster.Store, error) {
 	cfg, ok := e.clusterConfig()
 	if !ok {
 		return nil, errors.New("this host is in no cluster: give --cluster-store etcd://HOST:PORT and --cluster-advertise IP (or " + cluster.EnvStore + " and " + cluster.EnvAdvertise + ")")
@@ -61,8 +62,8 @@ func (e *Engine) clusterClient() (cluster.Store, error) {
 }
 
 // Join makes this host part of a cluster: the configuration is
-// remembered, and the cluster agent (in the embedded DNS's process)
-// announces the host under a lease it keeps alive.
+// remembered, and the cluster agent (in minidocker-netd) announces the
+// host under a lease it keeps alive.
 func (e *Engine) Join(cfg cluster.Config) error {
 	st, err := store.Open(e.opts.Paths, !e.opts.DryRun)
 	if err != nil {
@@ -114,7 +115,7 @@ func (t *tx) globals() (map[string]*store.Network, error) {
 	if t.global != nil {
 		return t.global, nil
 	}
-	c, err := t.e.clusterClient()
+	c, err := t.e.clusterStore()
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +159,7 @@ func (t *tx) adopt(name string) (*store.Network, error) {
 // its subnet are claimed in the store in one transaction (another host
 // creating one at the same time makes the command start over).
 func (t *tx) addGlobalNetwork(n *store.Network, req NetworkRequest) error {
-	c, err := t.e.clusterClient()
+	c, err := t.e.clusterStore()
 	if err != nil {
 		return fmt.Errorf("network create -d overlay: %w", err)
 	}
@@ -255,7 +256,7 @@ func (t *tx) globalSubnet(n *store.Network, req NetworkRequest, taken []netip.Pr
 // host has an endpoint on it, as Docker's endpoint count did.
 func (t *tx) removeGlobal(name string) error {
 	n := t.global[name]
-	c, err := t.e.clusterClient()
+	c, err := t.e.clusterStore()
 	if err != nil {
 		return err
 	}
@@ -285,7 +286,7 @@ func (t *tx) removeGlobal(name string) error {
 
 // clusterUsed adds the addresses other hosts hold on an overlay network.
 func (t *tx) clusterUsed(n *store.Network, used map[netip.Addr]bool) error {
-	c, err := t.e.clusterClient()
+	c, err := t.e.clusterStore()
 	if err != nil {
 		return err
 	}
@@ -440,7 +441,7 @@ func encode(v any) (string, error) {
 // listGlobal adds the cluster's networks and the other hosts' endpoints
 // to a state that only views read.
 func (e *Engine) listGlobal(l *store.State, cfg cluster.Config) error {
-	c, err := e.clusterClient()
+	c, err := e.clusterStore()
 	if err != nil {
 		return err
 	}
@@ -459,7 +460,7 @@ func (e *Engine) listGlobal(l *store.State, cfg cluster.Config) error {
 // addRemote adds the other hosts' endpoints on the networks a view's
 // state holds, as sandboxes keyed NAME@HOST.
 func (e *Engine) addRemote(l *store.State, cfg cluster.Config) error {
-	c, err := e.clusterClient()
+	c, err := e.clusterStore()
 	if err != nil {
 		return err
 	}
@@ -507,7 +508,7 @@ type Node struct {
 // Nodes are the hosts present in the cluster (their lease alive).
 func (e *Engine) Nodes() ([]Node, error) {
 	cfg, _ := e.clusterConfig()
-	c, err := e.clusterClient()
+	c, err := e.clusterStore()
 	if err != nil {
 		return nil, err
 	}
@@ -566,7 +567,7 @@ func (e *Engine) Leave() error {
 // store's: those the store lacks, and those it holds that no record names.
 func (e *Engine) clusterDrift(s *store.State) (missing, extra []cluster.Endpoint, err error) {
 	cfg, _ := e.clusterConfig()
-	c, err := e.clusterClient()
+	c, err := e.clusterStore()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -617,7 +618,7 @@ func checkCluster(c *checker, e *Engine, s *store.State) {
 	for _, ep := range extra {
 		c.add(Drift, fmt.Sprintf("the cluster store holds address %s on %s for sandbox %s of this host, which no record names", ep.IP, ep.Network, ep.Sandbox), "minidocker-net doctor --fix removes it")
 	}
-	cs, _ := e.clusterClient()
+	cs, _ := e.clusterStore()
 	all, _, err := cs.Endpoints("")
 	if err != nil {
 		return

@@ -25,11 +25,12 @@ func needsResolver(s *store.State) bool {
 // ResolverPid is the embedded DNS's pid, 0 when it does not run.
 func (e *Engine) ResolverPid() int { return hostd.Pid(e.opts.Paths) }
 
-// syncResolver makes the embedded DNS current with the records a command
-// wrote before the command returns: it starts the resolver when a sandbox
-// needs it and none runs (a dead one included), tells a running one which
-// record files changed (all, for a repair), and stops it with the last
-// sandbox it served.
+// syncResolver makes the host's process (the embedded DNS, and the
+// cluster agent) current with the records a command wrote before the
+// command returns: it starts the process when a sandbox needs it or the
+// host is in a cluster and none runs (a dead one included), tells a
+// running one which record files changed (all, for a repair), and stops
+// it with the last sandbox it served when the host is in no cluster.
 func (e *Engine) syncResolver(s *store.State, changes []store.FileChange, all bool) error {
 	p := e.opts.Paths
 	if !needsResolver(s) && !joined(p) {

@@ -1,11 +1,13 @@
-// Package resolver is the embedded DNS: one process for the host that
-// answers at 127.0.0.11 in every sandbox on a user-defined network, as
-// dockerd does (sockets opened inside each sandbox's namespace, on the
-// port the sandbox's nat rules map port 53 to). It knows names from the
-// records, which a command that changed them asks it to read again before
-// it returns, and forwards what it does not know to the host's
-// nameservers from the host's namespace, over the transport the client
-// used.
+// Package resolver is the host's one long-running process (minidocker-netd).
+// It is the embedded DNS, which answers at 127.0.0.11 in every sandbox on a
+// user-defined network, as dockerd does (sockets opened inside each
+// sandbox's namespace, on the port the sandbox's nat rules map port 53
+// to). It knows names from the records, which a command that changed them
+// asks it to read again before it returns, and forwards what it does not
+// know to the host's nameservers from the host's namespace, over the
+// transport the client used. On a host in a cluster it also runs the
+// cluster agent (cluster/etcd), adds the other hosts' endpoints to the
+// names, and serves the commands' reads and writes of the cluster store.
 package resolver
 
 import (
