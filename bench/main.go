@@ -387,7 +387,7 @@ func latency(reps int, docker bool) []Latency {
 // iperf runs a 3-second TCP transfer from a place to an address and
 // returns Gbit/s received.
 func iperf(client []string, addr string, port int) float64 {
-	args := append(append([]string{}, client...), "iperf3", "-c", addr, "-p", strconv.Itoa(port), "-t", "3", "-J")
+	args := append(append([]string{}, client...), "iperf3", "-c", addr, "-p", strconv.Itoa(port), "-t", "3", "-J", "--connect-timeout", "3000")
 	o, err := exec.Command(args[0], args[1:]...).Output()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: iperf3 to %s:%d from %v: %v\n", addr, port, client, err)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/model"
 )
 
@@ -33,7 +34,13 @@ func (t *tx) restoreSteps() error {
 		}
 	}
 	for _, name := range t.new.NetworkNames() {
-		t.setup = append(t.setup, networkSteps(t.new.Networks[name])...)
+		n := t.new.Networks[name]
+		if driver.IsGlobal(n) && len(t.new.Attached(name)) == 0 {
+			// An overlay network's part with no sandbox left here (a
+			// reboot took them): not rebuilt; the copy goes (settleGlobal).
+			continue
+		}
+		t.setup = append(t.setup, networkSteps(n)...)
 	}
 	for _, name := range t.new.SandboxNames() {
 		steps, err := t.sandboxSteps(t.new, t.new.Sandboxes[name])

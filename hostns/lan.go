@@ -63,7 +63,12 @@ func StartLAN(self string, n int) (*LAN, error) {
 	if os.Getenv("MINIDOCKER_NET_THROWAWAY") != "1" && os.Getpid() != 1 {
 		return nil, errors.New("a LAN of hosts is built in a throwaway host only")
 	}
-	setup := "ip link add lan0 type bridge && ip addr add " + LANGateway + "/24 dev lan0 && ip link set lan0 up && mkdir -p /run/etcd && " +
+	// The LAN is a switch, not a firewall: with br_netfilter loaded, its
+	// bridged frames would meet the FORWARD chain of the host that holds
+	// it, whose policy is DROP once Docker (the benchmark's) or a network
+	// of ours runs there.
+	setup := "ip link add lan0 type bridge && ip addr add " + LANGateway + "/24 dev lan0 && ip link set lan0 up && " +
+		"iptables -I FORWARD -i lan0 -o lan0 -j ACCEPT && mkdir -p /run/etcd && " +
 		"(setsid etcd --name lan --data-dir /run/etcd/data --listen-client-urls " + EtcdURL + " --advertise-client-urls " + EtcdURL + " " +
 		"--listen-peer-urls http://127.0.0.1:2380 --log-level error >/run/etcd/log 2>&1 </dev/null &)"
 	if out, err := exec.Command("sh", "-c", setup).CombinedOutput(); err != nil {
