@@ -99,6 +99,8 @@ func TestOverlay(t *testing.T) {
 		t.Errorf("inspect ov on host3: scope %s, %v", inspect[0].Scope, names)
 	}
 	h1.Fails("has active endpoints", "network", "rm", "ov")
+	h2.Fails("network with name ov already exists", "network", "create", "ov")
+	h2.Fails("network with name ov already exists", "network", "create", "-d", "overlay", "ov")
 	// An internal overlay network: across hosts, but no way out (no
 	// gateway bridge, no default route).
 	h1.MustMDN("network", "create", "-d", "overlay", "--internal", "iov")

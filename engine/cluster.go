@@ -140,6 +140,19 @@ func (t *tx) globalName(ref string) (string, error) {
 	return model.NetworkName(&store.State{Networks: nets}, ref)
 }
 
+// notGlobal refuses a local network with an overlay network's name, as
+// Docker refuses a name taken in either scope; a store that does not
+// answer does not stop a local network.
+func (t *tx) notGlobal(name string) error {
+	if _, ok := t.e.clusterConfig(); !ok {
+		return nil
+	}
+	if nets, err := t.globals(); err == nil && nets[name] != nil {
+		return fmt.Errorf("network with name %s already exists", name)
+	}
+	return nil
+}
+
 // adopt gives this host a copy of an overlay network and plans its part
 // here (namespace, bridge, tunnel): its first local endpoint comes.
 func (t *tx) adopt(name string) (*store.Network, error) {

@@ -310,6 +310,9 @@ func (e *Engine) CreateNetwork(req NetworkRequest) (*store.Network, error) {
 		if driver.IsGlobal(n) {
 			return t.addGlobalNetwork(n, req)
 		}
+		if err := t.notGlobal(n.Name); err != nil {
+			return err
+		}
 		return t.addNetwork(n, req)
 	})
 	return n, err
