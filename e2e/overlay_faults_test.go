@@ -118,7 +118,8 @@ func TestOverlayHostKilled(t *testing.T) {
 
 // TestOverlayStoreRestart: etcd killed and restarted while the hosts
 // live, down for longer than the hosts' lease: each host notices its dead
-// keep-alive, gets a new lease and writes again what it owns; nothing is
+// keep-alive, takes up its lease again (etcd restores leases, with a
+// fresh TTL, when it restarts) and writes again what it owns; nothing is
 // lost (names, tunnels, inspect, for longer than the old lease), and no
 // address is handed out twice.
 func TestOverlayStoreRestart(t *testing.T) {
@@ -253,4 +254,36 @@ func TestOverlayRepairAndReset(t *testing.T) {
 	if keys := c.Keys(); keys != "" {
 		t.Errorf("keys after the last host's reset: %s", keys)
 	}
+}
+
+// TestOverlayPartition: a host cut off from etcd for longer than its
+// lease is taken for dead by the others (its endpoint goes from their
+// tunnels), and when it can reach etcd again it gets a new lease and
+// writes again what it owns: the others reach its sandbox again.
+func TestOverlayPartition(t *testing.T) {
+	t.Parallel()
+	c := NewCluster(t, 2)
+	h1, h2 := c.Hosts[0], c.Hosts[1]
+	c.Join()
+	h1.MustMDN("network", "create", "-d", "overlay", "ov")
+	h1.MustMDN("run", "-d", "--net", "ov", "--name", "a")
+	h2.MustMDN("run", "-d", "--net", "ov", "--name", "b")
+	cut := "-d " + lanGateway + " -p tcp --dport 2379 -j DROP"
+	h1.MustSh("iptables -I OUTPUT " + cut)
+	Eventually(t, 30*time.Second, "host1's endpoint gone from host2's tunnel", func() bool {
+		_, listed := endpoints(t, h2, "ov")["a"]
+		return !listed && !strings.Contains(h2.MustSh("ip -n $(ls /var/run/netns | grep mdnov-) neigh"), "10.0.0.2 ")
+	})
+	h1.MustSh("iptables -D OUTPUT " + cut)
+	took := Eventually(t, 15*time.Second, "host1 back, with its endpoint", func() bool {
+		_, listed := endpoints(t, h2, "ov")["a"]
+		return listed && h2.Ping("b", "a")
+	})
+	t.Logf("host1 was back %s after it could reach etcd again", took.Round(100*time.Millisecond))
+	if log := h1.MustSh("cat /run/minidocker-net-throwaway/run/resolver.log"); !strings.Contains(log, "is gone from the store; lease") {
+		t.Errorf("host1's agent did not take a new lease:\n%s", log)
+	}
+	h1.MustMDN("rm", "-f", "a")
+	h2.MustMDN("rm", "-f", "b")
+	h1.MustMDN("network", "rm", "ov")
 }

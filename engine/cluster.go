@@ -385,6 +385,13 @@ func (t *tx) settleGlobal() error {
 	if !ok {
 		return errors.New("this host has endpoints on overlay networks but is in no cluster any more: run 'minidocker-net reset'")
 	}
+	return t.claimEndpoints(cfg, came, went)
+}
+
+// claimEndpoints plans the store's claims of endpoints that came (under
+// the host's lease, which the agent holds) and releases of those that
+// went, first in the plan.
+func (t *tx) claimEndpoints(cfg cluster.Config, came, went []cluster.Endpoint) error {
 	var lease int64
 	if len(came) > 0 && !t.e.opts.DryRun {
 		if err := t.e.ensureAgent(); err != nil {
@@ -674,28 +681,5 @@ func (t *tx) repairClaims() error {
 	if err != nil || len(missing)+len(extra) == 0 {
 		return err
 	}
-	var lease int64
-	if len(missing) > 0 && !t.e.opts.DryRun {
-		if err := t.e.ensureAgent(); err != nil {
-			return err
-		}
-		if lease, err = hostd.Lease(t.e.opts.Paths); err != nil {
-			return fmt.Errorf("the cluster agent: %w", err)
-		}
-	}
-	for _, ep := range extra {
-		claim, err := endpointClaim(cfg, ep, 0)
-		if err != nil {
-			return err
-		}
-		t.cluster = append(t.cluster, &cluster.Release{Claim: *claim})
-	}
-	for _, ep := range missing {
-		claim, err := endpointClaim(cfg, ep, lease)
-		if err != nil {
-			return err
-		}
-		t.cluster = append(t.cluster, claim)
-	}
-	return nil
+	return t.claimEndpoints(cfg, missing, extra)
 }
