@@ -34,7 +34,6 @@ type Agent struct {
 	leased chan struct{} // closed once a lease is held
 	eps    map[string]cluster.Endpoint
 	local  *store.State
-	listed bool // eps is current with the store
 
 	prog    sync.Mutex // one programming of the kernel at a time
 	lastErr string     // the run loop's last failure, logged once
@@ -51,10 +50,11 @@ func StartAgent(cfg cluster.Config, local *store.State, onChange func()) *Agent 
 	return a
 }
 
-// cluster.Config is the configuration the agent runs with.
+// Config is the configuration the agent runs with.
 func (a *Agent) Config() cluster.Config { return a.cfg }
 
-// Lease is the host's current lease, waiting (at most cluster.Timeout) for one.
+// Lease is the host's current lease, waiting (at most cluster.Timeout)
+// for one while the agent has none (the store unreachable).
 func (a *Agent) Lease() (int64, error) {
 	a.mu.Lock()
 	ch := a.leased

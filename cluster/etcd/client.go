@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -145,7 +144,7 @@ func (c *Client) Used() (vnis map[int]bool, subnets []netip.Prefix, err error) {
 		return nil, nil, c.wrap(err)
 	}
 	for _, kv := range r.Kvs {
-		if n, err := strconv.Atoi(strings.TrimPrefix(string(kv.Key), cluster.VNIPrefix)); err == nil {
+		if n, err := cluster.ParseVNIKey(string(kv.Key)); err == nil {
 			vnis[n] = true
 		}
 	}
@@ -154,27 +153,11 @@ func (c *Client) Used() (vnis map[int]bool, subnets []netip.Prefix, err error) {
 		return nil, nil, c.wrap(err)
 	}
 	for _, kv := range r.Kvs {
-		if p, err := netip.ParsePrefix(strings.Replace(strings.TrimPrefix(string(kv.Key), cluster.SubnetPrefix), "-", "/", 1)); err == nil {
+		if p, err := cluster.ParseSubnetKey(string(kv.Key)); err == nil {
 			subnets = append(subnets, p)
 		}
 	}
 	return vnis, subnets, nil
-}
-
-// Keys counts the keys under our prefix (none: the store is as before
-// the first host came).
-func (c *Client) Keys() ([]string, error) {
-	ctx, cancel := c.ctx()
-	defer cancel()
-	r, err := c.c.Get(ctx, cluster.Prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
-	if err != nil {
-		return nil, c.wrap(err)
-	}
-	var out []string
-	for _, kv := range r.Kvs {
-		out = append(out, string(kv.Key))
-	}
-	return out, nil
 }
 
 // DeleteAll removes every key of ours: the last host's reset.
