@@ -115,16 +115,11 @@ func (t *tx) addGlobalNetwork(n *store.Network, req NetworkRequest) error {
 	if err := t.globalSubnet(n, req, subnets); err != nil {
 		return err
 	}
-	val, err := encode(n)
+	claim, err := t.networkClaim(n)
 	if err != nil {
 		return err
 	}
-	cfg, _ := t.e.clusterConfig()
-	t.cluster = append(t.cluster, &cluster.Claim{Store: cfg.Store, What: "network " + n.Name, KVs: []cluster.KV{
-		{Key: cluster.NetworkKey(n.Name), Value: val},
-		{Key: cluster.VNIKey(n.VNI), Value: n.ID},
-		{Key: cluster.SubnetKey(n.Subnet), Value: n.ID},
-	}})
+	t.cluster = append(t.cluster, claim)
 	return nil
 }
 
@@ -180,6 +175,21 @@ func (t *tx) globalSubnet(n *store.Network, req NetworkRequest, taken []netip.Pr
 	return nil
 }
 
+// networkClaim is the store's claim of an overlay network: its record, its
+// VNI and its subnet, all or none; removing the network releases it.
+func (t *tx) networkClaim(n *store.Network) (*cluster.Claim, error) {
+	val, err := encode(n)
+	if err != nil {
+		return nil, err
+	}
+	cfg, _ := t.e.clusterConfig()
+	return &cluster.Claim{Store: cfg.Store, What: "network " + n.Name, KVs: []cluster.KV{
+		{Key: cluster.NetworkKey(n.Name), Value: val},
+		{Key: cluster.VNIKey(n.VNI), Value: n.ID},
+		{Key: cluster.SubnetKey(n.Subnet), Value: n.ID},
+	}}, nil
+}
+
 // removeGlobal is network rm of an overlay network: refused while any
 // host has an endpoint on it, as Docker's endpoint count did.
 func (t *tx) removeGlobal(name string) error {
@@ -199,16 +209,11 @@ func (t *tx) removeGlobal(name string) error {
 		}
 		return fmt.Errorf("error while removing network: network %s has active endpoints (%s)", name, strings.Join(parts, ", "))
 	}
-	val, err := encode(n)
+	claim, err := t.networkClaim(n)
 	if err != nil {
 		return err
 	}
-	cfg, _ := t.e.clusterConfig()
-	t.cluster = append(t.cluster, &cluster.Release{Claim: cluster.Claim{Store: cfg.Store, What: "network " + n.Name, KVs: []cluster.KV{
-		{Key: cluster.NetworkKey(n.Name), Value: val},
-		{Key: cluster.VNIKey(n.VNI), Value: n.ID},
-		{Key: cluster.SubnetKey(n.Subnet), Value: n.ID},
-	}}})
+	t.cluster = append(t.cluster, &cluster.Release{Claim: *claim})
 	return nil
 }
 
