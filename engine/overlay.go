@@ -194,11 +194,7 @@ func (t *tx) networkClaim(n *store.Network) (*cluster.Claim, error) {
 // host has an endpoint on it, as Docker's endpoint count did.
 func (t *tx) removeGlobal(name string) error {
 	n := t.global[name]
-	c, err := t.e.clusterStore()
-	if err != nil {
-		return err
-	}
-	eps, _, err := c.Endpoints(n.ID)
+	eps, err := t.endpointsOn(n)
 	if err != nil {
 		return err
 	}
@@ -217,13 +213,19 @@ func (t *tx) removeGlobal(name string) error {
 	return nil
 }
 
-// clusterUsed adds the addresses other hosts hold on an overlay network.
-func (t *tx) clusterUsed(n *store.Network, used map[netip.Addr]bool) error {
+// endpointsOn are an overlay network's endpoints on every host.
+func (t *tx) endpointsOn(n *store.Network) ([]cluster.Endpoint, error) {
 	c, err := t.e.clusterStore()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	eps, _, err := c.Endpoints(n.ID)
+	return eps, err
+}
+
+// clusterUsed adds the addresses other hosts hold on an overlay network.
+func (t *tx) clusterUsed(n *store.Network, used map[netip.Addr]bool) error {
+	eps, err := t.endpointsOn(n)
 	if err != nil {
 		return err
 	}
