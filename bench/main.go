@@ -222,6 +222,7 @@ ip -n client addr add 203.0.113.2/24 dev c0 && ip -n client link set c0 up && ip
 		for _, p := range o.Throughput {
 			fmt.Printf("%s: %.1f beside %.1f\n", p.What, p.Ours, p.Beside)
 		}
+		fmt.Printf("%s: %.1f ms after run -d started (run -d: %.1f ms)\n", o.Known.What, o.Known.Ours, o.Known.Beside)
 	}
 	if err := write(res); err != nil {
 		return err
