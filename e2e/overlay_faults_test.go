@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/minidocker-net/minidocker-net/hostns"
 )
 
 // endpoints are an overlay network's endpoints as a host's inspect lists
@@ -286,4 +288,45 @@ func TestOverlayPartition(t *testing.T) {
 	h1.MustMDN("rm", "-f", "a")
 	h2.MustMDN("rm", "-f", "b")
 	h1.MustMDN("network", "rm", "ov")
+}
+
+// TestOverlayReboot: a host of the cluster reboots (the kernel loses its
+// namespaces, links and rules, its process dies, its records of
+// sandboxes are from an earlier boot): doctor --fix leaves it healthy,
+// without the overlay network's part, which no sandbox needs; the other
+// host drops its old endpoint with its lease; a sandbox run after the
+// reboot is reached across the tunnel again.
+func TestOverlayReboot(t *testing.T) {
+	t.Parallel()
+	c := NewCluster(t, 2)
+	h1, h2 := c.Hosts[0], c.Hosts[1]
+	c.Join()
+	h1.MustMDN("network", "create", "-d", "overlay", "ov")
+	h1.MustMDN("run", "-d", "--net", "ov", "--name", "a")
+	h2.MustMDN("run", "-d", "--net", "ov", "--name", "b")
+	h1.MustSh(`pkill -KILL -f [_]_resolver
+for ns in $(ls /var/run/netns); do ip netns pids $ns | xargs -r kill -9; umount /var/run/netns/$ns; rm /var/run/netns/$ns; done
+for l in $(ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | grep ^mdn); do ip link del $l 2>/dev/null; done
+nft flush ruleset && sysctl -qw net.ipv4.ip_forward=0
+echo an-earlier-boot > ` + hostns.StateDir + `/run/boot_id`)
+	h1.MustMDN("doctor", "--fix")
+	mustBeHealthy(t, h1, "after doctor --fix following a reboot")
+	if ns := h1.MustSh("ls /var/run/netns 2>/dev/null || true"); strings.TrimSpace(ns) != "" {
+		t.Errorf("namespaces after the reboot's repair: %q", ns)
+	}
+	if !strings.Contains(h1.MustMDN("node", "ls"), "host1") {
+		t.Error("host1 is not back in the cluster after its reboot")
+	}
+	Eventually(t, 20*time.Second, "a, of host1's earlier boot, gone from host2's view", func() bool {
+		_, listed := endpoints(t, h2, "ov")["a"]
+		return !listed
+	})
+	h1.MustMDN("run", "-d", "--net", "ov", "--name", "a2")
+	Eventually(t, 5*time.Second, "b reaches a2, run after the reboot", func() bool { return h2.Ping("b", "a2") })
+	h1.MustMDN("rm", "-f", "a2")
+	h2.MustMDN("rm", "-f", "b")
+	h1.MustMDN("network", "rm", "ov")
+	if keys := c.Keys(); strings.Contains(keys, "endpoints") || strings.Contains(keys, "networks") {
+		t.Errorf("keys left: %s", keys)
+	}
 }

@@ -287,17 +287,8 @@ func (t *tx) joinGateway(sb *store.Sandbox) (*store.Endpoint, *store.Network, er
 // claimed or released in the store, first in the plan, under the host's
 // lease.
 func (t *tx) settleGlobal() error {
-	for _, name := range t.new.NetworkNames() {
-		n := t.new.Networks[name]
-		if driver.IsGlobal(n) && len(t.new.Attached(name)) == 0 {
-			delete(t.new.Networks, name)
-			t.teardown = append(t.teardown, plan.Reversed(networkSteps(n))...)
-		}
-	}
-	if n := t.new.Networks[GatewayBridgeNetwork]; n != nil && len(t.new.Attached(n.Name)) == 0 {
-		if err := t.removeNetwork(n.Name, true); err != nil {
-			return err
-		}
+	if err := t.dropUnneeded(); err != nil {
+		return err
 	}
 	came, went := endpointChanges(t.old, t.new)
 	if len(came)+len(went) == 0 {
@@ -308,6 +299,23 @@ func (t *tx) settleGlobal() error {
 		return errors.New("this host has endpoints on overlay networks but is in no cluster any more: run 'minidocker-net reset'")
 	}
 	return t.claimEndpoints(cfg, came, went)
+}
+
+// dropUnneeded removes the copies of overlay networks no local sandbox
+// is on (their part here goes with them), and the gateway bridge when no
+// sandbox is on it.
+func (t *tx) dropUnneeded() error {
+	for _, name := range t.new.NetworkNames() {
+		n := t.new.Networks[name]
+		if driver.IsGlobal(n) && len(t.new.Attached(name)) == 0 {
+			delete(t.new.Networks, name)
+			t.teardown = append(t.teardown, plan.Reversed(networkSteps(n))...)
+		}
+	}
+	if n := t.new.Networks[GatewayBridgeNetwork]; n != nil && len(t.new.Attached(n.Name)) == 0 {
+		return t.removeNetwork(n.Name, true)
+	}
+	return nil
 }
 
 // claimEndpoints plans the store's claims of endpoints that came (under

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"github.com/minidocker-net/minidocker-net/driver"
 	"github.com/minidocker-net/minidocker-net/model"
 )
 
@@ -16,8 +15,12 @@ func (e *Engine) Restore() error {
 
 // restoreSteps plans the kernel objects and rules of every record.
 func (t *tx) restoreSteps() error {
-	// After a reboot the default network may have no sandbox left.
+	// After a reboot the default network may have no sandbox left, nor
+	// the overlay networks' parts here and the gateway bridge.
 	if err := t.settleDefault(); err != nil {
+		return err
+	}
+	if err := t.dropUnneeded(); err != nil {
 		return err
 	}
 	if len(t.new.Networks) == 0 {
@@ -34,13 +37,7 @@ func (t *tx) restoreSteps() error {
 		}
 	}
 	for _, name := range t.new.NetworkNames() {
-		n := t.new.Networks[name]
-		if driver.IsGlobal(n) && len(t.new.Attached(name)) == 0 {
-			// An overlay network's part with no sandbox left here (a
-			// reboot took them): not rebuilt; the copy goes (settleGlobal).
-			continue
-		}
-		t.setup = append(t.setup, networkSteps(n)...)
+		t.setup = append(t.setup, networkSteps(t.new.Networks[name])...)
 	}
 	for _, name := range t.new.SandboxNames() {
 		steps, err := t.sandboxSteps(t.new, t.new.Sandboxes[name])
