@@ -163,7 +163,10 @@ func TestRmOnExitLifecycle(t *testing.T) {
 	h.MustSh("pkill -STOP -f '[_]_rm-on-exit'")
 	h.MustMDN("rm", "-f", "x")
 	h.MustMDN("run", "-d", "--name", "x", "--", "sleep", "303")
-	h.MustSh("pkill -CONT -f '[_]_rm-on-exit'; for i in $(seq 200); do pgrep -f '[_]_rm-on-exit' >/dev/null || exit 0; sleep 0.05; done; exit 1")
+	if r := h.Sh("pkill -CONT -f '[_]_rm-on-exit'; for i in $(seq 200); do pgrep -f '[_]_rm-on-exit' >/dev/null || exit 0; sleep 0.05; done; exit 1"); r.Code != 0 {
+		// A flake seen under a full suite's load: say where it waits.
+		t.Fatalf("the old --rm supervisor did not end within 10 s of SIGCONT:\n%s", h.Sh("ps -eo pid,ppid,stat,wchan:30,args; cat /proc/$(pgrep -f '[_]_rm-on-exit' | head -1)/stack 2>/dev/null"))
+	}
 	if !strings.Contains(h.MustMDN("ps", "-q"), "x") || !h.Running("sleep 303") {
 		t.Errorf("the old --rm supervisor removed the new sandbox x")
 	}
