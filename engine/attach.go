@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/minidocker-net/minidocker-net/model"
+	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -28,6 +29,21 @@ func Attach(p *exec.Cmd, started func(int)) (int, error) {
 	if started != nil {
 		started(p.Process.Pid)
 	}
+	return wait(p, sigs)
+}
+
+// Wait is Attach for a program already started on this terminal (run
+// --rm's supervisor, which the transaction started).
+func Wait(p *exec.Cmd) (int, error) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	return wait(p, sigs)
+}
+
+// wait passes SIGTERM on to p (Ctrl-C and Ctrl-\ reach it through the
+// terminal) and returns its status.
+func wait(p *exec.Cmd, sigs chan os.Signal) (int, error) {
 	go func() {
 		for s := range sigs {
 			if s == syscall.SIGTERM {
@@ -159,4 +175,33 @@ func (e *Engine) Logs(w io.Writer, sb *store.Sandbox, follow bool) error {
 			return copyNew()
 		}
 	}
+}
+
+func init() { plan.Register("attached-start", func() plan.Step { return &startAttached{} }) }
+
+// startAttached starts run --rm's supervisor on this terminal, the
+// transaction's last step: it runs the command and removes the sandbox
+// when the command ends, even if the client is killed right after the
+// command returns. Undone (the transaction rolled back) it is killed.
+type startAttached struct {
+	Show string `json:"show"`
+
+	Cmd *exec.Cmd `json:"-"`
+}
+
+func (s *startAttached) Kind() string { return "attached-start" }
+func (s *startAttached) Commands() []string {
+	return []string{s.Show + "  # on this terminal: runs the command, then removes the sandbox"}
+}
+func (s *startAttached) UndoCommands() []string { return []string{"# the supervisor is killed"} }
+func (s *startAttached) Apply(*plan.Context) error {
+	s.Cmd.Stdin, s.Cmd.Stdout, s.Cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return s.Cmd.Start()
+}
+func (s *startAttached) Undo(*plan.Context) error {
+	if s.Cmd != nil && s.Cmd.Process != nil {
+		_ = s.Cmd.Process.Kill()
+		_, _ = s.Cmd.Process.Wait()
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -39,10 +40,13 @@ type RunRequest struct {
 	Cmd        []string
 	Detach     bool
 	AutoRemove bool
-	// Supervisor, for run -d --rm: the command line of the process that
+	// Supervisor, for run --rm: the command line of the process that
 	// runs Cmd on the host and removes the sandbox when it ends; the
-	// sandbox's ID, "--" and Cmd follow it.
+	// sandbox's ID, "--" and Cmd follow it. Attached (without -d), it is
+	// started on this terminal as the transaction's last step, and
+	// Attached is the started process: the caller waits for it.
 	Supervisor []string
+	Attached   *exec.Cmd
 }
 
 // CreateSandbox is `run`: it builds the sandbox (and, detached, starts
@@ -276,6 +280,14 @@ func (t *tx) createSandbox(req RunRequest) (*store.Sandbox, error) {
 		if err := t.startDetached(sb, req); err != nil {
 			return nil, err
 		}
+	}
+	if !req.Detach && req.AutoRemove && req.Attached != nil {
+		// Under the transaction's lock, like run -d's program: once the
+		// sandbox exists, so does what removes it, whatever happens to
+		// this process afterwards.
+		line := append(append(append([]string(nil), req.Supervisor...), sb.ID, "--"), req.Cmd...)
+		req.Attached.Path, req.Attached.Args = line[0], line
+		t.final = append(t.final, &startAttached{Cmd: req.Attached, Show: shellJoin(line)})
 	}
 	return sb, nil
 }

@@ -123,13 +123,17 @@ func runCmd(c *cli.Context) error {
 	if err != nil {
 		return withCode(125, err)
 	}
+	var attached *exec.Cmd
+	if c.Bool("rm") && !detach && !c.Bool("dry-run") {
+		attached = &exec.Cmd{} // its command line is the engine's to complete
+	}
 	sb, err := e.CreateSandbox(engine.RunRequest{
 		Name: c.String("name"), Network: c.String("net"), IP: c.String("ip"), IP6: c.String("ip6"), MAC: c.String("mac-address"), Aliases: c.StringSlice("network-alias"),
 		Hostname: c.String("hostname"), AddHosts: c.StringSlice("add-host"), GwPriority: c.Int("gw-priority"),
 		Ports: c.StringSlice("publish"), Expose: c.StringSlice("expose"), PublishAll: c.Bool("publish-all"),
 		Env: c.StringSlice("env"), Labels: c.StringSlice("label"),
 		DNS: c.StringSlice("dns"), DNSSearch: c.StringSlice("dns-search"), DNSOptions: c.StringSlice("dns-option"),
-		Cmd: cmd, Detach: detach, AutoRemove: c.Bool("rm"), Supervisor: sup,
+		Cmd: cmd, Detach: detach, AutoRemove: c.Bool("rm"), Supervisor: sup, Attached: attached,
 	})
 	if err != nil {
 		return withCode(125, err)
@@ -141,12 +145,11 @@ func runCmd(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, sb.ID)
 		return nil
 	}
-	if c.Bool("rm") {
-		// The supervisor runs the command on this terminal and removes the
-		// sandbox when it ends, even if this process is killed or loses
-		// its terminal first.
-		line := append(append(sup, sb.ID, "--"), cmd...)
-		code, err := engine.Attach(exec.Command(line[0], line[1:]...), nil)
+	if attached != nil {
+		// The supervisor, started with the sandbox, runs the command on
+		// this terminal and removes the sandbox when it ends, even if this
+		// process is killed or loses its terminal.
+		code, err := engine.Wait(attached)
 		if err != nil {
 			return withCode(125, err)
 		}
