@@ -7,9 +7,20 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/minidocker-net/minidocker-net/hostns"
 )
+
+// twoOnOverlay is two hosts in a cluster with an overlay network "ov",
+// sandbox a on host1 and b on host2.
+func twoOnOverlay(t *testing.T) (*Cluster, *Host, *Host) {
+	t.Helper()
+	c := NewCluster(t, 2)
+	h1, h2 := c.Hosts[0], c.Hosts[1]
+	c.Join()
+	h1.MustMDN("network", "create", "-d", "overlay", "ov")
+	h1.MustMDN("run", "-d", "--net", "ov", "--name", "a")
+	h2.MustMDN("run", "-d", "--net", "ov", "--name", "b")
+	return c, h1, h2
+}
 
 // endpoints are an overlay network's endpoints as a host's inspect lists
 // them: name -> address.
@@ -35,12 +46,7 @@ func endpoints(t *testing.T, h *Host, network string) map[string]string {
 // the overlay.
 func TestOverlayStoreDown(t *testing.T) {
 	t.Parallel()
-	c := NewCluster(t, 2)
-	h1, h2 := c.Hosts[0], c.Hosts[1]
-	c.Join()
-	h1.MustMDN("network", "create", "-d", "overlay", "ov")
-	h1.MustMDN("run", "-d", "--net", "ov", "--name", "a")
-	h2.MustMDN("run", "-d", "--net", "ov", "--name", "b")
+	c, h1, h2 := twoOnOverlay(t)
 	keys := c.Keys()
 	c.StopEtcd()
 	// Local networks keep working, and ls shows them with a warning.
@@ -126,12 +132,7 @@ func TestOverlayHostKilled(t *testing.T) {
 // address is handed out twice.
 func TestOverlayStoreRestart(t *testing.T) {
 	t.Parallel()
-	c := NewCluster(t, 2)
-	h1, h2 := c.Hosts[0], c.Hosts[1]
-	c.Join()
-	h1.MustMDN("network", "create", "-d", "overlay", "ov")
-	h1.MustMDN("run", "-d", "--net", "ov", "--name", "a")
-	h2.MustMDN("run", "-d", "--net", "ov", "--name", "b")
+	c, h1, h2 := twoOnOverlay(t)
 	want := endpoints(t, h1, "ov")
 	c.StopEtcd()
 	time.Sleep(12 * time.Second) // longer than the lease (10 s)
@@ -264,12 +265,7 @@ func TestOverlayRepairAndReset(t *testing.T) {
 // writes again what it owns: the others reach its sandbox again.
 func TestOverlayPartition(t *testing.T) {
 	t.Parallel()
-	c := NewCluster(t, 2)
-	h1, h2 := c.Hosts[0], c.Hosts[1]
-	c.Join()
-	h1.MustMDN("network", "create", "-d", "overlay", "ov")
-	h1.MustMDN("run", "-d", "--net", "ov", "--name", "a")
-	h2.MustMDN("run", "-d", "--net", "ov", "--name", "b")
+	_, h1, h2 := twoOnOverlay(t)
 	cut := "-d " + lanGateway + " -p tcp --dport 2379 -j DROP"
 	h1.MustSh("iptables -I OUTPUT " + cut)
 	Eventually(t, 30*time.Second, "host1's endpoint gone from host2's tunnel", func() bool {
@@ -298,17 +294,9 @@ func TestOverlayPartition(t *testing.T) {
 // reboot is reached across the tunnel again.
 func TestOverlayReboot(t *testing.T) {
 	t.Parallel()
-	c := NewCluster(t, 2)
-	h1, h2 := c.Hosts[0], c.Hosts[1]
-	c.Join()
-	h1.MustMDN("network", "create", "-d", "overlay", "ov")
-	h1.MustMDN("run", "-d", "--net", "ov", "--name", "a")
-	h2.MustMDN("run", "-d", "--net", "ov", "--name", "b")
-	h1.MustSh(`pkill -KILL -f [_]_resolver
-for ns in $(ls /var/run/netns); do ip netns pids $ns | xargs -r kill -9; umount /var/run/netns/$ns; rm /var/run/netns/$ns; done
-for l in $(ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | grep ^mdn); do ip link del $l 2>/dev/null; done
-nft flush ruleset && sysctl -qw net.ipv4.ip_forward=0
-echo an-earlier-boot > ` + hostns.StateDir + `/run/boot_id`)
+	c, h1, h2 := twoOnOverlay(t)
+	h1.MustSh("pkill -KILL -f [_]_resolver") // the long-running process dies with the boot
+	reboot(h1)
 	h1.MustMDN("doctor", "--fix")
 	mustBeHealthy(t, h1, "after doctor --fix following a reboot")
 	if ns := h1.MustSh("ls /var/run/netns 2>/dev/null || true"); strings.TrimSpace(ns) != "" {

@@ -19,6 +19,19 @@ import (
 func long() bool { return os.Getenv("MINIDOCKER_NET_LONG_TESTS") == "1" }
 
 // mustBeHealthy fails the test unless doctor finds nothing to fix.
+// reboot does to a host what a reboot does: the kernel loses namespaces
+// (and their processes), our links, the ruleset and ip_forward; disks
+// keep network definitions and /etc/netns; /run is kept too, as on a host
+// whose /run is not a tmpfs (this project's machines): only the boot id
+// changes.
+func reboot(h *Host) {
+	h.t.Helper()
+	h.MustSh(`for ns in $(ls /var/run/netns); do ip netns pids $ns | xargs -r kill -9; umount /var/run/netns/$ns; rm /var/run/netns/$ns; done
+for l in $(ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | grep ^mdn); do ip link del $l 2>/dev/null; done
+nft flush ruleset && sysctl -qw net.ipv4.ip_forward=0
+echo an-earlier-boot > ` + hostns.StateDir + `/run/boot_id`)
+}
+
 func mustBeHealthy(t *testing.T, h *Host, when string) {
 	t.Helper()
 	if r := h.MDN("doctor"); r.Code != 0 {
@@ -123,10 +136,7 @@ func TestRestoreAfterRebootAndFirewallReload(t *testing.T) {
 	// A reboot: the kernel loses everything, disks keep network
 	// definitions and /etc/netns. /run is kept too, as on a host whose /run
 	// is not a tmpfs (this test's machine): only the boot id changes.
-	h.MustSh(`for ns in $(ls /var/run/netns); do ip netns pids $ns | xargs -r kill -9; umount /var/run/netns/$ns; rm /var/run/netns/$ns; done
-for l in $(ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | grep ^mdn); do ip link del $l 2>/dev/null; done
-nft flush ruleset && sysctl -qw net.ipv4.ip_forward=0
-echo an-earlier-boot > ` + hostns.StateDir + `/run/boot_id`)
+	reboot(h)
 	if ls := h.MustMDN("network", "ls"); !strings.Contains(ls, "test-network") || !strings.Contains(ls, "applesonly") {
 		t.Fatalf("network definitions must survive a reboot:\n%s", ls)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -112,14 +111,7 @@ func (s *LanLink) Apply(ctx *plan.Context) error {
 	// Up here, waiting a moment for a namespace being torn down (restore
 	// after 'ip netns del', its last socket just closed) to let go of a
 	// port with the same MAC: the kernel refuses two up on one parent.
-	for i := 0; ; i++ {
-		err = h.LinkSetUp(tmp)
-		if !errors.Is(err, unix.EADDRINUSE) || i == 100 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
+	if err := whileDying(unix.EADDRINUSE, func() error { return h.LinkSetUp(tmp) }); err != nil {
 		return fmt.Errorf("ip -n %s link set %s up: %w", s.Netns, s.Name, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -340,4 +341,20 @@ func Within(path string, fn func() error) error {
 		errc <- err
 	}()
 	return <-errc
+}
+
+// whileDying retries a change the kernel refuses with errno for up to
+// 2 s: a deleted namespace is destroyed in the background, and until then
+// what it holds still counts (its VXLAN device's VNI on the host's port,
+// the far end of its veths in a sandbox, a macvlan port's MAC on the
+// parent). What is really there keeps refusing.
+func whileDying(errno unix.Errno, change func() error) error {
+	var err error
+	for i := 0; i < 100; i++ {
+		if err = change(); !errors.Is(err, errno) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return err
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -104,7 +103,7 @@ func (s *OverlayBridge) Apply(ctx *plan.Context) error {
 		attrs.Name = s.Vxlan
 		attrs.Namespace = netlink.NsFd(int(h.ns))
 		link := &netlink.Vxlan{LinkAttrs: attrs, VxlanId: s.VNI, Port: VXLANPort, Learning: false, Proxy: true}
-		if err := whileDying(func() error { return netlink.LinkAdd(link) }); err != nil {
+		if err := whileDying(unix.EEXIST, func() error { return netlink.LinkAdd(link) }); err != nil {
 			return fmt.Errorf("%s: %w", s.Commands()[2], err)
 		}
 		if vx, err = h.LinkByName(s.Vxlan); err != nil {
@@ -205,7 +204,7 @@ func (s *OverlayVeth) Apply(ctx *plan.Context) error {
 		attrs.Name, attrs.MTU = s.Host, s.MTU
 		attrs.Namespace = netlink.NsFd(int(nh.ns))
 		veth := &netlink.Veth{LinkAttrs: attrs, PeerName: s.Peer, PeerHardwareAddr: mac, PeerMTU: uint32(s.MTU), PeerNamespace: netlink.NsFd(int(sh.ns))}
-		if err := whileDying(func() error { return netlink.LinkAdd(veth) }); err != nil {
+		if err := whileDying(unix.EEXIST, func() error { return netlink.LinkAdd(veth) }); err != nil {
 			if errors.Is(err, unix.EEXIST) {
 				return fmt.Errorf("%s: %s already exists in the sandbox", s.Commands()[0], s.Peer)
 			}
@@ -392,22 +391,6 @@ func Peers(netnsName, vxlan string) ([]Peer, error) {
 		out = append(out, Peer{IP: a.Unmap(), MAC: mac, VTEP: vteps[mac]})
 	}
 	return out, nil
-}
-
-// whileDying retries a link's creation that finds its name or its VNI
-// taken (EEXIST) for up to 2 s: a deleted network namespace is destroyed
-// by the kernel in the background, and until then its VXLAN device still
-// holds the VNI on the host's port, and the far end of its veths still
-// sits in the sandbox. A link that is really there stays EEXIST.
-func whileDying(add func() error) error {
-	var err error
-	for i := 0; i < 100; i++ {
-		if err = add(); !errors.Is(err, unix.EEXIST) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return err
 }
 
 func linkKey(netns, name string) string { return "link:" + netns + "/" + name }
