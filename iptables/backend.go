@@ -118,7 +118,7 @@ func changedRules(old, cur firewall.Intent) (from, to []Rule) {
 		to = BaseRules(isIPv6(cur))
 	}
 	oldNets, curNets := byName(old.Networks), byName(cur.Networks)
-	for _, n := range unionKeys(oldNets, curNets) {
+	for _, n := range firewall.UnionKeys(oldNets, curNets) {
 		o, c := oldNets[n], curNets[n]
 		if o != nil && c != nil && reflect.DeepEqual(o, c) {
 			continue
@@ -130,23 +130,12 @@ func changedRules(old, cur firewall.Intent) (from, to []Rule) {
 			to = append(to, NetworkRules(*c)...)
 		}
 	}
-	oldPorts, curPorts := bySandbox(old.Ports), bySandbox(cur.Ports)
-	for _, n := range unionKeys(oldPorts, curPorts) {
-		before, after := oldPorts[n], curPorts[n]
-		if slices.Equal(before, after) {
-			continue
-		}
-		changed := changedGroups(before, after)
-		for _, p := range before {
-			if changed[shareGroup(p)] {
-				from = append(from, PortRules(p)...)
-			}
-		}
-		for _, p := range after {
-			if changed[shareGroup(p)] {
-				to = append(to, PortRules(p)...)
-			}
-		}
+	before, after := firewall.ChangedPorts(old, cur)
+	for _, p := range before {
+		from = append(from, PortRules(p)...)
+	}
+	for _, p := range after {
+		to = append(to, PortRules(p)...)
 	}
 	return from, to
 }
@@ -157,60 +146,6 @@ func byName(ns []firewall.Network) map[string]*firewall.Network {
 		m[ns[i].Name] = &ns[i]
 	}
 	return m
-}
-
-func bySandbox(ps []firewall.Port) map[string][]firewall.Port {
-	m := map[string][]firewall.Port{}
-	for _, p := range ps {
-		m[p.Sandbox] = append(m[p.Sandbox], p)
-	}
-	return m
-}
-
-// portGroup is what mappings sharing rules have in common: two host ports
-// onto one container port share its ACCEPT and its MASQUERADE.
-type portGroup struct {
-	IP            netip.Addr
-	Bridge, Proto string
-	Port, PortEnd int
-}
-
-func shareGroup(p Port) portGroup {
-	return portGroup{IP: p.IP, Bridge: p.Bridge, Proto: p.Proto, Port: p.Port, PortEnd: p.PortEnd}
-}
-
-// changedGroups returns the groups whose mappings differ: only those are
-// diffed, whole, so publishing one more port does not rebuild the rules
-// of every other. A command changes few mappings of many, so what both
-// lists share at either end is trimmed first; a group with no mapping in
-// what remains has the same members on both sides.
-func changedGroups(before, after []Port) map[portGroup]bool {
-	for len(before) > 0 && len(after) > 0 && before[0] == after[0] {
-		before, after = before[1:], after[1:]
-	}
-	for len(before) > 0 && len(after) > 0 && before[len(before)-1] == after[len(after)-1] {
-		before, after = before[:len(before)-1], after[:len(after)-1]
-	}
-	changed := map[portGroup]bool{}
-	for _, p := range append(slices.Clip(before), after...) {
-		changed[shareGroup(p)] = true
-	}
-	return changed
-}
-
-// unionKeys returns the keys of both maps, sorted, each once.
-func unionKeys[V any](a, b map[string]V) []string {
-	out := make([]string, 0, len(a)+len(b))
-	for k := range a {
-		out = append(out, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Change computes the batched iptables step between two intents, checked
