@@ -16,7 +16,7 @@ import (
 func clusterPlanner(t *testing.T, f *cluster.Fake) *planner {
 	p := newPlanner(t, nil)
 	p.e = New(Options{Paths: p.st, DryRun: true, Out: p.out, Kernel: fakeKernel{},
-		Firewall:     func(firewall.Family, string) firewall.Backend { return p.fw },
+		Firewall:     func(string, firewall.Family, string) firewall.Backend { return p.fw },
 		Cluster:      cluster.Config{Store: "etcd://192.0.2.1:2379", Advertise: netip.MustParseAddr("192.0.2.11"), Host: "me"},
 		ClusterStore: func(cluster.Config) (cluster.Store, error) { return f, nil }})
 	return p

@@ -68,7 +68,7 @@ func (e *Engine) Connect(req ConnectRequest) error {
 			t.setup = append(t.setup, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW6, From: oldGW6, IPv6: true})
 		}
 		if !served && model.DNSServed(t.new, sb) {
-			t.setup = append(t.setup, dnsSteps(sb)...)
+			t.setup = append(t.setup, t.dnsSteps(sb)...)
 		}
 		return t.syncEtc(sb.Name)
 	})
@@ -115,7 +115,7 @@ func (e *Engine) Disconnect(network, ref string) error {
 			t.teardown = append(t.teardown, plan.Reverse{Inner: loopback6(sb)})
 		}
 		if served && !model.DNSServed(t.new, sb) {
-			t.teardown = append(t.teardown, plan.Reversed(dnsSteps(sb))...)
+			t.teardown = append(t.teardown, plan.Reversed(t.dnsSteps(sb))...)
 		}
 		if newGW := gatewayOf(t.new, sb, false); !sameGateway(oldGW, newGW) {
 			t.teardown = append(t.teardown, &nsnet.DefaultRoute{Netns: sb.Name, To: newGW, From: oldGW})

@@ -61,7 +61,7 @@ func (e *Engine) Doctor() ([]Finding, error) {
 		c.add(Drift, fmt.Sprintf("the command %q (pid %d) was interrupted half-way", j.Title, j.Pid),
 			"the next command rolls it back; or 'minidocker-net doctor --fix'")
 	}
-	fw := e.Firewall()
+	fw := e.Firewall(s)
 	checkHost(c, s, fw)
 	if _, err := fw.ForwardPolicy(); err != nil {
 		c.add(Fault, err.Error(), "install iptables: apt-get install iptables")
@@ -81,7 +81,7 @@ func (e *Engine) Doctor() ([]Finding, error) {
 	}
 	checkRules(c, s, fw, model.Intent(s), "")
 	if model.HasIPv6(s) {
-		checkRules(c, s, e.Firewall6(), model.Intent6(s), " (IPv6)")
+		checkRules(c, s, e.Firewall6(s), model.Intent6(s), " (IPv6)")
 	}
 	checkOrphans(c, s)
 	return c.out, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/hostd"
 	"github.com/minidocker-net/minidocker-net/iptables"
+	"github.com/minidocker-net/minidocker-net/nft"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
 )
@@ -27,9 +28,11 @@ type Options struct {
 	// Kernel answers the engine's questions while it plans (default: the
 	// host); Firewall makes the firewall backend of one command for one
 	// address family, given where it may keep what it read (default:
-	// iptables and ip6tables).
-	Kernel   Kernel
-	Firewall func(f firewall.Family, cache string) firewall.Backend
+	// iptables and ip6tables, or nftables); FirewallBackend is the one the
+	// flag or environment asked for ("" for the host's, or iptables).
+	Kernel          Kernel
+	Firewall        func(backend string, f firewall.Family, cache string) firewall.Backend
+	FirewallBackend string
 	// Cluster is the cluster store and advertise address the flags gave
 	// (none: the host's remembered ones); ClusterStore reads that store
 	// while a command plans (default: etcd's client).
@@ -60,8 +63,11 @@ func New(opts Options) *Engine {
 		opts.Kernel = hostKernel{}
 	}
 	if opts.Firewall == nil {
-		opts.Firewall = func(f firewall.Family, cache string) firewall.Backend {
-			if f == firewall.IPv6 {
+		opts.Firewall = func(backend string, f firewall.Family, cache string) firewall.Backend {
+			switch {
+			case backend == firewall.NFTables:
+				return nft.New(f)
+			case f == firewall.IPv6:
 				return iptables.NewFamily(iptables.IPv6, cache)
 			}
 			return iptables.New(cache)
@@ -80,15 +86,23 @@ func New(opts Options) *Engine {
 	return e
 }
 
-// Firewall returns the firewall backend, for the views: what it owns and
-// how a packet goes through it.
-func (e *Engine) Firewall() firewall.Backend {
-	return e.opts.Firewall(firewall.IPv4, e.opts.Paths.RulesetCache())
+// Firewall returns the host's firewall backend as state s records it,
+// for the views: what it owns and how a packet goes through it.
+func (e *Engine) Firewall(s *store.State) firewall.Backend {
+	return e.firewall(hostBackend(s), firewall.IPv4)
 }
 
 // Firewall6 is Firewall's for IPv6, which IPv6 networks' rules are in.
-func (e *Engine) Firewall6() firewall.Backend {
-	return e.opts.Firewall(firewall.IPv6, e.opts.Paths.RulesetCache6())
+func (e *Engine) Firewall6(s *store.State) firewall.Backend {
+	return e.firewall(hostBackend(s), firewall.IPv6)
+}
+
+func (e *Engine) firewall(backend string, f firewall.Family) firewall.Backend {
+	cache := e.opts.Paths.RulesetCache()
+	if f == firewall.IPv6 {
+		cache = e.opts.Paths.RulesetCache6()
+	}
+	return e.opts.Firewall(backend, f, cache)
 }
 
 // warn says what Docker warns about, and goes on.
@@ -115,8 +129,11 @@ type tx struct {
 	// learns: a step fills in the new state as it applies (a started
 	// program's pid), so the records are diffed again afterwards.
 	learns bool
-	fw     firewall.Backend
-	fw6    firewall.Backend // IPv6 networks' rules
+	// backend names the firewall backend (recorded with the networks),
+	// fw and fw6 are its two families.
+	backend string
+	fw      firewall.Backend
+	fw6     firewall.Backend // IPv6 networks' rules
 	// cluster are the cluster store's claims and releases, first in the
 	// plan: a store that does not answer, or a claim another host won,
 	// stops the command before the kernel changes. global caches the
@@ -204,7 +221,11 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		old = e.planned
 	}
 	tm.mark(fmt.Sprintf("load records (%d)", len(old.Networks)+len(old.Sandboxes)))
-	t := &tx{e: e, old: old, new: old.Clone(), fw: e.Firewall(), fw6: e.Firewall6()}
+	backend, err := e.backend(old)
+	if err != nil {
+		return err
+	}
+	t := &tx{e: e, old: old, new: old.Clone(), backend: backend, fw: e.firewall(backend, firewall.IPv4), fw6: e.firewall(backend, firewall.IPv6)}
 	if err := build(t); err != nil {
 		return err
 	}
@@ -214,6 +235,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 	if err := t.settleGlobal(); err != nil {
 		return err
 	}
+	t.recordBackend()
 	tm.mark("build the new state")
 	p, err := t.plan(title)
 	if err != nil {

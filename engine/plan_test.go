@@ -91,7 +91,7 @@ type planner struct {
 func newPlanner(t *testing.T, running map[string]bool) *planner {
 	p := &planner{t: t, fw: &firewall.Stub{}, out: &bytes.Buffer{}, st: store.PathsFor(t.TempDir())}
 	p.e = New(Options{Paths: p.st, DryRun: true, Out: p.out, Kernel: fakeKernel{running: running},
-		Firewall: func(firewall.Family, string) firewall.Backend { return p.fw }})
+		Firewall: func(string, firewall.Family, string) firewall.Backend { return p.fw }})
 	return p
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"github.com/minidocker-net/minidocker-net/firewall"
 	"os"
 	"slices"
 	"sort"
@@ -96,18 +97,27 @@ func (e *Engine) resetPlan(st *store.Store) (*plan.Plan, error) {
 
 	// The firewall: jumps out of built-in chains, our chains, the tables
 	// we made.
-	fw, fw6 := e.Firewall(), e.Firewall6()
-	for _, v6 := range []bool{false, true} {
-		f := familyOf(&host, v6, fw, fw6)
-		policy := ""
-		if *f.enabled {
-			policy = *f.policy
+	// Both backends' objects, found by name: a host may have used either.
+	backend := firewall.IPTables
+	if lerr == nil {
+		backend = hostBackend(s)
+	}
+	for _, b := range []string{firewall.IPTables, firewall.NFTables} {
+		for _, v6 := range []bool{false, true} {
+			f := familyOf(&host, v6, e.firewall(b, firewall.IPv4), e.firewall(b, firewall.IPv6))
+			policy, tables := "", []string(nil)
+			if b == backend {
+				tables = *f.tables
+				if *f.enabled {
+					policy = *f.policy
+				}
+			}
+			steps, err := f.fw.Remove(policy, tables, records && b == backend)
+			if err != nil {
+				return nil, err
+			}
+			p.Add(steps...)
 		}
-		steps, err := f.fw.Remove(policy, *f.tables, records)
-		if err != nil {
-			return nil, err
-		}
-		p.Add(steps...)
 	}
 
 	// Interfaces: veths before bridges, and only bridges and veths.
@@ -140,7 +150,7 @@ func (e *Engine) resetPlan(st *store.Store) (*plan.Plan, error) {
 		p.Add(plan.Reverse{Inner: &nsnet.Netns{Name: n}}, plan.Reverse{Inner: &etcfiles.MakeDir{Sandbox: n}})
 	}
 	for _, v6 := range []bool{false, true} {
-		if f := familyOf(&host, v6, fw, fw6); *f.enabled {
+		if f := familyOf(&host, v6, nil, nil); *f.enabled {
 			p.Add(plan.Reverse{Inner: &sysctl.Step{Key: f.sysctl, Value: "1", Old: "0"}})
 		}
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/ipam"
-	"github.com/minidocker-net/minidocker-net/iptables"
 	"github.com/minidocker-net/minidocker-net/model"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
@@ -97,7 +96,7 @@ func (t *tx) sandboxSteps(s *store.State, sb *store.Sandbox) ([]plan.Step, error
 		steps = append(steps, &nsnet.DefaultRoute{Netns: sb.Name, To: gw, IPv6: true})
 	}
 	if model.DNSServed(s, sb) {
-		steps = append(steps, dnsSteps(sb)...)
+		steps = append(steps, t.dnsSteps(sb)...)
 	}
 	return steps, nil
 }
@@ -143,6 +142,6 @@ func (t *tx) generatedName() string {
 // dnsSteps wire a sandbox to the embedded DNS: the nat rules inside its
 // namespace that bring 127.0.0.11:53 to the resolver's port there (the
 // resolver opens its sockets when the command has committed).
-func dnsSteps(sb *store.Sandbox) []plan.Step {
-	return []plan.Step{&iptables.NamespaceDNS{Netns: sb.Name, IP: model.ResolverIP.String(), Port: model.DNSPort(sb)}}
+func (t *tx) dnsSteps(sb *store.Sandbox) []plan.Step {
+	return []plan.Step{t.fw.Resolver(sb.Name, model.ResolverIP, model.DNSPort(sb))}
 }

@@ -3,8 +3,7 @@
 // network, per published port, and the host's forwarding policy; a
 // Backend turns a change of intent into plan steps, rebuilds it, removes
 // everything it owns, lists it and explains a packet's way through it.
-// The iptables backend is the one there is; nftables and ip6tables plug in
-// beside it.
+// Two implement it: iptables (and ip6tables), and nftables.
 package firewall
 
 import (
@@ -13,6 +12,12 @@ import (
 	"strconv"
 
 	"github.com/minidocker-net/minidocker-net/plan"
+)
+
+// The backends' names, as --firewall-backend takes them.
+const (
+	IPTables = "iptables"
+	NFTables = "nftables"
 )
 
 // Family is an address family, which a backend is made for.
@@ -171,4 +176,7 @@ type Backend interface {
 	Keep(ctx *plan.Context, ours bool)
 	// ForwardPolicy is the host's current FORWARD policy.
 	ForwardPolicy() (string, error)
+	// Resolver is the step that wires a sandbox's 127.0.0.11:53 to the
+	// embedded DNS's sockets at port inside its namespace.
+	Resolver(netns string, ip netip.Addr, port int) plan.Step
 }

@@ -51,3 +51,6 @@ func (b *Stub) DNATTarget(string, int) (netip.Addr, int, error) { return netip.A
 func (b *Stub) Prestart(*plan.Context, []plan.Step)             {}
 func (b *Stub) Keep(*plan.Context, bool)                        {}
 func (b *Stub) ForwardPolicy() (string, error)                  { return "ACCEPT", nil }
+func (b *Stub) Resolver(netns string, ip netip.Addr, port int) plan.Step {
+	return &StubStep{}
+}

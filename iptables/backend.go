@@ -388,3 +388,8 @@ func (b *Backend) Keep(ctx *plan.Context, ours bool) {
 		_ = rs.StoreCache(b.cache)
 	}
 }
+
+// Resolver is the embedded DNS's nat rules inside a sandbox.
+func (b *Backend) Resolver(netns string, ip netip.Addr, port int) plan.Step {
+	return &NamespaceDNS{Netns: netns, IP: ip.String(), Port: port}
+}

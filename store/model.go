@@ -50,6 +50,9 @@ type Network struct {
 	// GatewayBridge: the bridge network overlay sandboxes leave the
 	// cluster by (Docker's docker_gwbridge). Its endpoints have no names.
 	GatewayBridge bool `json:"gateway_bridge,omitempty"`
+	// Firewall is the firewall backend the host's networks are made with,
+	// recorded with each ("": iptables, as before there was a choice).
+	Firewall string `json:"firewall,omitempty"`
 }
 
 // ScopeGlobal is an overlay network's scope: the cluster's.

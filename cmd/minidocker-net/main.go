@@ -109,12 +109,24 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "state-dir", EnvVars: []string{store.EnvStateDir}, Usage: "keep state in `DIR` (DIR/lib and DIR/run) instead of " + store.DefaultLib + " and " + store.DefaultRun},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan as shell commands and change nothing"},
 			&cli.BoolFlag{Name: "verbose", Usage: "print each step as a shell command as it runs"},
+			&cli.StringFlag{Name: "firewall-backend", EnvVars: []string{EnvFirewallBackend}, Usage: "`iptables` (the default) or nftables; recorded with the first network, fixed while networks exist"},
 		}, clusterFlags()...),
-		Before:         joinCluster,
+		Before:         checkFlags,
 		ExitErrHandler: func(*cli.Context, error) {}, // run() prints errors
 		OnUsageError:   usageError,
 		Commands:       cmds,
 	}
+}
+
+// EnvFirewallBackend chooses the firewall backend, as the flag does.
+const EnvFirewallBackend = "MINIDOCKER_NET_FIREWALL_BACKEND"
+
+// checkFlags runs before every command: a bad global flag stops it.
+func checkFlags(c *cli.Context) error {
+	if _, err := engine.ParseBackend(c.String("firewall-backend")); err != nil {
+		return err
+	}
+	return joinCluster(c)
 }
 
 // eng builds the engine from the global flags.
@@ -132,6 +144,8 @@ func eng(c *cli.Context) *engine.Engine {
 		Warn:    c.App.ErrWriter,
 		Out:     c.App.Writer,
 		Cluster: cfg,
+		// Checked before the command (checkFlags).
+		FirewallBackend: c.String("firewall-backend"),
 	})
 }
 

@@ -27,12 +27,14 @@ func viewCommands() []*cli.Command {
 
 func rulesCmd(c *cli.Context) error {
 	e := eng(c)
-	fw := e.Firewall()
-	tables, err := view.ParseTables(c.String("table"), fw)
-	if err != nil {
-		return err
-	}
-	return e.View(func(s *store.State) error { return view.Rules(c.App.Writer, s, fw, e.Firewall6(), tables) })
+	return e.View(func(s *store.State) error {
+		fw := e.Firewall(s)
+		tables, err := view.ParseTables(c.String("table"), fw)
+		if err != nil {
+			return err
+		}
+		return view.Rules(c.App.Writer, s, fw, e.Firewall6(s), tables)
+	})
 }
 
 func bridgesCmd(c *cli.Context) error {
@@ -92,7 +94,7 @@ func traceCmd(c *cli.Context) error {
 	var probeSb *store.Sandbox
 	err = e.View(func(s *store.State) error {
 		var err error
-		rep, err = trace.Trace(e.WithRemote(s), e.Firewall(), e.Firewall6(), c.Args().Get(0), to)
+		rep, err = trace.Trace(e.WithRemote(s), e.Firewall(s), e.Firewall6(s), c.Args().Get(0), to)
 		if err != nil {
 			return err
 		}
