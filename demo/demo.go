@@ -37,6 +37,17 @@ type Options struct {
 	Out     io.Writer
 	In      io.Reader
 	PerStep int // lines shown per primitive step before eliding (0: all)
+	// NFTables: the lessons run with the nftables backend, and show its
+	// tables where they show iptables'.
+	NFTables bool
+}
+
+// ruleset is the command that lists the whole firewall of the backend.
+func (o Options) ruleset() []string {
+	if o.NFTables {
+		return []string{"nft", "list", "ruleset"}
+	}
+	return []string{"iptables-save"}
 }
 
 type runner struct {
@@ -59,7 +70,7 @@ func Run(o Options) error {
 			return fmt.Errorf("the demo needs %s: run scripts/demo.sh, which installs it", tool)
 		}
 	}
-	before, err := r.output("iptables-save")
+	before, err := r.output(r.ruleset()[0], r.ruleset()[1:]...)
 	if err != nil {
 		return err
 	}
@@ -247,6 +258,12 @@ func (r *runner) testNetwork() {
 	r.check(ok, "orange-server reaches apple-server by name")
 	out, _ = r.observe("Who answers? resolv.conf names 127.0.0.11, Docker's embedded DNS:", r.mdn("exec", "apple-server", "--", "nslookup", "orange-server"))
 	r.check(strings.Contains(out, "127.0.0.11") && strings.Contains(out, "172.18.0.3"), "nslookup orange-server is answered by 127.0.0.11, as on Docker")
+	if r.NFTables {
+		out, _ = r.observe("How the query gets there: a nat table inside the sandbox brings 127.0.0.11:53 to the resolver's port, as Docker 29's docker-dns:",
+			"ip netns exec apple-server nft list table ip minidocker-dns; "+r.mdn("inspect", "-f", "{{.MinidockerNet.DNS}}", "apple-server"))
+		r.check(strings.Contains(out, "udp dport 53 dnat to 127.0.0.11:") && strings.Contains(out, "snat to 127.0.0.11:53"), "the in-namespace DNAT/SNAT pair is there")
+		return
+	}
 	out, _ = r.observe("How the query gets there: nat rules inside the sandbox bring 127.0.0.11:53 to the resolver's port, as Docker's DOCKER_OUTPUT/DOCKER_POSTROUTING:",
 		"ip netns exec apple-server iptables -t nat -S | grep 127.0.0.11; "+r.mdn("inspect", "-f", "{{.MinidockerNet.DNS}}", "apple-server"))
 	r.check(strings.Contains(out, "MINIDOCKER_OUTPUT") && strings.Contains(out, "--to-source :53"), "the in-namespace DNAT/SNAT pair is there")
@@ -285,7 +302,11 @@ func (r *runner) views() {
 	r.section("Look inside: bridges, NAT, namespaces",
 		"What Docker hides, shown by the primitives themselves.")
 	r.observe("Bridges and what is at the other end of each veth (what brctl show cannot tell you):", r.mdn("bridges"))
-	r.observe("The nat table, as iptables shows it:", "iptables -n -L -t nat")
+	if r.NFTables {
+		r.observe("The published ports' DNAT, as nft shows it: one map, an element per port:", "nft list chain ip minidocker-bridges nat-prerouting-and-output; nft list map ip minidocker-bridges dnat-ports-any")
+	} else {
+		r.observe("The nat table, as iptables shows it:", "iptables -n -L -t nat")
+	}
 	r.observe("The same rules, annotated with what each one is for:", r.mdn("rules", "--table", "nat"))
 	for _, sb := range []string{"apple-server", "orange-server", "red-apple"} {
 		r.observe("Namespace "+sb+": its interfaces and routes:", "ip -n "+sb+" -br addr && ip -n "+sb+" route")
@@ -303,7 +324,7 @@ func (r *runner) cleanup(before string) {
 	r.printf("\n   The default network 'bridge' went with its last sandbox (mdn0 and its rules with it); reset finds nothing left:\n")
 	r.do("", "reset")
 	time.Sleep(10 * time.Millisecond)
-	after, err := r.output("iptables-save")
+	after, err := r.output(r.ruleset()[0], r.ruleset()[1:]...)
 	strip := func(s string) string {
 		var keep []string
 		for _, l := range strings.Split(s, "\n") {
@@ -313,7 +334,7 @@ func (r *runner) cleanup(before string) {
 		}
 		return strings.Join(keep, "\n")
 	}
-	r.check(err == nil && strip(after) == strip(before), "iptables-save is byte-identical to before the demo")
+	r.check(err == nil && strip(after) == strip(before), strings.Join(r.ruleset(), " ")+" is byte-identical to before the demo")
 	links, _ := r.output("ip", "-o", "link")
 	ns, _ := os.ReadDir("/var/run/netns")
 	r.check(!strings.Contains(links, " mdn") && len(ns) == 0, "no mdn interface and no namespace is left")

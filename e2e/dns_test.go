@@ -38,10 +38,18 @@ func TestEmbeddedDNS(t *testing.T) {
 	// Docker's resolv.conf and in-namespace rules.
 	resolv := h.MustMDN("exec", "red-apple", "--", "cat", "/etc/resolv.conf")
 	hasLines(t, resolv, "nameserver 127.0.0.11", "options ndots:0")
-	nat := h.Must("ip", "netns", "exec", "red-apple", "iptables", "-t", "nat", "-S")
-	hasLines(t, nat, "-N MINIDOCKER_OUTPUT", "-N MINIDOCKER_POSTROUTING", "-A OUTPUT -d 127.0.0.11/32 -j MINIDOCKER_OUTPUT", "-A POSTROUTING -d 127.0.0.11/32 -j MINIDOCKER_POSTROUTING")
-	if !strings.Contains(nat, "--dport 53 -j DNAT --to-destination 127.0.0.11:") || !strings.Contains(nat, "-j SNAT --to-source :53") {
-		t.Errorf("the DNAT/SNAT pair:\n%s", nat)
+	nat := dnsRules(h, "red-apple")
+	if nftables() {
+		// Docker 29's docker-dns table, with our name.
+		hasLines(t, nat, "table ip minidocker-dns {", "chain dns-dnat {", "chain dns-snat {", "type nat hook output priority -100; policy accept;")
+		if !strings.Contains(nat, "ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:") || !strings.Contains(nat, "snat to 127.0.0.11:53") {
+			t.Errorf("the DNAT/SNAT pair:\n%s", nat)
+		}
+	} else {
+		hasLines(t, nat, "-N MINIDOCKER_OUTPUT", "-N MINIDOCKER_POSTROUTING", "-A OUTPUT -d 127.0.0.11/32 -j MINIDOCKER_OUTPUT", "-A POSTROUTING -d 127.0.0.11/32 -j MINIDOCKER_POSTROUTING")
+		if !strings.Contains(nat, "--dport 53 -j DNAT --to-destination 127.0.0.11:") || !strings.Contains(nat, "-j SNAT --to-source :53") {
+			t.Errorf("the DNAT/SNAT pair:\n%s", nat)
+		}
 	}
 	// The name matrix, by dig, nslookup and getent.
 	for _, c := range []struct{ from, name, want string }{
@@ -89,7 +97,7 @@ func TestEmbeddedDNS(t *testing.T) {
 	if resolv := h.MustMDN("exec", "plain", "--", "cat", "/etc/resolv.conf"); strings.Contains(resolv, "127.0.0.11") {
 		t.Errorf("a sandbox on the default network only has the host's servers:\n%s", resolv)
 	}
-	if nat := h.Must("ip", "netns", "exec", "plain", "iptables-save", "-t", "nat"); strings.Contains(nat, "MINIDOCKER_OUTPUT") {
+	if nat := dnsRules(h, "plain"); strings.Contains(nat, "MINIDOCKER_OUTPUT") || strings.Contains(nat, "minidocker-dns") {
 		t.Errorf("no resolver rules on the default network:\n%s", nat)
 	}
 	if insp := h.MustMDN("inspect", "-f", "{{.MinidockerNet.DNS}}", "red-apple"); !strings.Contains(insp, "the embedded DNS (pid") {
@@ -203,11 +211,16 @@ func TestResolverIsDependable(t *testing.T) {
 		t.Errorf("doctor --fix restarts the resolver: %q", got)
 	}
 	// A flushed nat table in a sandbox.
-	h.Must("ip", "netns", "exec", "apple-server", "iptables", "-t", "nat", "-F")
+	flush := []string{"iptables", "-t", "nat", "-F"}
+	tool := "iptables-restore"
+	if nftables() {
+		flush, tool = []string{"nft", "flush", "ruleset"}, "nft -f"
+	}
+	h.Must(append([]string{"ip", "netns", "exec", "apple-server"}, flush...)...)
 	if got := dig(h, "apple-server", "orange-server"); got != "" {
 		t.Errorf("with its nat table flushed, the sandbox reaches no resolver: %q", got)
 	}
-	if r := h.MDN("doctor"); r.Code != 1 || !strings.Contains(r.Stdout, "sandbox apple-server: not in place: ip netns exec apple-server iptables-restore") {
+	if r := h.MDN("doctor"); r.Code != 1 || !strings.Contains(r.Stdout, "sandbox apple-server: not in place: ip netns exec apple-server "+tool) {
 		t.Errorf("doctor with a flushed nat table:\n%s", r)
 	}
 	h.MustMDN("restore")
@@ -278,4 +291,14 @@ func TestParallelRunsResolveEachOther(t *testing.T) {
 	if missing > 0 {
 		t.Errorf("%d of %d lookups found nothing", missing, n*n)
 	}
+}
+
+// dnsRules are the embedded DNS's rules inside a sandbox, as the backend
+// under test lists them.
+func dnsRules(h *Host, sb string) string {
+	h.t.Helper()
+	if nftables() {
+		return h.Must("ip", "netns", "exec", sb, "nft", "list", "ruleset")
+	}
+	return h.Must("ip", "netns", "exec", sb, "iptables", "-t", "nat", "-S")
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -218,6 +219,10 @@ echo '@@addresses'; ip -o addr show | grep -v 'inet6 fe80::' | sed -E "$index" |
 echo '@@routes'; ip route show table all | grep -v -e 'fe80::' -e 'ff00::/8' -e 'multicast ff00' | sed -E "$carrier"
 echo '@@iptables'; iptables-save | grep -v '^#' | sed -E 's/\[[0-9]+:[0-9]+\]/[0:0]/'
 echo '@@ip6tables'; ip6tables-save | grep -v '^#' | sed -E 's/\[[0-9]+:[0-9]+\]/[0:0]/'
+# nftables beside iptables-nft's own tables (the sections above show those).
+echo '@@nft'; nft list tables | while read -r _ fam name; do
+	case "$fam $name" in "ip filter"|"ip nat"|"ip raw"|"ip mangle"|"ip security"|"ip6 filter"|"ip6 nat"|"ip6 raw"|"ip6 mangle"|"ip6 security") continue;; esac
+	nft list table "$fam" "$name"; done
 echo '@@sysctl'; sysctl net.ipv4.ip_forward net.ipv6.conf.all.forwarding; for f in /proc/sys/net/ipv4/conf/*/route_localnet /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo $f $(cat $f); done
 echo '@@netns'; ls -1 /var/run/netns 2>/dev/null
 for ns in $(ls /var/run/netns 2>/dev/null); do echo "@@netns $ns"; ip -n $ns -o addr | grep -v 'inet6 fe80::' | sed -E "$index" | sort; ip -n $ns route; done
@@ -265,7 +270,57 @@ func (h *Host) snapshot() Snapshot {
 		}
 		s[key] += l + "\n"
 	}
+	s["nft"] = sortElements(s["nft"])
 	return s
+}
+
+// sortElements puts the elements of each set nft lists in order: a hash
+// set made again (a rollback) lists the same elements in another.
+func sortElements(listing string) string {
+	listing = counters.ReplaceAllString(listing, "counter")
+	var out []string
+	var elems []string
+	in := false
+	for _, l := range strings.Split(listing, "\n") {
+		t := strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(t, "elements = { "); ok {
+			in, t = true, rest
+		} else if !in {
+			out = append(out, l)
+			continue
+		}
+		end := strings.HasSuffix(t, " }")
+		for _, e := range strings.Split(strings.TrimSuffix(t, " }"), ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				elems = append(elems, e)
+			}
+		}
+		if end {
+			sort.Strings(elems)
+			out = append(out, "\t\telements = { "+strings.Join(elems, ", ")+" }")
+			in, elems = false, nil
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// counters are what traffic changes in a listing.
+var counters = regexp.MustCompile(`counter packets [0-9]+ bytes [0-9]+`)
+
+// backend is the firewall backend under test: CI runs the suite once
+// with each (MINIDOCKER_NET_FIREWALL_BACKEND, which every command of a
+// throwaway host inherits).
+var backend = os.Getenv("MINIDOCKER_NET_FIREWALL_BACKEND")
+
+func nftables() bool { return backend == "nftables" }
+
+// Ruleset is the host's firewall as the backend under test lists it.
+func (h *Host) Ruleset() string {
+	h.t.Helper()
+	if nftables() {
+		return sortElements(h.Must("nft", "list", "ruleset"))
+	}
+	return h.Must("iptables-save")
 }
 
 // SameAs fails the test if the host differs from a snapshot.

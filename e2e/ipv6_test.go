@@ -246,11 +246,16 @@ func TestIPv6RepairAndReset(t *testing.T) {
 			t.Errorf("%s does not answer from outside", addr)
 		}
 	}
-	h.Must("ip6tables", "-t", "nat", "-F", "MINIDOCKER")
+	flush, missing := "ip6tables -t nat -F MINIDOCKER", "rule missing (IPv6): ip6tables -t nat -A MINIDOCKER ! -s fe80::/10 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [2001:db8:40::2]:80"
+	if nftables() {
+		flush = "nft flush map ip6 minidocker-bridges dnat-ports-any && nft flush map ip6 minidocker-bridges dnat-ports-addr"
+		missing = "rule missing (IPv6): nft element ip6 minidocker-bridges dnat-ports-any { tcp . 8080 : 2001:db8:40::2 . 80 }"
+	}
+	h.MustSh(flush)
 	if _, ok := h.Reach("ns:internet", "tcp", "[2001:db8:1::1]:8080"); ok {
 		t.Fatal("the port answers with its DNAT flushed")
 	}
-	if out := h.MDN("doctor").Stdout; !strings.Contains(out, "rule missing (IPv6): ip6tables -t nat -A MINIDOCKER ! -s fe80::/10 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [2001:db8:40::2]:80") ||
+	if out := h.MDN("doctor").Stdout; !strings.Contains(out, missing) ||
 		!strings.Contains(out, "(sandbox a: 80/tcp -> [2001:db8:1::1]:8181)") {
 		t.Errorf("doctor does not report the flushed IPv6 DNAT:\n%s", out)
 	}
@@ -279,9 +284,13 @@ func TestTraceIPv6(t *testing.T) {
 	h.MustMDN("run", "-d", "--net", "oranges", "--name", "o")
 	h.MustMDN("run", "-d", "--net", "six", "--name", "s")
 	h.ServeOn("a", "tcp", "[::]", 80)
+	direct := "raw PREROUTING drops it: -A MINIDOCKER-PREROUTING -d 2001:db8:30::/64 ! -i mdn-apples -j DROP"
+	if nftables() {
+		direct = `nft raw-PREROUTING drops it: iifname != "mdn-apples" ip6 daddr 2001:db8:30::/64 ip6 daddr != 2001:db8:30::1 drop comment "DROP DIRECT ACCESS"`
+	}
 	h.Traces([]traceCase{
 		{[]string{"--probe", "-6", "a", "b"}, 0, "neighbour discovery finds b eth0 on bridge mdn-apples"},
-		{[]string{"--probe", "o", "2001:db8:30::2"}, 1, "raw PREROUTING drops it: -A MINIDOCKER-PREROUTING -d 2001:db8:30::/64 ! -i mdn-apples -j DROP"},
+		{[]string{"--probe", "o", "2001:db8:30::2"}, 1, direct},
 		{[]string{"--probe", "s", "[2001:db8:ffff::1]:81"}, 0, "MASQUERADE: the source becomes up0's address"},
 		{[]string{"--probe", "host", "[2001:db8:1::1]:8080"}, 0, "DNAT [2001:db8:1::1]:8080 -> [2001:db8:30::2]:80"},
 		{[]string{"--probe", "-6", "o", "[2001:db8:1::1]:8080"}, 0, "arrives at a eth0 ([2001:db8:30::2]:80)"},

@@ -59,7 +59,7 @@ func TestMacvlan(t *testing.T) {
 		{[]string{"--probe", "a", "b"}, 0, "a sibling on up0, inside the kernel"},
 		{[]string{"--probe", "a", "198.51.100.1:80"}, 0, "towards the gateway 203.0.113.2"},
 	})
-	if out := h.MustSh("iptables-save | grep -c 203.0.113 || true"); strings.TrimSpace(out) != "0" {
+	if out := h.Ruleset(); strings.Contains(out, "203.0.113") {
 		t.Errorf("a macvlan network wrote rules: %s", out)
 	}
 	h.Fails("macvlan driver does not support port mappings", "expose", "a", "9090:90")

@@ -48,27 +48,56 @@ func TestNetworkCreateInspectRm(t *testing.T) {
 	if v := strings.TrimSpace(h.Must("cat", "/proc/sys/net/ipv4/conf/all/route_localnet")); v != "0" {
 		t.Errorf("route_localnet must stay off host-wide, is %s", v)
 	}
-	hasLines(t, h.Must("iptables-save"),
-		":FORWARD DROP [0:0]", // ip_forward was off in the fresh host: Docker's behaviour
-		"-A FORWARD -j MINIDOCKER-USER",
-		"-A FORWARD -j MINIDOCKER-FORWARD",
-		"-A MINIDOCKER-FORWARD -j MINIDOCKER-CT",
-		"-A MINIDOCKER-FORWARD -j MINIDOCKER-INTERNAL",
-		"-A MINIDOCKER-FORWARD -j MINIDOCKER-ISOLATION-STAGE-1",
-		"-A MINIDOCKER-FORWARD -j MINIDOCKER-BRIDGE",
-		"-A MINIDOCKER-FORWARD -i "+br+" -j ACCEPT",
-		"-A MINIDOCKER ! -i "+br+" -o "+br+" -j DROP",
-		"-A MINIDOCKER-CT -o "+br+" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-		"-A MINIDOCKER-BRIDGE -o "+br+" -j MINIDOCKER",
-		"-A MINIDOCKER-ISOLATION-STAGE-1 -i "+br+" ! -o "+br+" -j MINIDOCKER-ISOLATION-STAGE-2",
-		"-A MINIDOCKER-ISOLATION-STAGE-2 -o "+br+" -j DROP",
-		"-A PREROUTING -m addrtype --dst-type LOCAL -j MINIDOCKER",
-		"-A OUTPUT -m addrtype --dst-type LOCAL -j MINIDOCKER",
-		"-A POSTROUTING -j MINIDOCKER-POSTROUTING",
-		"-A MINIDOCKER-POSTROUTING -s 172.18.0.0/16 ! -o "+br+" -j MASQUERADE",
-		"-A MINIDOCKER-POSTROUTING -o "+br+" -m addrtype --src-type LOCAL -j MASQUERADE",
-		"-A MINIDOCKER-PREROUTING -d 127.0.0.0/8 -i "+br+" -j DROP",
-	)
+	if nftables() {
+		hasLines(t, h.Ruleset(),
+			"table ip minidocker-bridges {",
+			"type filter hook forward priority filter; policy drop;", // ip_forward was off in the fresh host: Docker's behaviour
+			"oifname vmap @filter-forward-in-jumps",
+			"iifname vmap @filter-forward-out-jumps",
+			"fib daddr type local jump nat-prerouting-and-output",
+			"iifname vmap @nat-postrouting-out-jumps",
+			"oifname vmap @nat-postrouting-in-jumps",
+			"chain filter-forward-in__"+br+" {",
+			`iifname "`+br+`" accept comment "ICC"`,
+			`ip daddr . meta l4proto . th dport @published-ports accept comment "PUBLISHED PORT"`,
+			`drop comment "UNPUBLISHED PORT DROP"`,
+			`accept comment "OUTGOING"`,
+			`oifname != "`+br+`" ip saddr 172.18.0.0/16 masquerade comment "MASQUERADE"`,
+			`fib saddr type local masquerade comment "MASQUERADE FROM HOST"`,
+			`iifname "`+br+`" ip daddr 127.0.0.0/8 drop`,
+			`iifname != "`+br+`" ip daddr 172.18.0.0/16 ip daddr != 172.18.0.1 drop comment "DROP DIRECT ACCESS"`,
+		)
+		for _, m := range []string{"filter-forward-in-jumps", "filter-forward-out-jumps", "nat-postrouting-in-jumps", "nat-postrouting-out-jumps"} {
+			if !strings.Contains(h.Must("nft", "list", "map", "ip", "minidocker-bridges", m), `"`+br+`" : jump `+strings.TrimSuffix(m, "-jumps")+"__"+br) {
+				t.Errorf("verdict map %s has no element for %s", m, br)
+			}
+		}
+		if strings.Contains(h.Must("iptables-save"), "MINIDOCKER") {
+			t.Errorf("the nftables backend wrote iptables rules")
+		}
+	} else {
+		hasLines(t, h.Must("iptables-save"),
+			":FORWARD DROP [0:0]", // ip_forward was off in the fresh host: Docker's behaviour
+			"-A FORWARD -j MINIDOCKER-USER",
+			"-A FORWARD -j MINIDOCKER-FORWARD",
+			"-A MINIDOCKER-FORWARD -j MINIDOCKER-CT",
+			"-A MINIDOCKER-FORWARD -j MINIDOCKER-INTERNAL",
+			"-A MINIDOCKER-FORWARD -j MINIDOCKER-ISOLATION-STAGE-1",
+			"-A MINIDOCKER-FORWARD -j MINIDOCKER-BRIDGE",
+			"-A MINIDOCKER-FORWARD -i "+br+" -j ACCEPT",
+			"-A MINIDOCKER ! -i "+br+" -o "+br+" -j DROP",
+			"-A MINIDOCKER-CT -o "+br+" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+			"-A MINIDOCKER-BRIDGE -o "+br+" -j MINIDOCKER",
+			"-A MINIDOCKER-ISOLATION-STAGE-1 -i "+br+" ! -o "+br+" -j MINIDOCKER-ISOLATION-STAGE-2",
+			"-A MINIDOCKER-ISOLATION-STAGE-2 -o "+br+" -j DROP",
+			"-A PREROUTING -m addrtype --dst-type LOCAL -j MINIDOCKER",
+			"-A OUTPUT -m addrtype --dst-type LOCAL -j MINIDOCKER",
+			"-A POSTROUTING -j MINIDOCKER-POSTROUTING",
+			"-A MINIDOCKER-POSTROUTING -s 172.18.0.0/16 ! -o "+br+" -j MASQUERADE",
+			"-A MINIDOCKER-POSTROUTING -o "+br+" -m addrtype --src-type LOCAL -j MASQUERADE",
+			"-A MINIDOCKER-PREROUTING -d 127.0.0.0/8 -i "+br+" -j DROP",
+		)
+	}
 
 	ls := h.MustMDN("network", "ls")
 	hasLines(t, ls, "NETWORK ID     NAME           DRIVER    SCOPE     SUBNET          BRIDGE")
@@ -118,8 +147,12 @@ func TestDryRunChangesNothing(t *testing.T) {
 	h := NewHost(t)
 	before := h.Snapshot()
 	out := h.MustMDN("--dry-run", "network", "create", "x")
-	for _, want := range []string{"ip link add mdn-x", "ip addr add 172.18.0.1/16 dev mdn-x", "sysctl -w net.ipv4.ip_forward=1",
-		"iptables -t filter -N MINIDOCKER-FORWARD", "iptables -t nat -A MINIDOCKER-POSTROUTING -s 172.18.0.0/16 ! -o mdn-x -j MASQUERADE"} {
+	rules := []string{"iptables -t filter -N MINIDOCKER-FORWARD", "iptables -t nat -A MINIDOCKER-POSTROUTING -s 172.18.0.0/16 ! -o mdn-x -j MASQUERADE"}
+	if nftables() {
+		rules = []string{"nft -f - <<'EOF'", "add table ip minidocker-bridges",
+			`add rule ip minidocker-bridges nat-postrouting-out__mdn-x oifname != "mdn-x" ip saddr 172.18.0.0/16 masquerade comment "MASQUERADE"`}
+	}
+	for _, want := range append([]string{"ip link add mdn-x", "ip addr add 172.18.0.1/16 dev mdn-x", "sysctl -w net.ipv4.ip_forward=1"}, rules...) {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry-run plan lacks %q:\n%s", want, out)
 		}
@@ -129,7 +162,11 @@ func TestDryRunChangesNothing(t *testing.T) {
 	h.MustMDN("create", "x")
 	before = h.Snapshot()
 	out = h.MustMDN("--dry-run", "network", "rm", "x")
-	if !strings.Contains(out, "ip link del mdn-x") || !strings.Contains(out, "iptables -t filter -D MINIDOCKER-FORWARD -i mdn-x -j ACCEPT") {
+	rm := "iptables -t filter -D MINIDOCKER-FORWARD -i mdn-x -j ACCEPT"
+	if nftables() {
+		rm = "delete table ip minidocker-bridges"
+	}
+	if !strings.Contains(out, "ip link del mdn-x") || !strings.Contains(out, rm) {
 		t.Errorf("dry-run rm plan:\n%s", out)
 	}
 	h.SameAs(before, "after --dry-run rm")
@@ -186,19 +223,37 @@ func TestNetworkOptions(t *testing.T) {
 	h.MustMDN("network", "create", "-o", "icc=false", "-o", "masquerade=false", "-o", "mtu=1400",
 		"-o", "com.docker.network.bridge.name=mdn-custom", "--label", "team=apples", "opts")
 	h.MustMDN("network", "create", "--internal", "--subnet", "10.99.0.0/24", "--gateway", "10.99.0.254", "inside")
-	rules := h.Must("iptables-save")
-	hasLines(t, rules,
-		"-A MINIDOCKER-FORWARD -i mdn-custom -o mdn-custom -j DROP",
-		"-A MINIDOCKER-FORWARD -i mdn-custom ! -o mdn-custom -j ACCEPT",
-		"-A MINIDOCKER-INTERNAL ! -s 10.99.0.0/24 -o mdn-inside -j DROP",
-		"-A MINIDOCKER-INTERNAL ! -d 10.99.0.0/24 -i mdn-inside -j DROP",
-		"-A MINIDOCKER-FORWARD -i mdn-inside -o mdn-inside -j ACCEPT",
-	)
-	if strings.Contains(rules, "-s 172.18.0.0/16 ! -o mdn-custom -j MASQUERADE") {
-		t.Errorf("masquerade=false still masquerades:\n%s", rules)
-	}
-	if strings.Contains(rules, "mdn-inside -j MASQUERADE") || strings.Contains(rules, "-A MINIDOCKER-BRIDGE -o mdn-inside -j MINIDOCKER") {
-		t.Errorf("an internal network gets no NAT and no published ports:\n%s", rules)
+	if nftables() {
+		rules := h.Ruleset()
+		hasLines(t, rules,
+			`iifname "mdn-custom" drop comment "ICC"`,
+			`accept comment "OUTGOING"`,
+			"chain filter-forward-in__mdn-inside {",
+			`iifname != "mdn-inside" drop comment "INTERNAL NETWORK INGRESS"`,
+			`accept comment "ICC"`,
+			`oifname != "mdn-inside" drop comment "INTERNAL NETWORK EGRESS"`,
+		)
+		if strings.Contains(rules, "ip saddr 172.18.0.0/16 masquerade") {
+			t.Errorf("masquerade=false still masquerades:\n%s", rules)
+		}
+		if strings.Contains(rules, "nat-postrouting-out__mdn-inside") || strings.Contains(rules, "10.99.0.0/24 ip daddr != 10.99.0.254 drop") {
+			t.Errorf("an internal network gets no NAT and no published ports:\n%s", rules)
+		}
+	} else {
+		rules := h.Must("iptables-save")
+		hasLines(t, rules,
+			"-A MINIDOCKER-FORWARD -i mdn-custom -o mdn-custom -j DROP",
+			"-A MINIDOCKER-FORWARD -i mdn-custom ! -o mdn-custom -j ACCEPT",
+			"-A MINIDOCKER-INTERNAL ! -s 10.99.0.0/24 -o mdn-inside -j DROP",
+			"-A MINIDOCKER-INTERNAL ! -d 10.99.0.0/24 -i mdn-inside -j DROP",
+			"-A MINIDOCKER-FORWARD -i mdn-inside -o mdn-inside -j ACCEPT",
+		)
+		if strings.Contains(rules, "-s 172.18.0.0/16 ! -o mdn-custom -j MASQUERADE") {
+			t.Errorf("masquerade=false still masquerades:\n%s", rules)
+		}
+		if strings.Contains(rules, "mdn-inside -j MASQUERADE") || strings.Contains(rules, "-A MINIDOCKER-BRIDGE -o mdn-inside -j MINIDOCKER") {
+			t.Errorf("an internal network gets no NAT and no published ports:\n%s", rules)
+		}
 	}
 	if l := h.Must("ip", "link", "show", "mdn-custom"); !strings.Contains(l, "mtu 1400") {
 		t.Errorf("mtu option: %s", l)
@@ -249,7 +304,7 @@ func TestIPAMFollowsDocker(t *testing.T) {
 	// prune removes networks without sandboxes.
 	out := h.MustMDN("network", "prune")
 	hasLines(t, out, "Deleted Networks:", "n1", "n3", "n4")
-	if strings.Contains(h.Must("iptables-save"), "MINIDOCKER") {
+	if r := h.Ruleset(); strings.Contains(r, "MINIDOCKER") || strings.Contains(r, "minidocker") {
 		t.Errorf("rules left after prune")
 	}
 }

@@ -223,7 +223,7 @@ func TestRepairPlansOnlyWhatIsMissing(t *testing.T) {
 	lesson(t, h)
 	for _, args := range [][]string{{"--dry-run", "restore"}, {"--dry-run", "doctor", "--fix"}} {
 		out := h.MustMDN(args...)
-		if strings.Contains(out, "ip link add") || strings.Contains(out, "ip netns add") || strings.Contains(out, "iptables") {
+		if strings.Contains(out, "ip link add") || strings.Contains(out, "ip netns add") || strings.Contains(out, "iptables") || strings.Contains(out, "nft -f") {
 			t.Errorf("%v on an intact host plans changes:\n%s", args, out)
 		}
 	}
@@ -275,7 +275,7 @@ func TestDryRunPlansRebuildTheHost(t *testing.T) {
 		t.Fatalf("the printed plans do not run:\n%s\nscript:\n%s", r, script.String())
 	}
 	want, got := tool.Snapshot(), byHand.Snapshot()
-	for _, k := range []string{"links", "addresses", "routes", "iptables", "ip6tables", "sysctl", "netns", "netns b", "netns e", "netns f", "etc"} {
+	for _, k := range []string{"links", "addresses", "routes", "iptables", "ip6tables", "nft", "sysctl", "netns", "netns b", "netns e", "netns f", "etc"} {
 		if w, g := want[k], got[k]; w != g {
 			t.Errorf("%s differs between the tool's host and the one built by hand:\ntool:\n%s\nby hand:\n%s", k, w, g)
 		}
@@ -293,7 +293,7 @@ func TestDryRunPlansRebuildTheHost(t *testing.T) {
 		}
 	}
 	want, got = tool.Snapshot(), byHand.Snapshot()
-	for _, k := range []string{"links", "addresses", "routes", "iptables", "ip6tables", "sysctl", "netns", "etc", "state"} {
+	for _, k := range []string{"links", "addresses", "routes", "iptables", "ip6tables", "nft", "sysctl", "netns", "etc", "state"} {
 		if w, g := want[k], got[k]; w != g {
 			t.Errorf("after teardown %s differs:\ntool:\n%s\nby hand:\n%s", k, w, g)
 		}

@@ -85,7 +85,11 @@ func (b *Backend) Change(from, to firewall.Intent) ([]plan.Step, error) {
 	var d *Diff
 	if had && !has {
 		d = Between(b.family, TableName, Layout(b.family, from), nil)
-		d.Accepts = "del"
+		if _, n, err := b.forwardDrops(); err != nil {
+			return nil, err
+		} else if n > 0 {
+			d.Accepts = "del"
+		}
 	} else {
 		a, z := Skeleton(b.family, from), Skeleton(b.family, to)
 		if reflect.DeepEqual(from.Networks, to.Networks) && from.ForwardDrop == to.ForwardDrop {

@@ -70,15 +70,15 @@ func acceptLines(f Family, add bool) []string {
 	}
 }
 
-// queueAccepts adds or deletes the accepts in the batch, as the kernel
-// has them now.
+// queueAccepts adds (where the chain drops and they are not there) or
+// deletes the accepts in the batch, as the kernel has them now.
 func queueAccepts(c *nftables.Conn, f Family, add bool) error {
-	_, ours, err := ForwardDrops(c, f)
+	drops, ours, err := ForwardDrops(c, f)
 	if err != nil {
 		return err
 	}
 	if add {
-		if len(ours) == 0 {
+		if drops && len(ours) == 0 {
 			for _, key := range []expr.MetaKey{expr.MetaKeyOIFNAME, expr.MetaKeyIIFNAME} {
 				c.InsertRule(&nftables.Rule{Table: ipFilter(f), Chain: forward(f), Exprs: acceptExprs(key)})
 			}

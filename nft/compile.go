@@ -214,11 +214,11 @@ func ifname(n string) []byte {
 }
 
 // reg is the register of a value at a 4-byte word offset in a
-// concatenation: the first 16-byte register, then 32-bit ones, as nft
-// numbers them.
+// concatenation: a 16-byte register where one starts, else a 32-bit one,
+// as the kernel lists them.
 func reg(word int) uint32 {
-	if word == 0 {
-		return unix.NFT_REG_1
+	if word%4 == 0 {
+		return unix.NFT_REG_1 + uint32(word/4)
 	}
 	return unix.NFT_REG32_00 + uint32(word)
 }

@@ -281,10 +281,10 @@ func (d *Diff) queue(c *nftables.Conn) error {
 		if ch.New == nil {
 			continue
 		}
+		// Flushed even when new: undoing a deletion that never ran finds
+		// the chain there, rules and all.
 		nc := &nftables.Chain{Table: t, Name: ch.New.Name}
-		if ch.Old != nil {
-			c.FlushChain(nc)
-		}
+		c.FlushChain(nc)
 		for _, r := range ch.New.Rules {
 			es, err := r.Exprs(d.Family)
 			if err != nil {

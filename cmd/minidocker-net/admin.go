@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/minidocker-net/minidocker-net/firewall"
 	"os"
 	"os/exec"
 
@@ -40,6 +41,13 @@ func demoCmd(c *cli.Context) error {
 		return err
 	}
 	inThrowaway := os.Getenv("MINIDOCKER_NET_THROWAWAY") == "1"
+	// The lessons' commands, in the throwaway host too, use the backend
+	// asked for.
+	if b := c.String("firewall-backend"); b != "" {
+		if err := os.Setenv(EnvFirewallBackend, b); err != nil {
+			return err
+		}
+	}
 	if !c.Bool("on-host") && !inThrowaway {
 		args := []string{self, "demo", "--on-host", fmt.Sprintf("--lines-per-step=%d", c.Int("lines-per-step"))}
 		for _, f := range []string{"step", "keep", "multi-host"} {
@@ -63,7 +71,7 @@ func demoCmd(c *cli.Context) error {
 		}
 	}
 	opts := demo.Options{Self: self, Step: c.Bool("step"), Keep: c.Bool("keep"),
-		Out: c.App.Writer, In: os.Stdin, PerStep: c.Int("lines-per-step")}
+		Out: c.App.Writer, In: os.Stdin, PerStep: c.Int("lines-per-step"), NFTables: c.String("firewall-backend") == firewall.NFTables}
 	if c.Bool("multi-host") {
 		return demo.RunMultiHost(opts)
 	}
