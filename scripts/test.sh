@@ -27,6 +27,8 @@ ensure_packages vagrant:vagrant
 (dot=$(mktemp -d) && VAGRANT_DOTFILE_PATH="$dot" vagrant validate --ignore-provider && rm -rf "$dot")
 echo "== tests"
 go test -count=1 -timeout 20m "$@" ./...
+echo "== end-to-end tests again, with the nftables firewall backend"
+MINIDOCKER_NET_FIREWALL_BACKEND=nftables go test -count=1 -timeout 20m "$@" ./e2e/
 
 # The side-by-side run against a real Docker engine (inside throwaway hosts):
 # about four minutes; it fails on a behavioural mismatch. Skip it with
