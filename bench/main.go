@@ -31,7 +31,7 @@ var (
 	withDock = flag.Bool("docker", true, "also measure Docker when dockerd is installed")
 	quick    = flag.Bool("quick", false, "fewer repetitions and a smaller scale (a smoke run)")
 	inside   = flag.Bool("inside", false, "internal: already in the throwaway host")
-	parts    = flag.String("parts", "latency,throughput,resources,scaling,dns,overlay", "which measurements to run (dns needs scaling's sandboxes)")
+	parts    = flag.String("parts", "latency,throughput,resources,scaling,dns,overlay,backends", "which measurements to run (dns needs scaling's sandboxes)")
 	before   = flag.String("before", "", "another minidocker-net binary (the code before a change) to measure beside, in the same interleaved run")
 )
 
@@ -85,6 +85,7 @@ type Results struct {
 	Resources []Resource         `json:"resources"`
 	DNS       []DNSResult        `json:"dns"`
 	Overlay   *OverlayResult     `json:"overlay,omitempty"`
+	Backends  *Backends          `json:"backends,omitempty"`
 	Notes     []string           `json:"notes"`
 }
 
@@ -223,6 +224,13 @@ ip -n client addr add 203.0.113.2/24 dev c0 && ip -n client link set c0 up && ip
 			fmt.Printf("%s: %.1f beside %.1f\n", p.What, p.Ours, p.Beside)
 		}
 		fmt.Printf("%s: %.1f ms after run -d started (run -d: %.1f ms)\n", o.Known.What, o.Known.Ours, o.Known.Beside)
+	}
+	if want("backends") {
+		fmt.Println("== the iptables and nftables firewall backends, side by side")
+		res.Backends = backends(reps)
+		for _, l := range res.Backends.Latency {
+			fmt.Printf("%-40s iptables %8.1f ms   nftables %8.1f ms\n", l.Op, l.IPTables, l.NFTables)
+		}
 	}
 	if err := write(res); err != nil {
 		return err
@@ -568,6 +576,7 @@ func scaling(res *Results, docker bool) int {
 	res.Scaling["ours: expose one port, by published ports"] = ps
 	fmt.Printf("ours: run -d %.1f ms at 1 sandbox, %.1f ms at %d; network create %.1f ms at 1, %.1f ms at %d; expose %.1f ms at 1, %.1f ms at %d\n",
 		sb[0].Ms, sb[len(sb)-1].Ms, nSb, nets[0].Ms, nets[len(nets)-1].Ms, nNet, ps[0].Ms, ps[len(ps)-1].Ms, nPorts)
+	scalingNFT(res, nSb, nNet, nPorts)
 	if !docker {
 		return nSb
 	}
@@ -589,4 +598,34 @@ func scaling(res *Results, docker bool) int {
 	fmt.Printf("docker: run -d %.1f ms at 1 container, %.1f ms at %d; network create %.1f ms at 1, %.1f ms at %d\n",
 		dsb[0].Ms, dsb[len(dsb)-1].Ms, nSb, dnets[0].Ms, dnets[len(dnets)-1].Ms, nNet)
 	return nSb
+}
+
+// scalingNFT draws the same curves with the nftables backend, beside
+// the iptables ones on the same host (names and subnets of its own), and
+// removes what it made.
+func scalingNFT(res *Results, nSb, nNet, nPorts int) {
+	t := backendTool{"nftables", "n", 203}
+	t.run("network", "create", "--subnet", "10.203.0.0/16", "nscale")
+	var sb, nets, ps []Point
+	for i := 1; i <= nSb; i++ {
+		sb = append(sb, Point{i, t.run("run", "-d", "--net", "nscale", "--name", fmt.Sprintf("nsc%d", i))})
+	}
+	for i := 1; i <= nNet; i++ {
+		nets = append(nets, Point{i, t.run("network", "create", "--subnet", fmt.Sprintf("10.204.%d.0/24", i), fmt.Sprintf("nsn%d", i))})
+	}
+	for i := 1; i <= nPorts; i++ {
+		ps = append(ps, Point{i, t.run("expose", "nsc1", strconv.Itoa(50000+i))})
+	}
+	res.Scaling["ours (nftables): run -d, by sandboxes on the network"] = sb
+	res.Scaling["ours (nftables): network create, by networks"] = nets
+	res.Scaling["ours (nftables): expose one port, by published ports"] = ps
+	fmt.Printf("ours (nftables): run -d %.1f ms at 1 sandbox, %.1f ms at %d; network create %.1f ms at 1, %.1f ms at %d; expose %.1f ms at 1, %.1f ms at %d\n",
+		sb[0].Ms, sb[len(sb)-1].Ms, nSb, nets[0].Ms, nets[len(nets)-1].Ms, nNet, ps[0].Ms, ps[len(ps)-1].Ms, nPorts)
+	for i := 1; i <= nSb; i++ {
+		t.run("rm", "-f", fmt.Sprintf("nsc%d", i))
+	}
+	for i := 1; i <= nNet; i++ {
+		t.run("network", "rm", fmt.Sprintf("nsn%d", i))
+	}
+	t.run("network", "rm", "nscale")
 }

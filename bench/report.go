@@ -67,6 +67,9 @@ func write(res *Results) error {
 		}
 		fmt.Fprintf(&r, "\n%s %.1f ms after its run -d started, which took %.1f ms while host1's polling kept a CPU busy (the address is claimed first; the other hosts learn it from their watch while the sandbox is built).\n", o.Known.What, o.Known.Ours, o.Known.Beside)
 	}
+	if res.Backends != nil {
+		res.Backends.report(&r)
+	}
 	if len(res.Resources) > 0 {
 		r.WriteString("\n| after publishing 1000 ports | minidocker-net | Docker |\n| --- | --- | --- |\n")
 		for _, x := range res.Resources {

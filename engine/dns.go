@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"github.com/minidocker-net/minidocker-net/nft"
+	"golang.org/x/sys/unix"
 	"os"
 	"strings"
 
@@ -56,6 +58,20 @@ func (e *Engine) syncResolver(s *store.State, changes []store.FileChange, all bo
 		return fmt.Errorf("the embedded DNS: %w", err)
 	}
 	return nil
+}
+
+// handOver gives the long-running process, when one runs, the command's
+// nf_tables socket to close: its release waits for the kernel to free
+// what the command deleted, which the process can wait for instead.
+func (e *Engine) handOver() {
+	fd, ok := nft.Socket()
+	if !ok {
+		return
+	}
+	defer unix.Close(fd)
+	if hostd.Pid(e.opts.Paths) != 0 {
+		_ = hostd.Keep(e.opts.Paths, fd)
+	}
 }
 
 func fileExists(path string) bool {

@@ -368,6 +368,8 @@ func (e *Engine) commit(st *store.Store, p *plan.Plan, changes []store.FileChang
 	}
 	tm.mark("the embedded DNS made current")
 	t.fw.Keep(ctx, len(t.new.Networks) > 0)
+	e.handOver()
+	tm.mark("the nf_tables socket handed over")
 	return st.RemoveJournal()
 }
 

@@ -50,12 +50,82 @@ func clash(a, b store.Port) bool {
 	return all(a) || all(b) || a.HostIP == b.HostIP
 }
 
-func allPorts(s *store.State) []store.Port {
-	var out []store.Port
-	for _, sb := range s.Sandboxes {
-		out = append(out, sb.Ports...)
+// taken is what host ports the mappings hold: a few new mappings are
+// checked against the records themselves, more against an index by
+// protocol and port (and the ranges), built once.
+type taken struct {
+	s      *store.State
+	added  []store.Port
+	single map[protoPort][]store.Port
+	ranges []store.Port
+}
+
+type protoPort struct {
+	proto string
+	port  int
+}
+
+// allPorts is the host's mappings, for publishing n more.
+func allPorts(s *store.State, n int) *taken {
+	t := &taken{s: s}
+	if n > 16 {
+		t.single = map[protoPort][]store.Port{}
+		for _, sb := range s.Sandboxes {
+			for _, p := range sb.Ports {
+				t.index(p)
+			}
+		}
 	}
-	return out
+	return t
+}
+
+func (t *taken) index(p store.Port) {
+	if p.HostPortEnd != p.HostPort {
+		t.ranges = append(t.ranges, p)
+		return
+	}
+	k := protoPort{p.Proto, p.HostPort}
+	t.single[k] = append(t.single[k], p)
+}
+
+func (t *taken) add(p store.Port) {
+	if t.single != nil {
+		t.index(p)
+		return
+	}
+	t.added = append(t.added, p)
+}
+
+// clash returns a mapping p cannot be published beside.
+func (t *taken) clash(p store.Port) (store.Port, bool) {
+	if t.single == nil {
+		for _, sb := range t.s.Sandboxes {
+			for _, q := range sb.Ports {
+				if clash(p, q) {
+					return q, true
+				}
+			}
+		}
+		for _, q := range t.added {
+			if clash(p, q) {
+				return q, true
+			}
+		}
+		return store.Port{}, false
+	}
+	for _, q := range t.ranges {
+		if clash(p, q) {
+			return q, true
+		}
+	}
+	for port := p.HostPort; port <= p.HostPortEnd; port++ {
+		for _, q := range t.single[protoPort{p.Proto, port}] {
+			if clash(p, q) {
+				return q, true
+			}
+		}
+	}
+	return store.Port{}, false
 }
 
 // noPortMappings is Docker's words for a sandbox whose gateway network's
@@ -102,7 +172,7 @@ func (t *tx) publish(sb *store.Sandbox, specs []portspec.Spec) error {
 	} else {
 		ctrIP = model.GatewayEndpoint6(t.new, sb).IP6
 	}
-	taken := allPorts(t.new)
+	taken := allPorts(t.new, len(specs))
 	for _, sp := range specs {
 		if err := publishable6(t.new, sb, sp); err != nil {
 			return err
@@ -114,21 +184,19 @@ func (t *tx) publish(sb *store.Sandbox, specs []portspec.Spec) error {
 		if err != nil {
 			return err
 		}
-		taken = append(taken, p)
+		taken.add(p)
 		sb.Ports = append(sb.Ports, p)
 		t.flushPorts([]store.Port{p})
 	}
 	return nil
 }
 
-func (t *tx) allocate(sp portspec.Spec, taken []store.Port, ctrIP netip.Addr) (store.Port, error) {
+func (t *tx) allocate(sp portspec.Spec, taken *taken, ctrIP netip.Addr) (store.Port, error) {
 	n := sp.Len()
 	try := func(lo int) (store.Port, error) {
 		p := store.Port{HostIP: sp.HostIP, HostPort: lo, HostPortEnd: lo + n - 1, Port: sp.Port, PortEnd: sp.PortEnd, Proto: sp.Proto}
-		for _, q := range taken {
-			if clash(p, q) {
-				return p, fmt.Errorf("Bind for %s:%d failed: port is already allocated", hostIPText(q.HostIP), max(p.HostPort, q.HostPort))
-			}
+		if q, ok := taken.clash(p); ok {
+			return p, fmt.Errorf("Bind for %s:%d failed: port is already allocated", hostIPText(q.HostIP), max(p.HostPort, q.HostPort))
 		}
 		for port := p.HostPort; port <= p.HostPortEnd; port++ {
 			if err := t.e.kernel.HostHolds(sp.HostIP, sp.Proto, port); err != nil {

@@ -12,19 +12,30 @@ import (
 // give both sides the same objects, so a backend diffs only these, and
 // publishing one more port does not rebuild every other.
 func ChangedPorts(old, cur Intent) (before, after []Port) {
-	oldPorts, curPorts := bySandbox(old.Ports), bySandbox(cur.Ports)
-	for _, n := range UnionKeys(oldPorts, curPorts) {
-		b, a := oldPorts[n], curPorts[n]
-		if slices.Equal(b, a) {
+	// Both lists hold each sandbox's mappings together, sandboxes in
+	// name order (model.Intent): walk them side by side, no map, no copy.
+	b, a := old.Ports, cur.Ports
+	for len(b) > 0 || len(a) > 0 {
+		name := ""
+		switch {
+		case len(a) == 0 || len(b) > 0 && b[0].Sandbox < a[0].Sandbox:
+			name = b[0].Sandbox
+		default:
+			name = a[0].Sandbox
+		}
+		var bs, as []Port
+		bs, b = run(b, name)
+		as, a = run(a, name)
+		if slices.Equal(bs, as) {
 			continue
 		}
-		changed := changedGroups(b, a)
-		for _, p := range b {
+		changed := changedGroups(bs, as)
+		for _, p := range bs {
 			if changed[shareGroup(p)] {
 				before = append(before, p)
 			}
 		}
-		for _, p := range a {
+		for _, p := range as {
 			if changed[shareGroup(p)] {
 				after = append(after, p)
 			}
@@ -33,12 +44,13 @@ func ChangedPorts(old, cur Intent) (before, after []Port) {
 	return before, after
 }
 
-func bySandbox(ps []Port) map[string][]Port {
-	m := map[string][]Port{}
-	for _, p := range ps {
-		m[p.Sandbox] = append(m[p.Sandbox], p)
+// run splits off the leading mappings of sandbox name.
+func run(ps []Port, name string) ([]Port, []Port) {
+	i := 0
+	for i < len(ps) && ps[i].Sandbox == name {
+		i++
 	}
-	return m
+	return ps[:i], ps[i:]
 }
 
 // portGroup is what mappings sharing rules have in common: two host ports

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"net"
 	"os"
 	"os/exec"
@@ -161,6 +162,35 @@ func Lease(p store.Paths) (int64, error) {
 // before it answers.
 func Sync(p store.Paths, files []string) error {
 	return request(p, strings.Join(append([]string{"sync"}, files...), "\x00"))
+}
+
+// KeepLine hands the long-running process open files to hold for a
+// while and close: the command's nf_tables socket, whose release waits
+// for the kernel to free what its batch deleted.
+const KeepLine = "keep"
+
+// Keep gives the process the file descriptor fd (passed over the socket,
+// as SCM_RIGHTS); it closes it a second later. The caller's own copy may
+// then be closed at once.
+func Keep(p store.Paths, fd int) error {
+	conn, err := net.DialTimeout("unix", socketPath(p), 2*time.Second)
+	if err != nil {
+		return fmt.Errorf("the resolver does not answer: %w", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return errors.New("the resolver's socket is not a unix socket")
+	}
+	if _, _, err := uc.WriteMsgUnix([]byte(KeepLine+"\n"), unix.UnixRights(fd), nil); err != nil {
+		return err
+	}
+	reply, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || strings.TrimSpace(reply) != "ok" {
+		return fmt.Errorf("the resolver did not take the file: %q %v", reply, err)
+	}
+	return nil
 }
 
 // Stop ends the resolver, found by name when its files are gone (a

@@ -382,7 +382,7 @@ func mappings(s *store.State, sb *store.Sandbox, gw *store.Endpoint, v6 bool) []
 		ip, binds = gw.IP6, binds6
 	}
 	br := s.Networks[gw.Network].Bridge
-	var out []firewall.Port
+	out := make([]firewall.Port, 0, len(sb.Ports))
 	for _, p := range sb.Ports {
 		if !binds(p) {
 			continue

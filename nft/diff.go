@@ -172,13 +172,18 @@ func (d *Diff) Script() []string {
 		if c.New == nil {
 			continue
 		}
+		rules := c.New.Rules
 		if c.Old != nil {
 			if c.New.Base != nil && c.Old.Base != nil && c.New.Base.Decl() != c.Old.Base.Decl() {
 				out = append(out, "add chain "+where+" "+c.New.Name+chainDecl(c.New))
 			}
-			out = append(out, "flush chain "+where+" "+c.New.Name)
+			if extra, ok := appended(c, d.Family); ok {
+				rules = extra
+			} else {
+				out = append(out, "flush chain "+where+" "+c.New.Name)
+			}
 		}
-		for _, r := range c.New.Rules {
+		for _, r := range rules {
 			out = append(out, "add rule "+where+" "+c.New.Name+" "+r.Text(d.Family))
 		}
 	}
@@ -203,6 +208,34 @@ func (d *Diff) Script() []string {
 		}
 	}
 	return out
+}
+
+// appended returns the rules a change adds after the old ones, when that
+// is all it does.
+func appended(c ChainChange, f Family) ([]Rule, bool) {
+	if c.Old == nil || c.New == nil || len(c.New.Rules) <= len(c.Old.Rules) {
+		return nil, false
+	}
+	for i, r := range c.Old.Rules {
+		if r.Text(f) != c.New.Rules[i].Text(f) {
+			return nil, false
+		}
+	}
+	return c.New.Rules[len(c.Old.Rules):], true
+}
+
+// holds reports whether the kernel's chain has exactly the rules of ch.
+func holds(c *nftables.Conn, t *nftables.Table, ch *Chain, f Family) bool {
+	rules, err := c.GetRules(t, &nftables.Chain{Table: t, Name: ch.Name})
+	if err != nil || len(rules) != len(ch.Rules) {
+		return false
+	}
+	for i, r := range rules {
+		if key, err := ruleKey(f, &ch.Rules[i]); err != nil || key != exprKey(f, r.Exprs, r.UserData) {
+			return false
+		}
+	}
+	return true
 }
 
 func chainDecl(c *Chain) string {
@@ -281,11 +314,17 @@ func (d *Diff) queue(c *nftables.Conn) error {
 		if ch.New == nil {
 			continue
 		}
-		// Flushed even when new: undoing a deletion that never ran finds
-		// the chain there, rules and all.
+		// Flushed and written whole, even when new: undoing a deletion
+		// that never ran finds the chain there, rules and all. Rules only
+		// appended are appended.
 		nc := &nftables.Chain{Table: t, Name: ch.New.Name}
-		c.FlushChain(nc)
-		for _, r := range ch.New.Rules {
+		rules := ch.New.Rules
+		if extra, ok := appended(ch, d.Family); ok && holds(c, t, ch.Old, d.Family) {
+			rules = extra
+		} else {
+			c.FlushChain(nc)
+		}
+		for _, r := range rules {
 			es, err := r.Exprs(d.Family)
 			if err != nil {
 				return fmt.Errorf("chain %s: %s: %w", ch.New.Name, r.Text(d.Family), err)
@@ -312,13 +351,20 @@ func (d *Diff) queue(c *nftables.Conn) error {
 					return fmt.Errorf("set %s: %w", e.Set.Name, err)
 				}
 			}
-			if pass {
-				err = c.SetAddElements(ns, els)
-			} else {
-				err = c.SetDeleteElements(ns, els)
-			}
-			if err != nil {
-				return fmt.Errorf("set %s: %w", e.Set.Name, err)
+			// A message's element list is one netlink attribute, whose
+			// length is 16 bits: a few hundred elements per message, all
+			// in the one batch.
+			for len(els) > 0 {
+				n := min(len(els), 256)
+				if pass {
+					err = c.SetAddElements(ns, els[:n])
+				} else {
+					err = c.SetDeleteElements(ns, els[:n])
+				}
+				if err != nil {
+					return fmt.Errorf("set %s: %w", e.Set.Name, err)
+				}
+				els = els[n:]
 			}
 		}
 	}
@@ -365,6 +411,11 @@ func (d *Diff) Apply() error {
 func (d *Diff) send(c *nftables.Conn) error {
 	if err := d.queue(c); err != nil {
 		return err
+	}
+	if d.Netns == "" {
+		host.Lock()
+		host.wrote = true
+		host.Unlock()
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nft -f (%s %s): %w", d.Family, d.Table, err)

@@ -7,19 +7,75 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"sync"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"golang.org/x/sys/unix"
 )
+
+// host is the command's one connection to the host's nf_tables: every
+// read and batch goes through it. A netlink socket's release waits for
+// the kernel to free what its batches deleted (an RCU grace period, about
+// 10 ms here), so it is not closed by the command: Socket hands it to
+// the long-running process, which closes it once that is done.
+var host struct {
+	sync.Mutex
+	c     *nftables.Conn
+	fd    int // the socket, -1 before it is opened
+	wrote bool
+}
+
+func init() { host.fd = -1 }
+
+func hostConn() (*nftables.Conn, error) {
+	host.Lock()
+	defer host.Unlock()
+	if host.c != nil {
+		return host.c, nil
+	}
+	c, err := nftables.New(nftables.AsLasting(), nftables.WithSockOptions(func(nc *netlink.Conn) error {
+		raw, err := nc.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		err = raw.Control(func(fd uintptr) {
+			host.fd = int(fd)
+			// A batch is one message: 10,000 published ports are about
+			// 2 MB of elements, beyond the default send buffer.
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 64<<20)
+		})
+		return errors.Join(err, serr)
+	}))
+	if err != nil {
+		return nil, err
+	}
+	host.c = c
+	return c, nil
+}
+
+// Socket returns a duplicate of the host connection's socket when a batch
+// went through it, for the long-running process to hold (and close) after
+// the command exits.
+func Socket() (int, bool) {
+	host.Lock()
+	defer host.Unlock()
+	if !host.wrote || host.fd < 0 {
+		return -1, false
+	}
+	fd, err := unix.Dup(host.fd)
+	return fd, err == nil
+}
 
 // Conn opens a netlink connection to nf_tables: the host's, or, with a
 // namespace name, a sandbox's (bound to it by file descriptor, no setns).
 func Conn(netns string) (*nftables.Conn, func(), error) {
 	if netns == "" {
-		c, err := nftables.New()
+		c, err := hostConn()
 		return c, func() {}, err
 	}
 	f, err := os.Open(nsnet.Path(netns))

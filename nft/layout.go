@@ -86,12 +86,16 @@ func Skeleton(f Family, in firewall.Intent) *Table {
 			{Match: notLinkLocal, Verdict: Verdict{Kind: "dnat-map", Fields: []string{"l4proto", "dport"}, Arg: MapDNATAny}, Comment: "DNAT", Why: "published ports bound to every host address"},
 		}},
 	}
+	// The networks' raw rules come after the skeleton's, in the order the
+	// networks are named, each network's own together: one more network
+	// appends its rules, and deletes none (a deletion makes the batch's
+	// socket wait for the kernel to free what it deleted).
 	raw := t.chain(ChainRaw)
+	raw.Rules = append(raw.Rules, Rule{Match: []Match{{Key: "iifname", Neg: true, Val: "lo"}, {Key: "set", Fields: []string{"daddr", "l4proto", "dport"}, Val: SetLoopback}},
+		Verdict: Verdict{Kind: "drop"}, Comment: "DROP REMOTE LOOPBACK", Why: "ports published on a loopback address: from the host only"})
 	for _, n := range in.Networks {
 		networkInto(t, raw, n)
 	}
-	raw.Rules = append(raw.Rules, Rule{Match: []Match{{Key: "iifname", Neg: true, Val: "lo"}, {Key: "set", Fields: []string{"daddr", "l4proto", "dport"}, Val: SetLoopback}},
-		Verdict: Verdict{Kind: "drop"}, Comment: "DROP REMOTE LOOPBACK", Why: "ports published on a loopback address: from the host only"})
 	return t
 }
 

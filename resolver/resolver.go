@@ -14,6 +14,8 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
+	"io"
 	"log"
 	"maps"
 	"math/rand/v2"
@@ -142,7 +144,11 @@ func Run(paths store.Paths) error {
 // closes sandboxes' servers; "stop" ends the process.
 func (r *resolver) control(c net.Conn, quit func()) {
 	defer c.Close()
-	sc := bufio.NewScanner(c)
+	var in io.Reader = c
+	if uc, ok := c.(*net.UnixConn); ok {
+		in = &rightsReader{c: uc}
+	}
+	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
 		f := strings.Split(sc.Text(), "\x00")
@@ -171,6 +177,8 @@ func (r *resolver) control(c net.Conn, quit func()) {
 			fmt.Fprintln(c, "ok")
 			quit()
 			return
+		case hostd.KeepLine:
+			fmt.Fprintln(c, "ok") // the files came with the line, and are held
 		case hostd.StoreLine:
 			reply, err := r.storeRequest(f[1:])
 			if err != nil {
@@ -532,4 +540,27 @@ func (r *resolver) names(st *store.State) *model.Names {
 		all.Sandboxes[e.Sandbox+"@"+e.Host] = cluster.RemoteSandbox(e, e.Host)
 	}
 	return model.NewNames(all)
+}
+
+// rightsReader reads a control connection, holding the files that come
+// with it (a command's nf_tables socket, hostd.Keep) and closing each a
+// second later: by then the kernel has freed what the command's batch
+// deleted, and the release does not wait for it, here or in the command.
+type rightsReader struct {
+	c *net.UnixConn
+}
+
+func (r *rightsReader) Read(p []byte) (int, error) {
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, _, _, err := r.c.ReadMsgUnix(p, oob)
+	if oobn > 0 {
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		for i := range msgs {
+			fds, _ := unix.ParseUnixRights(&msgs[i])
+			for _, fd := range fds {
+				time.AfterFunc(time.Second, func() { _ = unix.Close(fd) })
+			}
+		}
+	}
+	return n, err
 }

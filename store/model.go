@@ -75,7 +75,7 @@ type Sandbox struct {
 	Created    time.Time         `json:"created"`
 	Mode       string            `json:"mode"`
 	Endpoints  []*Endpoint       `json:"endpoints,omitempty"`
-	Ports      []Port            `json:"ports,omitempty"`
+	Ports      PortList          `json:"ports,omitempty"`
 	ExtraHosts []HostEntry       `json:"extra_hosts,omitempty"`
 	Cmd        []string          `json:"cmd,omitempty"`
 	Env        []string          `json:"env,omitempty"`     // run -e: KEY=VALUE added to every program's environment
@@ -238,7 +238,7 @@ func (sb *Sandbox) Clone() *Sandbox {
 		e.Aliases = append([]string(nil), ep.Aliases...)
 		c.Endpoints = append(c.Endpoints, &e)
 	}
-	c.Ports = append([]Port(nil), sb.Ports...)
+	c.Ports = append(PortList(nil), sb.Ports...)
 	c.ExtraHosts = append([]HostEntry(nil), sb.ExtraHosts...)
 	c.Cmd = append([]string(nil), sb.Cmd...)
 	c.Env = append([]string(nil), sb.Env...)

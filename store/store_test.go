@@ -1,11 +1,13 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -347,5 +349,43 @@ func TestSchemaOneNetworksAreBridgeNetworks(t *testing.T) {
 	}
 	if n := st.Networks["old"]; n == nil || n.Driver != "bridge" || n.Schema != Schema {
 		t.Errorf("migrated record: %+v", n)
+	}
+}
+
+// Published ports are written as docker port writes them, read back
+// exactly, and records written as objects still load.
+func TestPortListRoundTrip(t *testing.T) {
+	in := PortList{
+		{HostPort: 8080, HostPortEnd: 8080, Port: 80, PortEnd: 80, Proto: "tcp"},
+		{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 53, HostPortEnd: 54, Port: 53, PortEnd: 54, Proto: "udp"},
+		{HostIP: netip.MustParseAddr("::"), HostPort: 9000, HostPortEnd: 9000, Port: 90, PortEnd: 90, Proto: "tcp"},
+		{HostIP: netip.MustParseAddr("0.0.0.0"), HostPort: 1, HostPortEnd: 1, Port: 2, PortEnd: 2, Proto: "tcp"},
+	}
+	data, err := json.Marshal(struct {
+		Ports PortList `json:"ports"`
+	}{in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	escaped := data
+	data = []byte(strings.ReplaceAll(string(data), `\u003e`, ">")) // as the store writes it: not HTML-escaped
+	if !strings.Contains(string(data), `"127.0.0.1:53-54->53-54/udp"`) || !strings.Contains(string(data), `"[::]:9000->90/tcp"`) || !strings.Contains(string(data), `"8080->80/tcp"`) {
+		t.Errorf("written as:\n%s", data)
+	}
+	var back struct {
+		Ports PortList `json:"ports"`
+	}
+	if err := json.Unmarshal(data, &back); err != nil || !slices.Equal(back.Ports, in) {
+		t.Errorf("read back %v (%v), want %v", back.Ports, err, in)
+	}
+	if err := json.Unmarshal(escaped, &back); err != nil || !slices.Equal(back.Ports, in) {
+		t.Errorf("escaped, read back %v (%v)", back.Ports, err)
+	}
+	old := `{"ports": [{"host_ip": "127.0.0.1", "host_port": 53, "host_port_end": 54, "port": 53, "port_end": 54, "proto": "udp"}]}`
+	if err := json.Unmarshal([]byte(old), &back); err != nil || !slices.Equal(back.Ports, in[1:2]) {
+		t.Errorf("an old record: %v (%v)", back.Ports, err)
+	}
+	if err := json.Unmarshal([]byte(`{"ports": ["8080-/tcp"]}`), &back); err == nil {
+		t.Errorf("a bad mapping is an error")
 	}
 }
