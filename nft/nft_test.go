@@ -335,4 +335,3 @@ func TestWalk(t *testing.T) {
 		t.Errorf("direct access: %+v", v)
 	}
 }
-
