@@ -42,6 +42,12 @@ func (e *Engine) syncResolver(s *store.State, changes []store.FileChange, all bo
 		}
 		return nil
 	}
+	if pid := hostd.Pid(p); pid != 0 && hostd.Stale(pid) {
+		// Upgraded under it: the new program takes over.
+		if err := hostd.Stop(p); err != nil {
+			return fmt.Errorf("the embedded DNS runs an older minidocker-netd: %w", err)
+		}
+	}
 	if hostd.Pid(p) == 0 {
 		return hostd.Start(p) // it reads every record before it answers
 	}

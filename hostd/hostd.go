@@ -50,6 +50,25 @@ func Pid(p store.Paths) int {
 	return pid
 }
 
+// Stale reports a running process whose program is not the one beside
+// this binary any more: replaced by an upgrade (the kernel then calls the
+// old file deleted), or another install's. It may not read the records
+// this binary writes.
+func Stale(pid int) bool {
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		return false
+	}
+	want, err := Path()
+	if err != nil {
+		return false
+	}
+	if resolved, err := filepath.EvalSymlinks(want); err == nil {
+		want = resolved
+	}
+	return strings.HasSuffix(exe, " (deleted)") || exe != want
+}
+
 // Command is the process's first argument, which finds it by name.
 const Command = "__resolver"
 
