@@ -99,3 +99,30 @@ func (h *Host) Traces(cases []traceCase, also ...string) {
 		}
 	}
 }
+
+// TestTraceKernelAccount: with --probe, nf_tables' own trace of the
+// probe (meta nftrace) is shown beside the explanation, and agrees with
+// it: the rule that drops, or none; nothing is left behind.
+func TestTraceKernelAccount(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	lesson(t, h)
+	before := h.Snapshot()
+	r := h.MDN("trace", "--probe", "red-apple", "172.18.0.3")
+	drop := "kernel:  dropped by ip raw MINIDOCKER-PREROUTING: iptables -t raw -A MINIDOCKER-PREROUTING -d 172.18.0.0/16 ! -i mdn-test-n-"
+	if nftables() {
+		drop = `kernel:  dropped by ip minidocker-bridges raw-PREROUTING: iifname != "mdn-test-n-`
+	}
+	if r.Code != 1 || !strings.Contains(r.Stdout, "kernel:  nf_tables' own trace") || !strings.Contains(r.Stdout, drop) {
+		t.Errorf("the kernel's account of a dropped probe:\n%s", r)
+	}
+	r = h.MDN("trace", "--probe", "red-apple", "apple-server")
+	accept := "kernel:    ip filter MINIDOCKER-FORWARD: iptables -t filter -A MINIDOCKER-FORWARD -i mdn-applesonly -j ACCEPT -> accept"
+	if nftables() {
+		accept = `kernel:    ip minidocker-bridges filter-forward-in__mdn-applesonly: iifname "mdn-applesonly" accept comment "ICC" -> accept`
+	}
+	if r.Code != 0 || !strings.Contains(r.Stdout, accept) || !strings.Contains(r.Stdout, "kernel:  no rule dropped it") {
+		t.Errorf("the kernel's account of a probe that arrives:\n%s", r)
+	}
+	h.SameAs(before, "after traces with probes")
+}

@@ -334,6 +334,12 @@ func (m Match) exprs(f Family) ([]expr.Any, error) {
 			load, &expr.Cmp{Op: cmpOp(m.Neg), Register: 1, Data: n}}, nil
 	case "set":
 		return append(concat(f, m.Fields), &expr.Lookup{SourceRegister: 1, SetName: m.Val, Invert: m.Neg}), nil
+	case "l4proto":
+		p, ok := map[string]byte{"icmp": unix.IPPROTO_ICMP, "icmpv6": unix.IPPROTO_ICMPV6, "tcp": unix.IPPROTO_TCP, "udp": unix.IPPROTO_UDP}[m.Val]
+		if !ok {
+			return nil, fmt.Errorf("nftables: no protocol %q", m.Val)
+		}
+		return []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: cmpOp(m.Neg), Register: 1, Data: []byte{p}}}, nil
 	}
 	return nil, fmt.Errorf("nftables: no match %q", m.Key)
 }
@@ -355,6 +361,8 @@ func (v Verdict) exprs(f Family) ([]expr.Any, error) {
 		return []expr.Any{load, &expr.Lookup{SourceRegister: 1, SetName: v.Arg, IsDestRegSet: true, DestRegister: 0}}, nil
 	case "masquerade":
 		return []expr.Any{&expr.Masq{}}, nil
+	case "nftrace":
+		return []expr.Any{&expr.Immediate{Register: 1, Data: []byte{1}}, &expr.Meta{Key: expr.MetaKeyNFTRACE, SourceRegister: true, Register: 1}}, nil
 	case "dnat-map":
 		addr := 1
 		if f == IPv6 {

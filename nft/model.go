@@ -232,6 +232,8 @@ func (m Match) text(f Family) string {
 		return proto + " " + port + op + m.Val
 	case "set":
 		return fieldsText(f, m.Fields) + op + "@" + m.Val
+	case "l4proto":
+		return "meta l4proto" + op + m.Val
 	}
 	return "?" + m.Key
 }
@@ -246,6 +248,8 @@ func (v Verdict) text(f Family) string {
 		return "dnat " + string(f) + " to " + fieldsText(f, v.Fields) + " map @" + v.Arg
 	case "dnat", "snat":
 		return v.Kind + " " + string(f) + " to " + v.Arg
+	case "nftrace":
+		return "meta nftrace set 1"
 	}
 	return v.Kind
 }

@@ -92,13 +92,14 @@ func traceCmd(c *cli.Context) error {
 	e := eng(c)
 	var rep *trace.Report
 	var probeSb *store.Sandbox
+	var probeState *store.State
 	err = e.View(func(s *store.State) error {
 		var err error
 		rep, err = trace.Trace(e.WithRemote(s), e.Firewall(s), e.Firewall6(s), c.Args().Get(0), to)
 		if err != nil {
 			return err
 		}
-		probeSb = s.Sandboxes[rep.ProbeFrom]
+		probeSb, probeState = s.Sandboxes[rep.ProbeFrom], s
 		return nil
 	})
 	if err != nil {
@@ -123,6 +124,8 @@ func traceCmd(c *cli.Context) error {
 		return err
 	}
 	args := []string{self, trace.ProbeCommand, to.Proto, rep.ProbeAddr, strconv.Itoa(to.Port), strconv.FormatBool(rep.IPv6)}
+	// The kernel's own account, where nf_tables is there to ask.
+	kt, kerr := trace.TraceKernel(probeState, probeSb, rep, to)
 	var p *exec.Cmd
 	if probeSb != nil {
 		if p, err = e.Command(probeSb, args); err != nil {
@@ -137,6 +140,32 @@ func traceCmd(c *cli.Context) error {
 		return fmt.Errorf("probe: %w", err)
 	}
 	fmt.Fprintf(w, "probe:   %s\n", strings.TrimSpace(string(out)))
+	kernelDropped := false
+	if kt != nil {
+		lines, dropped, err := kt.Done()
+		if err != nil {
+			fmt.Fprintf(w, "kernel:  (the trace could not be read: %v)\n", err)
+		}
+		fmt.Fprintln(w, "kernel:  nf_tables' own trace of the probe's first packet, rule by rule (meta nftrace):")
+		for _, l := range lines {
+			fmt.Fprintln(w, "kernel:    "+l)
+		}
+		switch {
+		case len(lines) == 0:
+			fmt.Fprintln(w, "kernel:  no chain of nf_tables saw it")
+		case dropped != "":
+			kernelDropped = true
+			fmt.Fprintln(w, "kernel:  dropped by "+dropped)
+		default:
+			fmt.Fprintln(w, "kernel:  no rule dropped it")
+		}
+	} else if kerr != nil {
+		fmt.Fprintf(w, "kernel:  (no trace: %v)\n", kerr)
+	}
+	if kernelDropped && rep.Arrives {
+		fmt.Fprintln(w, "the kernel DISAGREES with the explanation: it dropped the packet; please report it, with 'minidocker-net rules' and this output")
+		return withCode(2, nil)
+	}
 	switch {
 	case reached == rep.Arrives && reached:
 		return nil
