@@ -16,6 +16,7 @@ import (
 	"github.com/minidocker-net/minidocker-net/etcfiles"
 	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/model"
+	"github.com/minidocker-net/minidocker-net/nft"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
 	"github.com/minidocker-net/minidocker-net/store"
@@ -64,7 +65,11 @@ func (e *Engine) Doctor() ([]Finding, error) {
 	fw := e.Firewall(s)
 	checkHost(c, s, fw)
 	if _, err := fw.ForwardPolicy(); err != nil {
-		c.add(Fault, err.Error(), "install iptables: apt-get install iptables")
+		fix := "install iptables: apt-get install iptables"
+		if fw.Name() == firewall.NFTables {
+			fix = "the kernel needs nf_tables (CONFIG_NF_TABLES)"
+		}
+		c.add(Fault, err.Error(), fix)
 		return c.out, nil
 	}
 	ctx := plan.NewContext(nil)
@@ -88,9 +93,16 @@ func (e *Engine) Doctor() ([]Finding, error) {
 }
 
 func checkHost(c *checker, s *store.State, fw firewall.Backend) {
-	for _, bin := range []string{"iptables-save", "iptables-restore"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			c.add(Fault, bin+" is missing", "apt-get install iptables")
+	if fw.Name() == firewall.NFTables {
+		// Netlink only: no program is needed, iptables' beside it is
+		// looked at for what it may drop.
+		c.add(OK, "firewall backend: nftables (tables ip and ip6 "+nft.TableName+", one netlink batch per command)", "")
+	} else {
+		c.add(OK, "firewall backend: iptables (chains MINIDOCKER*, one iptables-restore per command)", "")
+		for _, bin := range []string{"iptables-save", "iptables-restore"} {
+			if _, err := exec.LookPath(bin); err != nil {
+				c.add(Fault, bin+" is missing", "apt-get install iptables")
+			}
 		}
 	}
 	if out, err := exec.Command("iptables", "--version").Output(); err == nil {

@@ -12,11 +12,11 @@ import (
 // the new state's intent, IPv4's and, where IPv6 networks are or were,
 // IPv6's.
 func (t *tx) ruleSteps() ([]plan.Step, error) {
-	steps, err := t.fw.Change(model.Intent(t.old), model.Intent(t.new))
+	steps, err := t.fw.Change(model.IntentChange(t.old, t.new))
 	if err != nil || !model.HasIPv6(t.old) && !model.HasIPv6(t.new) {
 		return steps, err
 	}
-	steps6, err := t.fw6.Change(model.Intent6(t.old), model.Intent6(t.new))
+	steps6, err := t.fw6.Change(model.IntentChange6(t.old, t.new))
 	return append(steps, steps6...), err
 }
 

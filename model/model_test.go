@@ -2,9 +2,11 @@ package model
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/store"
 )
 
@@ -82,5 +84,35 @@ func TestDefaultNeeded(t *testing.T) {
 	s.Sandboxes["b"].Mode = store.ModeHost
 	if DefaultNeeded(s) {
 		t.Errorf("a host-mode sandbox's extra hosts are not written")
+	}
+}
+
+// A command's intents carry the ports of the sandboxes it changed only,
+// and give the backends the same change as the whole intents do.
+func TestIntentChangeIsTheChangedSandboxes(t *testing.T) {
+	old := state()
+	for _, n := range old.Networks {
+		n.Driver, n.Bridge = "bridge", "mdn-"+n.Name
+	}
+	port := func(p int) store.Port { return store.Port{HostPort: p, HostPortEnd: p, Port: p, PortEnd: p, Proto: "tcp"} }
+	old.Sandboxes["b"].Ports = store.PortList{port(80), port(81)}
+	old.Sandboxes["c"].Ports = store.PortList{port(90)}
+	cur := old.Clone()
+	cur.Sandboxes["b"].Ports = append(cur.Sandboxes["b"].Ports, port(82))
+	from, to := IntentChange(old, cur)
+	for _, in := range []firewall.Intent{from, to} {
+		for _, p := range in.Ports {
+			if p.Sandbox != "b" {
+				t.Errorf("an unchanged sandbox's port in the change's intent: %+v", p)
+			}
+		}
+	}
+	if len(from.Ports) != 2 || len(to.Ports) != 3 || len(to.Networks) != 2 {
+		t.Errorf("from %d ports, to %d ports and %d networks", len(from.Ports), len(to.Ports), len(to.Networks))
+	}
+	b1, a1 := firewall.ChangedPorts(from, to)
+	b2, a2 := firewall.ChangedPorts(Intent(old), Intent(cur))
+	if !slices.Equal(b1, b2) || !slices.Equal(a1, a2) {
+		t.Errorf("the change differs from the whole intents': %v %v, want %v %v", b1, a1, b2, a2)
 	}
 }

@@ -297,15 +297,14 @@ func (b *Backend) List(w io.Writer, want firewall.Intent, tables []string) error
 		if !slices.Contains(tables, part(kc.Name)) {
 			continue
 		}
-		decl := ""
-		if kc.Base != nil {
-			decl = " " + kc.Base.Decl()
-		}
 		chainNote := "minidocker-net's chain"
 		if wt.chainOrNil(kc.Name) == nil {
 			chainNote = unknown
 		}
-		fmt.Fprintf(w, "\tchain %s {%s  # %s\n", kc.Name, decl, chainNote)
+		fmt.Fprintf(w, "\tchain %s {  # %s\n", kc.Name, chainNote)
+		if kc.Base != nil {
+			fmt.Fprintf(w, "\t\t%s\n", strings.TrimSuffix(strings.TrimPrefix(kc.Base.Decl(), "{ "), " }"))
+		}
 		for _, r := range kc.Rules {
 			if r.Rule == nil {
 				fmt.Fprintf(w, "\t\t# rule handle %d  # %s\n", r.Handle, unknown)

@@ -10,9 +10,9 @@ import (
 )
 
 // PortList is a sandbox's published mappings. A record holds each as
-// docker port writes it ("127.0.0.1:8080->80/tcp", "8000-8010->8000-8010/udp"):
-// a sandbox with 10,000 of them loads in a millisecond, where as objects
-// it took 30 on every command. Records written as objects still load.
+// docker port writes it ("127.0.0.1:8080->80/tcp 8000-8010->8000-8010/udp"):
+// a sandbox with 10,000 of them loads in 2 ms, where as objects it took
+// 30 on every command. Records written as objects still load.
 type PortList []Port
 
 // String is the mapping as a record holds it.
@@ -76,21 +76,25 @@ func ParsePort(s string) (Port, error) {
 	return p, nil
 }
 
+// MarshalJSON writes the mappings as one string, space-separated: JSON's
+// decoder goes through a string several times faster than through an
+// array of 10,000.
 func (l PortList) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteByte('[')
+	b.WriteByte('"')
 	for i, p := range l {
 		if i > 0 {
-			b.WriteByte(',')
+			b.WriteByte(' ')
 		}
-		b.WriteString(strconv.Quote(p.String()))
+		b.WriteString(p.String())
 	}
-	b.WriteByte(']')
+	b.WriteByte('"')
 	return b.Bytes(), nil
 }
 
 func (l *PortList) UnmarshalJSON(data []byte) error {
-	if inner := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(data), []byte("["))); len(inner) > 0 && inner[0] == '{' {
+	data = bytes.TrimSpace(data)
+	if len(data) > 0 && data[0] == '[' {
 		var old []Port // records written before: objects
 		if err := json.Unmarshal(data, &old); err != nil {
 			return err
@@ -98,21 +102,16 @@ func (l *PortList) UnmarshalJSON(data []byte) error {
 		*l = old
 		return nil
 	}
-	// Strings without quotes or escapes inside, one per mapping: every
-	// other piece between quotes is one.
-	parts := bytes.Split(data, []byte{'"'})
-	if len(parts)%2 == 0 {
-		return fmt.Errorf("published ports in a record: %.40q", data)
+	var text string
+	if bytes.IndexByte(data, '\\') < 0 && len(data) >= 2 && data[0] == '"' && data[len(data)-1] == '"' {
+		text = string(data[1 : len(data)-1]) // written unescaped, as the store writes
+	} else if err := json.Unmarshal(data, &text); err != nil {
+		return err
 	}
-	out := make(PortList, 0, len(parts)/2)
-	for i := 1; i < len(parts); i += 2 {
-		text := string(parts[i])
-		if strings.Contains(text, `\`) { // written escaped ("\u003e"), by hand say
-			if err := json.Unmarshal([]byte(`"`+text+`"`), &text); err != nil {
-				return err
-			}
-		}
-		p, err := ParsePort(text)
+	fields := strings.Fields(text)
+	out := make(PortList, 0, len(fields))
+	for _, f := range fields {
+		p, err := ParsePort(f)
 		if err != nil {
 			return err
 		}

@@ -543,9 +543,9 @@ type FileChange struct {
 	Data *string `json:"data"`
 }
 
-// sameSandbox compares two records; their published ports first, with
+// SameSandbox compares two records; their published ports first, with
 // ==, which reflect takes a hundred times longer for.
-func sameSandbox(a, b *Sandbox) bool {
+func SameSandbox(a, b *Sandbox) bool {
 	if !slices.Equal(a.Ports, b.Ports) {
 		return false
 	}
@@ -586,7 +586,7 @@ func (s *Store) Diff(from, to *State) ([]FileChange, error) {
 		}
 	}
 	for name, sb := range to.Sandboxes {
-		if old, ok := from.Sandboxes[name]; !ok || !sameSandbox(old, sb) {
+		if old, ok := from.Sandboxes[name]; !ok || !SameSandbox(old, sb) {
 			sb.Schema = Schema
 			if err := put(s.SandboxFile(name), sb); err != nil {
 				return nil, err
