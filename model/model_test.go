@@ -94,7 +94,9 @@ func TestIntentChangeIsTheChangedSandboxes(t *testing.T) {
 	for _, n := range old.Networks {
 		n.Driver, n.Bridge = "bridge", "mdn-"+n.Name
 	}
-	port := func(p int) store.Port { return store.Port{HostPort: p, HostPortEnd: p, Port: p, PortEnd: p, Proto: "tcp"} }
+	port := func(p int) store.Port {
+		return store.Port{HostPort: p, HostPortEnd: p, Port: p, PortEnd: p, Proto: "tcp"}
+	}
 	old.Sandboxes["b"].Ports = store.PortList{port(80), port(81)}
 	old.Sandboxes["c"].Ports = store.PortList{port(90)}
 	cur := old.Clone()
