@@ -154,7 +154,7 @@ func plot(res *Results, keys []string) error {
 			if !strings.Contains(k, p.match) {
 				continue
 			}
-			file := filepath.Join(*out, strings.NewReplacer(" ", "_", ":", "", ",", "").Replace(k)+".dat")
+			file := filepath.Join(*out, strings.NewReplacer(" ", "_", ":", "", ",", "", "(", "", ")", "").Replace(k)+".dat")
 			var data strings.Builder
 			for _, pt := range res.Scaling[k] {
 				fmt.Fprintf(&data, "%d %.3f\n", pt.N, pt.Ms)
@@ -163,7 +163,7 @@ func plot(res *Results, keys []string) error {
 				return err
 			}
 			who := strings.SplitN(k, ":", 2)[0]
-			color := map[string]string{"ours": "#009e73", "docker": "#9400d3"}[who]
+			color := map[string]string{"ours": "#009e73", "ours (nftables)": "#e69f00", "docker": "#9400d3"}[who]
 			plots = append(plots, fmt.Sprintf("'%s' with lines lw 2 lc rgb '%s' title '%s'", file, color, who))
 		}
 		if len(plots) == 0 {

@@ -17,15 +17,20 @@ type Stub struct {
 
 var _ Backend = (*Stub)(nil)
 
-// StubStep is the step the stub plans: the intent it would reach.
+// StubStep is the step the stub plans: the intent it would reach, or
+// the embedded DNS's wiring in a namespace.
 type StubStep struct {
 	Networks, Ports int
+	DNS             string
 }
 
 func (s *StubStep) Kind() string              { return "firewall-stub" }
 func (s *StubStep) Apply(*plan.Context) error { return nil }
 func (s *StubStep) Undo(*plan.Context) error  { return nil }
 func (s *StubStep) Commands() []string {
+	if s.DNS != "" {
+		return []string{"# firewall: the embedded DNS's rules in " + s.DNS}
+	}
 	return []string{fmt.Sprintf("# firewall: %d networks, %d published ports", s.Networks, s.Ports)}
 }
 func (s *StubStep) UndoCommands() []string { return []string{"# firewall: back"} }
@@ -52,5 +57,5 @@ func (b *Stub) Prestart(*plan.Context, []plan.Step)             {}
 func (b *Stub) Keep(*plan.Context, bool)                        {}
 func (b *Stub) ForwardPolicy() (string, error)                  { return "ACCEPT", nil }
 func (b *Stub) Resolver(netns string, ip netip.Addr, port int) plan.Step {
-	return &StubStep{}
+	return &StubStep{DNS: netns}
 }
