@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The two firewall backends side by side on one host: each with a state
@@ -117,6 +118,10 @@ func backends(reps int) *Backends {
 				r[col] = append(r[col], o.run(t, i))
 				runs[o.name] = r
 			}
+			// The kernel frees what a block deleted (30,000 iptables rules)
+			// after the commands return: let it, before the other backend's
+			// block is measured.
+			time.Sleep(3 * time.Second)
 		}
 	}
 	res := &Backends{}
