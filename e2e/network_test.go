@@ -308,3 +308,37 @@ func TestIPAMFollowsDocker(t *testing.T) {
 		t.Errorf("rules left after prune")
 	}
 }
+
+// TestFirewallBackendChoice: the backend is the host's, recorded with
+// its networks: asking for the other while they exist is an error that
+// names them and changes nothing; once they are gone, the other applies.
+func TestFirewallBackendChoice(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	first, other := "nftables", "iptables"
+	if !nftables() {
+		first, other = "iptables", "nftables"
+	}
+	h.MustMDN("--firewall-backend", first, "network", "create", "a")
+	h.MustMDN("--firewall-backend", first, "network", "create", "b")
+	h.Fails("the firewall backend is "+first+", recorded with networks a, b: remove them first", "--firewall-backend", other, "network", "create", "c")
+	h.Fails(`invalid firewall backend "pf": use iptables or nftables`, "--firewall-backend", "pf", "network", "ls")
+	// Another command goes on with the recorded one, and says so.
+	if r := h.MDN("--firewall-backend", other, "run", "-d", "--net", "a", "--name", "s", "-p", "8080:80"); r.Code != 0 ||
+		!strings.Contains(r.Stderr, "WARNING: --firewall-backend "+other+" is not this host's: its networks (a, b) use "+first) {
+		t.Errorf("a command asking for the other backend:\n%s", r)
+	}
+	if strings.Contains(h.Must("iptables-save"), "MINIDOCKER") == (first == "nftables") ||
+		strings.Contains(h.Must("nft", "list", "tables"), "minidocker-bridges") != (first == "nftables") {
+		t.Errorf("the recorded backend %s was not the one used", first)
+	}
+	h.MustMDN("--firewall-backend", first, "rm", "-f", "s")
+	h.MustMDN("--firewall-backend", first, "network", "rm", "a", "b")
+	before := h.Snapshot()
+	h.MustMDN("--firewall-backend", other, "network", "create", "c")
+	if strings.Contains(h.Must("iptables-save"), "MINIDOCKER") != (other == "iptables") {
+		t.Errorf("with no network left, %s should apply", other)
+	}
+	h.MustMDN("--firewall-backend", other, "network", "rm", "c")
+	h.SameAs(before, "after the other backend's network came and went")
+}

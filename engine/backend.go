@@ -46,33 +46,42 @@ func ParseBackend(v string) (string, error) {
 }
 
 // backend is the firewall backend a command uses: the one the networks
-// were made with; the flag's only while there is none. Changing it under
-// existing networks would leave their rules to a backend nobody runs.
-func (e *Engine) backend(s *store.State) (string, error) {
-	asked := e.opts.FirewallBackend
-	recorded, names := recordedBackend(s)
-	switch {
-	case recorded == "" && asked == "":
-		return firewall.IPTables, nil
-	case recorded == "":
-		return asked, nil
-	case asked != "" && asked != recorded:
-		return "", fmt.Errorf("the firewall backend is %s, recorded with networks %s: remove them first ('minidocker-net reset' removes everything), then choose %s",
-			recorded, strings.Join(names, ", "), asked)
+// were made with; the flag's only while there is none.
+func (e *Engine) backend(s *store.State) string {
+	if recorded, _ := recordedBackend(s); recorded != "" {
+		return recorded
 	}
-	return recorded, nil
+	if e.opts.FirewallBackend != "" {
+		return e.opts.FirewallBackend
+	}
+	return firewall.IPTables
 }
 
 // recordBackend writes the backend into each network this command
 // creates: the host's choice lives with its networks, and goes with the
-// last of them.
-func (t *tx) recordBackend() {
-	if t.backend == firewall.IPTables {
-		return
-	}
+// last of them. Creating one with the other backend asked for is an
+// error that names the networks; another command goes on with theirs,
+// and says so.
+func (t *tx) recordBackend() error {
+	asked := t.e.opts.FirewallBackend
+	var created []*store.Network
 	for name, n := range t.new.Networks {
 		if t.old.Networks[name] == nil && n.Scope != store.ScopeGlobal {
-			n.Firewall = t.backend
+			created = append(created, n)
 		}
 	}
+	if _, names := recordedBackend(t.old); asked != "" && asked != t.backend && len(names) > 0 {
+		if len(created) > 0 {
+			return fmt.Errorf("the firewall backend is %s, recorded with networks %s: remove them first ('minidocker-net reset' removes everything), then choose %s",
+				t.backend, strings.Join(names, ", "), asked)
+		}
+		t.e.warn("--firewall-backend %s is not this host's: its networks (%s) use %s", asked, strings.Join(names, ", "), t.backend)
+	}
+	if t.backend == firewall.IPTables {
+		return nil
+	}
+	for _, n := range created {
+		n.Firewall = t.backend
+	}
+	return nil
 }

@@ -221,10 +221,7 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 		old = e.planned
 	}
 	tm.mark(fmt.Sprintf("load records (%d)", len(old.Networks)+len(old.Sandboxes)))
-	backend, err := e.backend(old)
-	if err != nil {
-		return err
-	}
+	backend := e.backend(old)
 	t := &tx{e: e, old: old, new: old.Clone(), backend: backend, fw: e.firewall(backend, firewall.IPv4), fw6: e.firewall(backend, firewall.IPv6)}
 	if err := build(t); err != nil {
 		return err
@@ -235,7 +232,9 @@ func (e *Engine) transact(title string, build func(t *tx) error, converge bool) 
 	if err := t.settleGlobal(); err != nil {
 		return err
 	}
-	t.recordBackend()
+	if err := t.recordBackend(); err != nil {
+		return err
+	}
 	tm.mark("build the new state")
 	p, err := t.plan(title)
 	if err != nil {

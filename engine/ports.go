@@ -290,18 +290,36 @@ func (e *Engine) Unexpose(name string, raw []string) error {
 		if err != nil {
 			return err
 		}
+		// The mappings by container port, each matched once; the list is
+		// compacted once at the end (10,000 deletions one by one moved
+		// the list 10,000 times).
+		byPort := map[protoPort][]int{}
+		for j, p := range sb.Ports {
+			k := protoPort{p.Proto, p.Port}
+			byPort[k] = append(byPort[k], j)
+		}
+		gone := make([]bool, len(sb.Ports))
 		for i, sp := range specs {
-			j := slices.IndexFunc(sb.Ports, func(p store.Port) bool {
-				return p.Proto == sp.Proto && p.Port == sp.Port && p.PortEnd == sp.PortEnd &&
+			j := slices.IndexFunc(byPort[protoPort{sp.Proto, sp.Port}], func(j int) bool {
+				p := sb.Ports[j]
+				return !gone[j] && p.PortEnd == sp.PortEnd &&
 					(sp.HostPort == 0 || p.HostPort == sp.HostPort && p.HostPortEnd == sp.HostPortEnd) &&
 					(!sp.HostIP.IsValid() || p.HostIP == sp.HostIP)
 			})
 			if j < 0 {
 				return fmt.Errorf("sandbox %s has no published port matching %s", name, raw[i])
 			}
+			j = byPort[protoPort{sp.Proto, sp.Port}][j]
+			gone[j] = true
 			t.flushPorts(sb.Ports[j : j+1])
-			sb.Ports = slices.Delete(sb.Ports, j, j+1)
 		}
+		kept := sb.Ports[:0:0]
+		for j, p := range sb.Ports {
+			if !gone[j] {
+				kept = append(kept, p)
+			}
+		}
+		sb.Ports = kept
 		return nil
 	})
 }
