@@ -76,6 +76,9 @@ type Sandbox struct {
 	Mode       string            `json:"mode"`
 	Endpoints  []*Endpoint       `json:"endpoints,omitempty"`
 	Ports      PortList          `json:"ports,omitempty"`
+	// PortsFile names the file beside the record that holds its ports,
+	// when they are many (PortsFileFrom): read without JSON's scanner.
+	PortsFile string `json:"ports_file,omitempty"`
 	ExtraHosts []HostEntry       `json:"extra_hosts,omitempty"`
 	Cmd        []string          `json:"cmd,omitempty"`
 	Env        []string          `json:"env,omitempty"`     // run -e: KEY=VALUE added to every program's environment

@@ -27,3 +27,17 @@ func BenchmarkLoadSandbox10000Ports(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkLoadPortsFile10000(b *testing.B) {
+	var l PortList
+	for i := 0; i < 10000; i++ {
+		l = append(l, Port{HostPort: 20000 + i, HostPortEnd: 20000 + i, Port: 20000 + i, PortEnd: 20000 + i, Proto: "tcp"})
+	}
+	data := []byte(portsText(l))
+	b.SetBytes(int64(len(data)))
+	for i := 0; i < b.N; i++ {
+		if _, err := parsePortsText(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

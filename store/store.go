@@ -431,6 +431,9 @@ func ReadChanged(p Paths, st *State, files []string) error {
 			if err := decode(f, data, sb, name); err != nil {
 				return err
 			}
+			if err := sidePorts(dir, f, sb); err != nil {
+				return err
+			}
 			st.Sandboxes[name] = sb
 		}
 	}
@@ -506,6 +509,9 @@ func loadEach[T record](dir string, mk func() T) (map[string]T, []error) {
 			recs[i] = mk()
 			err = decode(path, data, recs[i], names[i])
 		}
+		if err == nil {
+			err = sidePorts(dir, path, recs[i])
+		}
 		errs[i] = err
 	}
 	workers := runtime.GOMAXPROCS(0)
@@ -535,6 +541,33 @@ func loadEach[T record](dir string, mk func() T) (map[string]T, []error) {
 		out[name] = recs[i]
 	}
 	return out, bad
+}
+
+// portsFile is where a sandbox with many ports keeps them.
+func (p Paths) portsFile(name string) string {
+	return filepath.Join(p.sandboxesDir(), fileName(name)+".ports")
+}
+
+// sidePorts reads the ports file a sandbox's record names, if any.
+func sidePorts(dir, path string, rec any) error {
+	sb, ok := rec.(*Sandbox)
+	if !ok || sb.PortsFile == "" {
+		return nil
+	}
+	if filepath.Base(sb.PortsFile) != sb.PortsFile || !strings.HasSuffix(sb.PortsFile, ".ports") {
+		return &CorruptError{Path: path, Err: fmt.Errorf("its ports file %q is not one minidocker-net writes", sb.PortsFile)}
+	}
+	file := filepath.Join(dir, sb.PortsFile)
+	data, err := rawfile.Read(file)
+	if err != nil {
+		return &CorruptError{Path: path, Err: fmt.Errorf("its ports file: %w", err)}
+	}
+	ports, err := parsePortsText(data)
+	if err != nil {
+		return &CorruptError{Path: file, Err: err}
+	}
+	sb.Ports, sb.PortsFile = ports, ""
+	return nil
 }
 
 // FileChange is the content a file must have after a command; nil removes it.
@@ -586,16 +619,32 @@ func (s *Store) Diff(from, to *State) ([]FileChange, error) {
 		}
 	}
 	for name, sb := range to.Sandboxes {
-		if old, ok := from.Sandboxes[name]; !ok || !SameSandbox(old, sb) {
-			sb.Schema = Schema
-			if err := put(s.SandboxFile(name), sb); err != nil {
-				return nil, err
-			}
+		old, ok := from.Sandboxes[name]
+		if ok && SameSandbox(old, sb) {
+			continue
+		}
+		sb.Schema = Schema
+		rec := sb
+		if len(sb.Ports) >= PortsFileFrom {
+			// Many ports: in a file of their own beside the record.
+			c := *sb
+			c.Ports, c.PortsFile = nil, filepath.Base(s.portsFile(name))
+			rec = &c
+			d := portsText(sb.Ports)
+			out = append(out, FileChange{Path: s.portsFile(name), Data: &d})
+		} else if ok && len(old.Ports) >= PortsFileFrom {
+			out = append(out, FileChange{Path: s.portsFile(name)})
+		}
+		if err := put(s.SandboxFile(name), rec); err != nil {
+			return nil, err
 		}
 	}
-	for name := range from.Sandboxes {
+	for name, old := range from.Sandboxes {
 		if _, ok := to.Sandboxes[name]; !ok {
 			out = append(out, FileChange{Path: s.SandboxFile(name)})
+			if len(old.Ports) >= PortsFileFrom {
+				out = append(out, FileChange{Path: s.portsFile(name)})
+			}
 		}
 	}
 	if !reflect.DeepEqual(from.Host, to.Host) {

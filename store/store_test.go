@@ -389,3 +389,65 @@ func TestPortListRoundTrip(t *testing.T) {
 		t.Errorf("a bad mapping is an error")
 	}
 }
+
+// Many ports go to a file of their own beside the record, come back
+// exactly, and go with the record; few stay in it. The resolver's
+// reading of changed files reads them too.
+func TestManyPortsInAFileOfTheirOwn(t *testing.T) {
+	s := open(t)
+	st := sample()
+	for i := 0; i < PortsFileFrom; i++ {
+		st.Sandboxes["box"].Ports = append(st.Sandboxes["box"].Ports, Port{HostPort: 20000 + i, HostPortEnd: 20000 + i, Port: 80, PortEnd: 80, Proto: "udp"})
+	}
+	st.Sandboxes["box"].Ports[7].HostIP = netip.MustParseAddr("127.0.0.1")
+	write := func(from, to *State) {
+		t.Helper()
+		changes, err := s.Diff(from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write(changes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(NewState(), st)
+	ports := s.portsFile("box")
+	data, err := os.ReadFile(ports)
+	if err != nil || !strings.HasPrefix(string(data), "20000->80/udp\n") || !strings.Contains(string(data), "\n127.0.0.1:20007->80/udp\n") {
+		t.Fatalf("ports file: %q %v", data, err)
+	}
+	if rec, _ := os.ReadFile(s.SandboxFile("box")); strings.Contains(string(rec), "20000") || !strings.Contains(string(rec), `"ports_file": "box.ports"`) {
+		t.Errorf("the record should name the ports file, not hold the ports:\n%s", rec)
+	}
+	got, err := s.Load()
+	if err != nil || !slices.Equal(got.Sandboxes["box"].Ports, st.Sandboxes["box"].Ports) || got.Sandboxes["box"].PortsFile != "" {
+		t.Fatalf("loaded %d ports (%v)", len(got.Sandboxes["box"].Ports), err)
+	}
+	changed := NewState()
+	if err := ReadChanged(s.Paths, changed, []string{s.SandboxFile("box")}); err != nil || len(changed.Sandboxes["box"].Ports) != PortsFileFrom {
+		t.Errorf("ReadChanged: %v", err)
+	}
+	// Few again: back in the record, the file gone.
+	few := got.Clone()
+	few.Sandboxes["box"].Ports = few.Sandboxes["box"].Ports[:2]
+	write(got, few)
+	if _, err := os.Stat(ports); !os.IsNotExist(err) {
+		t.Errorf("the ports file outlived its ports: %v", err)
+	}
+	// Many, then the sandbox removed: both files go.
+	write(few, got)
+	gone := got.Clone()
+	delete(gone.Sandboxes, "box")
+	write(got, gone)
+	for _, f := range []string{ports, s.SandboxFile("box")} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s outlived its sandbox", f)
+		}
+	}
+	// A missing ports file is a corrupt record, named.
+	write(gone, got)
+	os.Remove(ports)
+	if _, err := s.Load(); err == nil || !strings.Contains(err.Error(), "box.json") {
+		t.Errorf("a missing ports file: %v", err)
+	}
+}
