@@ -68,17 +68,17 @@ const (
 // Sandbox is a "container": a named network namespace. It does not survive
 // a reboot.
 type Sandbox struct {
-	Schema     int               `json:"schema"`
-	ID         string            `json:"id"`
-	Name       string            `json:"name"`
-	Hostname   string            `json:"hostname"`
-	Created    time.Time         `json:"created"`
-	Mode       string            `json:"mode"`
-	Endpoints  []*Endpoint       `json:"endpoints,omitempty"`
-	Ports      PortList          `json:"ports,omitempty"`
+	Schema    int         `json:"schema"`
+	ID        string      `json:"id"`
+	Name      string      `json:"name"`
+	Hostname  string      `json:"hostname"`
+	Created   time.Time   `json:"created"`
+	Mode      string      `json:"mode"`
+	Endpoints []*Endpoint `json:"endpoints,omitempty"`
+	Ports     PortList    `json:"ports,omitempty"`
 	// PortsFile names the file beside the record that holds its ports,
 	// when they are many (PortsFileFrom): read without JSON's scanner.
-	PortsFile string `json:"ports_file,omitempty"`
+	PortsFile  string            `json:"ports_file,omitempty"`
 	ExtraHosts []HostEntry       `json:"extra_hosts,omitempty"`
 	Cmd        []string          `json:"cmd,omitempty"`
 	Env        []string          `json:"env,omitempty"`     // run -e: KEY=VALUE added to every program's environment
