@@ -14,6 +14,10 @@ import (
 // Backends is what the backends part measured.
 type Backends struct {
 	Latency []BackendOp `json:"latency"`
+	// OneMore is publishing (and removing) one port with nftables on a
+	// host with none, and on one with 10,000 on another sandbox: two
+	// state directories, one command of each in turn.
+	OneMore [2]float64 `json:"one_more_port_ms"`
 }
 
 // BackendOp is one operation's median with each backend.
@@ -124,7 +128,7 @@ func backends(reps int) *Backends {
 			time.Sleep(3 * time.Second)
 		}
 	}
-	res := &Backends{}
+	res := &Backends{OneMore: oneMore(big)}
 	for _, o := range ops {
 		res.Latency = append(res.Latency, BackendOp{Op: o.name, IPTables: median(runs[o.name][0]), NFTables: median(runs[o.name][1])})
 	}
@@ -135,10 +139,39 @@ func backends(reps int) *Backends {
 	return res
 }
 
+// oneMore measures one more port on an empty host and beside n, with
+// nftables, the two states' commands taking turns (so both meet the same
+// noise); the medians of 82 each.
+func oneMore(n int) [2]float64 {
+	run := func(dir string, args ...string) float64 {
+		return timed(*mdn, append([]string{"--state-dir", "/run/mdn-" + dir, "--firewall-backend", "nftables"}, args...)...)
+	}
+	run("one-empty", "network", "create", "--subnet", "10.205.0.0/24", "oe")
+	run("one-empty", "run", "-d", "--net", "oe", "--name", "oe1")
+	run("one-full", "network", "create", "--subnet", "10.206.0.0/24", "of")
+	run("one-full", "run", "-d", "--net", "of", "--name", "ofmany")
+	run("one-full", "run", "-d", "--net", "of", "--name", "of1")
+	run("one-full", append([]string{"expose", "ofmany"}, hostPorts(n, 50000-n)...)...)
+	var e, f []float64
+	for i := 0; i < 41; i++ {
+		e = append(e, run("one-empty", "expose", "oe1", "39000"))
+		f = append(f, run("one-full", "expose", "of1", "39001"))
+		e = append(e, run("one-empty", "unexpose", "oe1", "39000"))
+		f = append(f, run("one-full", "unexpose", "of1", "39001"))
+	}
+	run("one-empty", "rm", "-f", "oe1")
+	run("one-empty", "network", "rm", "oe")
+	run("one-full", "rm", "-f", "ofmany", "of1")
+	run("one-full", "network", "rm", "of")
+	return [2]float64{median(e), median(f)}
+}
+
 func (b *Backends) report(r *strings.Builder) {
 	r.WriteString("\nThe two firewall backends side by side (medians of interleaved runs; 3 runs for the big ones):\n\n")
 	r.WriteString("| operation | iptables | nftables | iptables ÷ nftables |\n| --- | ---: | ---: | ---: |\n")
 	for _, l := range b.Latency {
 		fmt.Fprintf(r, "| %s | %.1f ms | %.1f ms | %s |\n", l.Op, l.IPTables, l.NFTables, ratio(l.IPTables, l.NFTables))
 	}
+	fmt.Fprintf(r, "\nOne more port with nftables, an empty host's commands and a host's with 10,000 ports taking turns (medians of 82 expose and unexpose): %.1f ms on the empty one, %.1f ms beside the 10,000 (%.2f×).\n",
+		b.OneMore[0], b.OneMore[1], b.OneMore[1]/b.OneMore[0])
 }

@@ -38,7 +38,7 @@ func hostIPText(a netip.Addr) string {
 // clash reports whether two mappings want the same host port: same
 // protocol, overlapping ports, and the same address or either on all.
 func clash(a, b store.Port) bool {
-	if a.Proto != b.Proto || a.HostPort > b.HostPortEnd || b.HostPort > a.HostPortEnd {
+	if a.HostPort > b.HostPortEnd || b.HostPort > a.HostPortEnd || a.Proto != b.Proto {
 		return false
 	}
 	// 0.0.0.0 and [::] are different sockets on Docker: the families

@@ -241,7 +241,9 @@ func (sb *Sandbox) Clone() *Sandbox {
 		e.Aliases = append([]string(nil), ep.Aliases...)
 		c.Endpoints = append(c.Endpoints, &e)
 	}
-	c.Ports = append(PortList(nil), sb.Ports...)
+	// Shared, capped: mappings are never changed in place, and an append
+	// to the clone's copies (10,000 of them were copied on every command).
+	c.Ports = sb.Ports[:len(sb.Ports):len(sb.Ports)]
 	c.ExtraHosts = append([]HostEntry(nil), sb.ExtraHosts...)
 	c.Cmd = append([]string(nil), sb.Cmd...)
 	c.Env = append([]string(nil), sb.Env...)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -126,15 +127,31 @@ func (l *PortList) UnmarshalJSON(data []byte) error {
 // of the 2.9 ms JSON's decoder takes for them as one string.
 const PortsFileFrom = 256
 
-// portsText is a ports file's content.
+// portsText is a ports file's content: a mapping per line, and a run of
+// single-port mappings each one port after the one before (what
+// publishing 20000 to 29999 one by one makes) as its first mapping and
+// "*N", the number in the run: 20000->20000/tcp *10000.
 func portsText(l PortList) string {
 	var b strings.Builder
-	b.Grow(len(l) * 20)
-	for _, p := range l {
-		b.WriteString(p.String())
+	for i := 0; i < len(l); {
+		n := 1
+		for i+n < len(l) && next(l[i+n-1], l[i+n]) {
+			n++
+		}
+		b.WriteString(l[i].String())
+		if n > 1 {
+			b.WriteString(" *" + strconv.Itoa(n))
+		}
 		b.WriteByte('\n')
+		i += n
 	}
 	return b.String()
+}
+
+// next reports q as p one port on.
+func next(p, q Port) bool {
+	return p.HostPort == p.HostPortEnd && p.Port == p.PortEnd && q.HostPort == q.HostPortEnd && q.Port == q.PortEnd &&
+		q.HostPort == p.HostPort+1 && q.Port == p.Port+1 && q.Proto == p.Proto && q.HostIP == p.HostIP
 }
 
 // parsePortsText reads a ports file.
@@ -150,11 +167,28 @@ func parsePortsText(data []byte) (PortList, error) {
 		if len(line) == 0 {
 			continue
 		}
+		run := 1
+		if i := bytes.IndexByte(line, ' '); i >= 0 {
+			n, rest, ok := number(bytes.TrimPrefix(line[i+1:], []byte("*")))
+			if !ok || len(rest) > 0 || line[i+1] != '*' || n < 1 {
+				return nil, fmt.Errorf("published ports %q in a record: not HOST->PORT/PROTO *N", line)
+			}
+			line, run = line[:i], n
+		}
 		p, ok := parsePortBytes(line)
-		if !ok {
+		if !ok || run > 1 && (p.HostPort != p.HostPortEnd || p.Port != p.PortEnd || p.HostPort+run-1 > 65535 || p.Port+run-1 > 65535) {
 			return nil, fmt.Errorf("published port %q in a record: not HOST->PORT/PROTO", line)
 		}
-		out = append(out, p)
+		if run == 1 {
+			out = append(out, p)
+			continue
+		}
+		out = slices.Grow(out, run)
+		for k := 0; k < run; k++ {
+			q := p
+			q.HostPort, q.HostPortEnd, q.Port, q.PortEnd = p.HostPort+k, p.HostPort+k, p.Port+k, p.Port+k
+			out = append(out, q)
+		}
 	}
 	return out, nil
 }

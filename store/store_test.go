@@ -451,3 +451,34 @@ func TestManyPortsInAFileOfTheirOwn(t *testing.T) {
 		t.Errorf("a missing ports file: %v", err)
 	}
 }
+
+// A ports file writes a run of one-port-on mappings as one line, and
+// reads back every mapping of it.
+func TestPortsFileRuns(t *testing.T) {
+	var l PortList
+	for i := 0; i < 1000; i++ {
+		l = append(l, Port{HostPort: 20000 + i, HostPortEnd: 20000 + i, Port: 20000 + i, PortEnd: 20000 + i, Proto: "tcp"})
+	}
+	l = append(l, Port{HostPort: 30000, HostPortEnd: 30009, Port: 30000, PortEnd: 30009, Proto: "udp"},
+		Port{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 8080, HostPortEnd: 8080, Port: 80, PortEnd: 80, Proto: "tcp"},
+		Port{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 8081, HostPortEnd: 8081, Port: 81, PortEnd: 81, Proto: "tcp"})
+	text := portsText(l)
+	if want := "20000->20000/tcp *1000\n30000-30009->30000-30009/udp\n127.0.0.1:8080->80/tcp *2\n"; text != want {
+		t.Errorf("ports file:\n%s\nwant:\n%s", text, want)
+	}
+	back, err := parsePortsText([]byte(text))
+	if err != nil || !slices.Equal(back, l) {
+		for i := range min(len(back), len(l)) {
+			if back[i] != l[i] {
+				t.Errorf("mapping %d read back as %v, want %v", i, back[i], l[i])
+				break
+			}
+		}
+		t.Errorf("read back %d mappings (%v), want %d", len(back), err, len(l))
+	}
+	for _, bad := range []string{"20000->20000/tcp *0\n", "20000->20000/tcp *x\n", "65000->65000/tcp *1000\n", "8000-8001->80-81/tcp *2\n"} {
+		if _, err := parsePortsText([]byte(bad)); err == nil {
+			t.Errorf("%q read without error", bad)
+		}
+	}
+}
