@@ -318,3 +318,32 @@ func TestThousandPublishedPorts(t *testing.T) {
 	h.MustMDN(append([]string{"unexpose", "many"}, specs...)...)
 	h.SameAs(before, "after unexposing 2000 ports")
 }
+
+// TestRmAfterPortsFlushedByHand: with part of a sandbox's published
+// ports flushed by hand, its rm removes the rest, promptly, and leaves
+// the host as it was before the sandbox. (With nftables, the kernel's
+// answers to 10,000 failed deletions once overflowed the socket, and rm
+// waited for ever.)
+func TestRmAfterPortsFlushedByHand(t *testing.T) {
+	t.Parallel()
+	h := NewHost(t)
+	h.MustMDN("network", "create", "n")
+	before := h.Snapshot()
+	h.MustMDN("run", "-d", "--net", "n", "--name", "many")
+	n, flush := 1000, "iptables -t nat -F MINIDOCKER"
+	if nftables() {
+		n, flush = 10000, "nft flush map ip minidocker-bridges dnat-ports-any"
+	}
+	specs := make([]string, 0, n)
+	for p := 20000; p < 20000+n; p++ {
+		specs = append(specs, strconv.Itoa(p))
+	}
+	h.MustMDN(append([]string{"expose", "many"}, specs...)...)
+	h.MustSh(flush)
+	start := time.Now()
+	h.MustMDN("rm", "-f", "many")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("rm took %v", took)
+	}
+	h.SameAs(before, "after rm of a sandbox whose ports were partly flushed")
+}

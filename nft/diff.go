@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
@@ -418,13 +419,24 @@ func (d *Diff) send(c *nftables.Conn) error {
 	if d.Netns == "" {
 		host.Lock()
 		host.wrote = true
+		nl := host.nl
 		host.Unlock()
+		// Whatever happens, the kernel's answer is not waited for
+		// forever.
+		if nl != nil {
+			_ = nl.SetReadDeadline(time.Now().Add(flushTimeout))
+			defer nl.SetReadDeadline(time.Time{})
+		}
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nft -f (%s %s): %w", d.Family, d.Table, err)
 	}
 	return nil
 }
+
+// flushTimeout bounds the wait for the kernel's answer to a batch (10,000
+// ports take 0.1 s).
+const flushTimeout = 30 * time.Second
 
 // present is the diff without the deletions of what k does not hold.
 func (d *Diff) present(k *Kernel) *Diff {

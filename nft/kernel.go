@@ -25,7 +25,8 @@ import (
 var host struct {
 	sync.Mutex
 	c     *nftables.Conn
-	fd    int // the socket, -1 before it is opened
+	nl    *netlink.Conn // its socket, for deadlines
+	fd    int           // the socket, -1 before it is opened
 	wrote bool
 }
 
@@ -42,14 +43,21 @@ func hostConn() (*nftables.Conn, error) {
 		if err != nil {
 			return err
 		}
-		var serr error
+		var serr, rerr error
 		err = raw.Control(func(fd uintptr) {
 			host.fd = int(fd)
 			// A batch is one message: 10,000 published ports are about
 			// 2 MB of elements, beyond the default send buffer.
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 64<<20)
+			rerr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
 		})
-		return errors.Join(err, serr)
+		// The kernel answers each failed message of a batch with an
+		// error that, unless capped, carries the whole message back: a
+		// batch of deletions that found their elements gone overflowed
+		// the receive buffer, and the answer never came.
+		cerr := nc.SetOption(netlink.CapAcknowledge, true)
+		host.nl = nc
+		return errors.Join(err, serr, rerr, cerr)
 	}))
 	if err != nil {
 		return nil, err
