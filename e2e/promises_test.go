@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minidocker-net/minidocker-net/hostns"
 )
@@ -89,8 +90,16 @@ func TestRmRightBehindRun(t *testing.T) {
 		}
 	}
 	h.MustMDN("network", "rm", "n")
-	if l := h.Must("ip", "-o", "link"); strings.Contains(l, "mdn") {
-		t.Errorf("interfaces left:\n%s", l)
+	// The kernel deletes a removed sandbox's pairs with its namespace,
+	// moments later (longer on a loaded machine): wait for it, within a
+	// bound, as Snapshot does.
+	deadline := time.Now().Add(3 * time.Second)
+	for l := h.Must("ip", "-o", "link"); strings.Contains(l, "mdn"); l = h.Must("ip", "-o", "link") {
+		if time.Now().After(deadline) {
+			t.Errorf("interfaces left:\n%s", l)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

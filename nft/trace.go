@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/nftables"
@@ -32,6 +34,7 @@ type TraceMatch struct {
 // TraceEvent is one thing nf_tables reports of a marked packet.
 type TraceEvent struct {
 	ID      uint32
+	net, th []byte // the packet's network and transport headers, in a chain's first event
 	Table   string
 	Chain   string
 	Handle  uint64
@@ -119,22 +122,57 @@ func (t *Tracer) Stop() ([]TraceEvent, error) {
 	events := <-t.events
 	t.c.Close()
 	err := t.diff.Inverse().Apply()
-	// The probe's first packet is the first one our marking rule met;
-	// a packet that came marked some other way is not the probe's.
-	first, found := uint32(0), false
-	for _, e := range events {
-		if e.Table == TraceTable {
-			first, found = e.ID, true
-			break
-		}
-	}
+	// The probe's first packet is the first our marking rule met whose
+	// headers are the probe's; its events follow, under its trace ID,
+	// until our rule marks a packet of that ID again (the kernel's IDs
+	// come from the packets' addresses, which a later packet may reuse).
 	var out []TraceEvent
+	id, in, done := uint32(0), false, false
 	for _, e := range events {
-		if found && e.ID == first && e.Table != TraceTable {
+		marking := e.Table == TraceTable && e.Type == "rule" && len(e.net) > 0
+		switch {
+		case done:
+		case marking && !in && t.m.matches(e):
+			id, in = e.ID, true
+		case marking && in && e.ID == id:
+			done = true
+		case in && e.ID == id && e.Table != TraceTable && !(len(t.m.Src) == 0 && strings.Contains(e.Chain, "PREROUTING")):
+			// (A packet the host sends meets no prerouting chain: an
+			// event there is of a looped copy.)
 			out = append(out, e)
 		}
 	}
 	return out, err
+}
+
+// matches reports whether a marking event's packet is the probe: its
+// addresses, protocol and port as the kernel copied its headers.
+func (m TraceMatch) matches(e TraceEvent) bool {
+	var src, dst netip.Addr
+	var proto byte
+	switch {
+	case m.Family == IPv4 && len(e.net) >= 20:
+		src, _ = netip.AddrFromSlice(e.net[12:16])
+		dst, _ = netip.AddrFromSlice(e.net[16:20])
+		proto = e.net[9]
+	case m.Family == IPv6 && len(e.net) >= 40:
+		src, _ = netip.AddrFromSlice(e.net[8:24])
+		dst, _ = netip.AddrFromSlice(e.net[24:40])
+		proto = e.net[6]
+	default:
+		return false
+	}
+	if len(m.Src) > 0 && !slices.Contains(m.Src, src) || m.Dst.IsValid() && m.Dst != dst {
+		return false
+	}
+	want := map[string]byte{"icmp": unix.IPPROTO_ICMP, "tcp": unix.IPPROTO_TCP, "udp": unix.IPPROTO_UDP}[m.Proto]
+	if m.Proto == "icmp" && m.Family == IPv6 {
+		want = unix.IPPROTO_ICMPV6
+	}
+	if proto != want {
+		return false
+	}
+	return m.DPort == 0 || len(e.th) >= 4 && int(binary.BigEndian.Uint16(e.th[2:4])) == m.DPort
 }
 
 func traceEvent(m netlink.Message) (TraceEvent, bool) {
@@ -160,6 +198,10 @@ func traceEvent(m netlink.Message) (TraceEvent, bool) {
 			e.ID = ad.Uint32()
 		case unix.NFTA_TRACE_POLICY:
 			policy = ad.Uint32()
+		case unix.NFTA_TRACE_NETWORK_HEADER:
+			e.net = ad.Bytes()
+		case unix.NFTA_TRACE_TRANSPORT_HEADER:
+			e.th = ad.Bytes()
 		case unix.NFTA_TRACE_TYPE:
 			e.Type = map[uint32]string{unix.NFT_TRACETYPE_RULE: "rule", unix.NFT_TRACETYPE_POLICY: "policy", unix.NFT_TRACETYPE_RETURN: "return"}[ad.Uint32()]
 		case unix.NFTA_TRACE_VERDICT:
