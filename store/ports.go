@@ -40,39 +40,9 @@ func (p Port) String() string {
 
 // ParsePort reads what String wrote.
 func ParsePort(s string) (Port, error) {
-	bad := func() (Port, error) {
+	p, ok := parsePortBytes([]byte(s))
+	if !ok {
 		return Port{}, fmt.Errorf("published port %q in a record: not HOST->PORT/PROTO", s)
-	}
-	rest, proto, ok := strings.Cut(s, "/")
-	host, ctr, ok2 := strings.Cut(rest, "->")
-	if !ok || !ok2 {
-		return bad()
-	}
-	p := Port{Proto: proto}
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		a, err := netip.ParseAddr(strings.Trim(host[:i], "[]"))
-		if err != nil {
-			return bad()
-		}
-		p.HostIP, host = a, host[i+1:]
-	}
-	span := func(v string) (int, int, bool) {
-		lo, hi, isRange := strings.Cut(v, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return 0, 0, false
-		}
-		if !isRange {
-			return a, a, true
-		}
-		b, err := strconv.Atoi(hi)
-		return a, b, err == nil
-	}
-	var okH, okC bool
-	p.HostPort, p.HostPortEnd, okH = span(host)
-	p.Port, p.PortEnd, okC = span(ctr)
-	if !okH || !okC {
-		return bad()
 	}
 	return p, nil
 }
