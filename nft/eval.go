@@ -22,7 +22,7 @@ var hookChains = map[firewall.Hook]string{
 func (b *Backend) Walk(want firewall.Intent, hook firewall.Hook, p firewall.Packet) (firewall.Verdict, error) {
 	name := hookChains[hook]
 	v := firewall.Verdict{Where: "nft " + name, Target: "ACCEPT", Policy: true}
-	k, err := b.Kernel(Layout(b.family, want))
+	_, k, err := b.against(want)
 	if err != nil || k == nil {
 		return v, err
 	}
