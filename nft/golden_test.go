@@ -125,3 +125,38 @@ func TestSameTableAsDocker29GoldenInternal(t *testing.T) {
 		`iifname != "lo" ip daddr . meta l4proto . th dport @loopback-ports drop comment "DROP REMOTE LOOPBACK"`,
 	})
 }
+
+// Listing is the table as 'nft list table' prints it: sets and maps,
+// then chains, each element and rule on its own.
+func Listing(t *Table) string {
+	var b strings.Builder
+	b.WriteString("table " + string(t.Family) + " " + t.Name + " {\n")
+	first := true
+	sep := func() {
+		if !first {
+			b.WriteString("\n")
+		}
+		first = false
+	}
+	for _, s := range t.Sets {
+		sep()
+		b.WriteString("\t" + s.keyword() + " " + s.Name + " {\n\t\ttype " + strings.TrimSuffix(strings.TrimPrefix(s.Decl(), "{ type "), "; }") + "\n")
+		if len(s.Elems) > 0 {
+			b.WriteString("\t\telements = { " + elemList(s.Elems) + " }\n")
+		}
+		b.WriteString("\t}\n")
+	}
+	for _, c := range t.Chains {
+		sep()
+		b.WriteString("\tchain " + c.Name + " {\n")
+		if c.Base != nil {
+			b.WriteString("\t\t" + strings.TrimSuffix(strings.TrimPrefix(c.Base.Decl(), "{ "), " }") + "\n")
+		}
+		for _, r := range c.Rules {
+			b.WriteString("\t\t" + r.Text(t.Family) + "\n")
+		}
+		b.WriteString("\t}\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
