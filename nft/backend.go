@@ -286,7 +286,7 @@ func (b *Backend) List(w io.Writer, want firewall.Intent, tables []string) error
 		if !slices.Contains(tables, part(n)) {
 			continue
 		}
-		fmt.Fprintf(w, "\t%s %s {  # %s\n\t\ttype %s\n", s.keyword(), n, note("set "+n), strings.TrimSuffix(strings.TrimPrefix(s.Decl(), "{ type "), "; }"))
+		fmt.Fprintf(w, "\t%s %s {  # %s\n\t\ttype %s\n", s.keyword(), n, note("set "+n), s.Type())
 		for _, e := range s.Elems {
 			fmt.Fprintf(w, "\t\telement %s  # %s\n", e.String(), note(n+" "+e.String()))
 		}
@@ -313,7 +313,7 @@ func (b *Backend) List(w io.Writer, want firewall.Intent, tables []string) error
 		}
 		fmt.Fprintf(w, "\tchain %s {  # %s\n", kc.Name, chainNote)
 		if kc.Base != nil {
-			fmt.Fprintf(w, "\t\t%s\n", strings.TrimSuffix(strings.TrimPrefix(kc.Base.Decl(), "{ "), " }"))
+			fmt.Fprintf(w, "\t\t%s\n", kc.Base.Line())
 		}
 		for _, r := range kc.Rules {
 			if r.Rule == nil {

@@ -140,7 +140,7 @@ func Listing(t *Table) string {
 	}
 	for _, s := range t.Sets {
 		sep()
-		b.WriteString("\t" + s.keyword() + " " + s.Name + " {\n\t\ttype " + strings.TrimSuffix(strings.TrimPrefix(s.Decl(), "{ type "), "; }") + "\n")
+		b.WriteString("\t" + s.keyword() + " " + s.Name + " {\n\t\ttype " + s.Type() + "\n")
 		if len(s.Elems) > 0 {
 			b.WriteString("\t\telements = { " + elemList(s.Elems) + " }\n")
 		}
@@ -150,7 +150,7 @@ func Listing(t *Table) string {
 		sep()
 		b.WriteString("\tchain " + c.Name + " {\n")
 		if c.Base != nil {
-			b.WriteString("\t\t" + strings.TrimSuffix(strings.TrimPrefix(c.Base.Decl(), "{ "), " }") + "\n")
+			b.WriteString("\t\t" + c.Base.Line() + "\n")
 		}
 		for _, r := range c.Rules {
 			b.WriteString("\t\t" + r.Text(t.Family) + "\n")

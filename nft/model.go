@@ -103,12 +103,15 @@ func (s *Set) verdicts() bool  { return len(s.Data) == 1 && s.Data[0] == "verdic
 func (s *Set) keyword() string { return map[bool]string{true: "map", false: "set"}[s.isMap()] }
 
 // Decl is the set's declaration as nft writes it.
-func (s *Set) Decl() string {
-	d := "{ type " + strings.Join(s.Key, " . ")
+func (s *Set) Decl() string { return "{ type " + s.Type() + "; }" }
+
+// Type is the set's type as nft lists it ("ifname : verdict").
+func (s *Set) Type() string {
+	t := strings.Join(s.Key, " . ")
 	if s.isMap() {
-		d += " : " + strings.Join(s.Data, " . ")
+		t += " : " + strings.Join(s.Data, " . ")
 	}
-	return d + "; }"
+	return t
 }
 
 // Base makes a chain a base chain: attached to a hook.
@@ -131,12 +134,15 @@ func (b *Base) policy() string {
 }
 
 // Decl is the base chain's declaration as nft writes it.
-func (b *Base) Decl() string {
+func (b *Base) Decl() string { return "{ " + b.Line() + " }" }
+
+// Line is the base chain's first line as nft lists it.
+func (b *Base) Line() string {
 	prio, ok := priorities[b.Hook+" "+strconv.Itoa(b.Priority)]
 	if !ok {
 		prio = strconv.Itoa(b.Priority)
 	}
-	return "{ type " + b.Type + " hook " + b.Hook + " priority " + prio + "; policy " + b.policy() + "; }"
+	return "type " + b.Type + " hook " + b.Hook + " priority " + prio + "; policy " + b.policy() + ";"
 }
 
 // Chain is a chain and its rules, in order.
