@@ -63,25 +63,23 @@ func (m TraceMatch) table() *Table {
 	if m.Dst.IsValid() {
 		match = append(match, Match{Key: "daddr", Val: m.Dst.String()})
 	}
-	chain := func(name, hook string, src netip.Addr) *Chain {
+	mark := func(src netip.Addr) Rule {
 		mm := match
 		if src.IsValid() {
 			mm = append([]Match{{Key: "saddr", Val: src.String()}}, match...)
 		}
-		return &Chain{Name: name, Base: &Base{Type: "filter", Hook: hook, Priority: -350},
-			Rules: []Rule{{Match: mm, Verdict: Verdict{Kind: "nftrace"}, Why: "marks the probe for the kernel's trace"}}}
+		return Rule{Match: mm, Verdict: Verdict{Kind: "nftrace"}, Why: "marks the probe for the kernel's trace"}
 	}
-	t := &Table{Family: m.Family, Name: TraceTable}
-	if len(m.Src) == 0 {
-		t.Chains = []*Chain{chain("trace-output", "output", netip.Addr{})}
-		return t
+	// The host's probe meets output first; a sandbox's, prerouting: a
+	// rule per address it may be sent from.
+	c := &Chain{Name: "trace-output", Base: &Base{Type: "filter", Hook: "output", Priority: -350}, Rules: []Rule{mark(netip.Addr{})}}
+	if len(m.Src) > 0 {
+		c = &Chain{Name: "trace-prerouting", Base: &Base{Type: "filter", Hook: "prerouting", Priority: -350}}
+		for _, a := range m.Src {
+			c.Rules = append(c.Rules, mark(a))
+		}
 	}
-	c := chain("trace-prerouting", "prerouting", m.Src[0])
-	for _, a := range m.Src[1:] {
-		c.Rules = append(c.Rules, chain("", "", a).Rules...)
-	}
-	t.Chains = []*Chain{c}
-	return t
+	return &Table{Family: m.Family, Name: TraceTable, Chains: []*Chain{c}}
 }
 
 // StartTrace joins the trace group and adds the marking rule.
