@@ -6,13 +6,13 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
 )
 
 func init() {
 	plan.Register("netns-dns-nat", func() plan.Step { return &NamespaceDNS{} })
-	plan.Register("netns-dns-nat-release", func() plan.Step { return &dnsReleased{} })
 }
 
 // Chains of the embedded DNS inside a sandbox, Docker's DOCKER_OUTPUT and
@@ -124,16 +124,4 @@ func (s *NamespaceDNS) Satisfied(*plan.Context) (bool, error) {
 
 // Released: a whole sandbox's teardown leaves the rules to go with its
 // namespace.
-func (s *NamespaceDNS) Released() plan.Step { return &dnsReleased{Netns: s.Netns} }
-
-type dnsReleased struct {
-	Netns string `json:"netns"`
-}
-
-func (s *dnsReleased) Kind() string { return "netns-dns-nat-release" }
-func (s *dnsReleased) Commands() []string {
-	return []string{"# the embedded DNS's nat rules go with namespace " + s.Netns}
-}
-func (s *dnsReleased) UndoCommands() []string    { return []string{"# nothing to undo"} }
-func (s *dnsReleased) Apply(*plan.Context) error { return nil }
-func (s *dnsReleased) Undo(*plan.Context) error  { return nil }
+func (s *NamespaceDNS) Released() plan.Step { return &firewall.DNSReleased{Netns: s.Netns} }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/minidocker-net/minidocker-net/firewall"
 	"github.com/minidocker-net/minidocker-net/nsnet"
 	"github.com/minidocker-net/minidocker-net/plan"
 )
@@ -76,4 +77,4 @@ func (s *DNS) Satisfied(*plan.Context) (bool, error) {
 
 // Released: a whole sandbox's teardown leaves the table to go with its
 // namespace.
-func (s *DNS) Released() plan.Step { return &released{Netns: s.Netns} }
+func (s *DNS) Released() plan.Step { return &firewall.DNSReleased{Netns: s.Netns} }

@@ -10,7 +10,6 @@ import (
 
 func init() {
 	plan.Register("nftables", func() plan.Step { return &Step{} })
-	plan.Register("nftables-released", func() plan.Step { return &released{} })
 }
 
 // Step applies a command's whole change to one table as one netlink
@@ -48,17 +47,3 @@ func script(d *Diff) []string {
 	}
 	return []string{cmd}
 }
-
-// released is what a sandbox's teardown does with the table inside its
-// namespace: nothing; it goes with the namespace.
-type released struct {
-	Netns string `json:"netns"`
-}
-
-func (s *released) Kind() string { return "nftables-released" }
-func (s *released) Commands() []string {
-	return []string{"# the embedded DNS's nftables table goes with namespace " + s.Netns}
-}
-func (s *released) UndoCommands() []string    { return []string{"# nothing to undo"} }
-func (s *released) Apply(*plan.Context) error { return nil }
-func (s *released) Undo(*plan.Context) error  { return nil }
