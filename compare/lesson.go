@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -163,8 +164,9 @@ func ping(t *tool, from, to string) string {
 	return "no: " + m[1] + " does not answer"
 }
 
-// relay types into port a and reads port b: the echo relay lesson.
-func relay(t *tool, reader, writer, host string, a, b int) bool {
+// relay types into port a and reads port b: the echo relay lesson. It
+// returns whether the reader got the line, and what it got if not.
+func relay(t *tool, reader, writer, host string, a, b int) (bool, string) {
 	q := func(args []string) string {
 		var out []string
 		for _, s := range args {
@@ -178,13 +180,16 @@ func relay(t *tool, reader, writer, host string, a, b int) bool {
 		}
 		return q(append(append(append(append([]string{}, t.cli...), "exec", "-i", from), t.sep...), args...))
 	}
-	// Both sides are bounded from outside: Debian's nc waits forever after
-	// EOF on stdin, busybox's quits at once (so the reader's stdin stays
-	// open for a while).
-	script := fmt.Sprintf(`f=$(mktemp); (timeout 5 %s > $f 2>/dev/null &); sleep 1; echo 'hello relay' | timeout 2 %s; sleep 0.5; cat $f; rm -f $f`,
-		cmd(reader, "sh", "-c", fmt.Sprintf("sleep 3 | nc %s %d", host, b)), cmd(writer, "nc", host, fmt.Sprint(a)))
+	// The line is waited for (up to 15 s), not timed: on a busy machine a
+	// docker exec alone can take seconds. Both sides are then stopped from
+	// outside: Debian's nc waits forever after EOF on stdin, busybox's
+	// quits at once (so the reader's stdin stays open).
+	script := fmt.Sprintf(`f=$(mktemp); timeout 20 %s > $f 2>&1 & r=$!; sleep 0.5; echo 'hello relay' | timeout 20 %s >/dev/null 2>&1 & w=$!
+i=0; while [ $i -lt 150 ] && ! grep -q 'hello relay' $f; do sleep 0.1; i=$((i+1)); done
+kill $r $w 2>/dev/null; wait 2>/dev/null; cat $f; rm -f $f`,
+		cmd(reader, "sh", "-c", fmt.Sprintf("sleep 20 | nc %s %d", host, b)), cmd(writer, "nc", host, fmt.Sprint(a)))
 	out, _ := exec.Command("sh", "-c", script).CombinedOutput()
-	return strings.Contains(string(out), "hello relay")
+	return strings.Contains(string(out), "hello relay"), strings.TrimSpace(string(out))
 }
 
 func yes(ok bool) string {
@@ -221,11 +226,12 @@ func relayWorks(t *tool, reader, writer, host string, a, b int) bool {
 		t.run("echo-server", "", []string{"-p", fmt.Sprintf("%d:%d", a, a), "-p", fmt.Sprintf("%d:%d", b, b)}, cmd...)
 		listening(t, "echo-server", a, b)
 		time.Sleep(time.Duration(300*(try+1)) * time.Millisecond) // Docker's proxy, after the program
-		ok := relay(t, reader, writer, host, a, b)
+		ok, got := relay(t, reader, writer, host, a, b)
 		t.must("rm", "-f", "echo-server")
 		if ok {
 			return true
 		}
+		fmt.Fprintf(os.Stderr, "compare: %s: echo relay to %s:%d and %d, attempt %d: the reader got %q\n", filepath.Base(t.cli[0]), host, a, b, try+1, got)
 	}
 	return false
 }
