@@ -3,6 +3,7 @@ package nft
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -276,12 +277,7 @@ func (b *Backend) List(w io.Writer, want firewall.Intent, tables []string) error
 		return unknown
 	}
 	fmt.Fprintf(w, "table %s {\n", where)
-	names := make([]string, 0, len(k.Sets))
-	for n := range k.Sets {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(k.Sets)) {
 		s := k.Sets[n]
 		if !slices.Contains(tables, part(n)) {
 			continue
