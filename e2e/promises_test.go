@@ -168,7 +168,10 @@ func TestRmOnExitLifecycle(t *testing.T) {
 	h := NewHost(t)
 	h.MustMDN("run", "-d", "--rm", "--name", "x", "--", "sleep", "302")
 	// Hold the old supervisor while its sandbox is removed and the name
-	// is taken again; then let it go on.
+	// is taken again; then let it go on. Only once its command runs: a
+	// child forked but not yet executed still has the supervisor's command
+	// line, and pkill would stop it too (then never continue it).
+	h.MustSh("for i in $(seq 200); do pgrep -xf 'sleep 302' >/dev/null && exit 0; sleep 0.05; done; exit 1")
 	h.MustSh("pkill -STOP -f '[_]_rm-on-exit'")
 	h.MustMDN("rm", "-f", "x")
 	h.MustMDN("run", "-d", "--name", "x", "--", "sleep", "303")
